@@ -1,0 +1,77 @@
+# Stockroom developer entry points. `make test` and `make run` install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.13: from PATH when it really runs (a pyenv shim may exist but fail), else pyenv's.
+PYTHON ?= $(shell \
+	if python3.13 -c 'import sys' >/dev/null 2>&1; then command -v python3.13; \
+	else ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/3.13.*/bin/python3.13 2>/dev/null | sort -V | tail -n 1; fi)
+PYTHON_BIN_DIR := $(dir $(PYTHON))
+
+VENV := .venv
+SAM_VENV := .tools/sam
+UV := $(VENV)/bin/uv
+PY := $(VENV)/bin/python
+SAM := $(SAM_VENV)/bin/sam
+UV_VERSION := 0.13.9
+SAM_CLI_VERSION := 1.170.0
+export AWS_DEFAULT_REGION ?= eu-west-1
+
+.PHONY: help lock venv test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start run clean
+
+help:
+	@echo "make run   - the local stack"
+	@echo "make test  - lint, types, every test, cfn-lint, sam validate --lint, sam build"
+
+$(PY):
+	@test -n "$(PYTHON)" || { echo "Python 3.13 not found on PATH or under pyenv" >&2; exit 1; }
+	"$(PYTHON)" -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: requirements-dev.txt | $(PY)
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+# SAM CLI pins its own boto3, so it lives in a venv of its own.
+$(SAM): | $(PY)
+	"$(PYTHON)" -m venv $(SAM_VENV)
+	$(UV) pip install --quiet --python $(SAM_VENV)/bin/python aws-sam-cli==$(SAM_CLI_VERSION)
+
+# Refresh the lock after editing requirements-dev.in (not automatic: clone timestamps lie).
+lock: | $(PY)
+	$(UV) pip compile --quiet --python $(PY) --output-file requirements-dev.txt requirements-dev.in
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+unit: venv
+	$(PY) -m pytest
+
+cfn-lint: venv
+	$(VENV)/bin/cfn-lint template.yaml
+
+sam-validate: $(SAM)
+	$(SAM) validate --lint --template template.yaml
+
+# sam build runs the python3.13 workflow, which needs python3.13 on PATH.
+sam-build: $(SAM)
+	PATH="$(PYTHON_BIN_DIR):$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/build
+
+test: lint typecheck unit cfn-lint sam-validate sam-build
+
+# Regenerates docs/openapi.json from the routes; a test fails when it is stale.
+openapi: venv
+	$(PY) scripts/write_openapi.py
+
+# Cold import of each handler module in a fresh interpreter (see README).
+cold-start: venv
+	$(PY) scripts/cold_import.py
+
+clean:
+	rm -rf $(VENV) .tools .aws-sam .mypy_cache .pytest_cache .ruff_cache

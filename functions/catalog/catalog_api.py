@@ -1,0 +1,79 @@
+"""Catalog HTTP API (public): GET /health, GET /products, GET /products/{sku}."""
+
+import hashlib
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stockroom import catalog
+from stockroom.http import create_resolver, json_response
+from stockroom.models import ProductPage, ProductView, Sku
+from stockroom.observability import logger, metrics, tracer
+
+app = create_resolver()
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.get(
+    "/products/<sku>",
+    responses={
+        200: {
+            "description": "The product, with ETag and Cache-Control headers",
+            "content": {"application/json": {"model": ProductView}},
+        },
+        304: {"description": "Not modified: If-None-Match matched the current ETag"},
+        404: {"description": "No product with that SKU"},
+    },
+)
+def get_product(
+    sku: Annotated[Sku, Path()],
+    if_none_match: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
+) -> Response[Any]:
+    view = ProductView.of(catalog.get_product(sku, fresh=wants_fresh(cache_control)))
+    etag = etag_of(view)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={catalog.product_cache_ttl_seconds()}",
+    }
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return json_response(200, view, headers)
+
+
+@app.get("/products")
+def list_products(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+) -> ProductPage:
+    return catalog.list_products(limit, cursor)
+
+
+def wants_fresh(cache_control: str | None) -> bool:
+    """True when the client asked not to be served from a cache (no-cache, max-age=0)."""
+    directives = {part.strip().lower() for part in (cache_control or "").split(",")}
+    return bool(directives & {"no-cache", "no-store", "max-age=0"})
+
+
+def etag_of(view: ProductView) -> str:
+    return '"' + hashlib.sha256(view.model_dump_json().encode()).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match uses weak comparison: W/ prefixes are ignored, `*` matches anything."""
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

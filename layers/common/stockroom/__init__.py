@@ -1,0 +1,1 @@
+"""Stockroom's shared layer: models, settings, caching, data access and HTTP plumbing."""

@@ -1,0 +1,113 @@
+"""Read-through caching for hot reads (products by SKU).
+
+Callers use `ReadThroughCache.get_many`/`get`; where the values live is a list of tiers
+given at construction. Today there is one tier, `TtlCache`, in the container's memory
+(L1). A shared tier (L2, e.g. ElastiCache) is one more `CacheTier` in that list: no
+caller changes. Misses are not cached, so a product created a moment ago is found at once.
+"""
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+type Loader[V] = Callable[[list[str]], Mapping[str, V]]
+type ResultHook = Callable[[int, int], None]
+
+
+class CacheTier[V](Protocol):
+    def get(self, key: str) -> V | None: ...
+
+    def put(self, key: str, value: V) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+class TtlCache[V]:
+    """An in-memory LRU map whose entries expire `ttl_seconds` after they were stored."""
+
+    def __init__(
+        self,
+        ttl_seconds: float,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> V | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            expires_at, value = entry
+            if self._clock() >= expires_at:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: V) -> None:
+        if self._ttl <= 0:
+            return
+        with self._lock:
+            self._entries[key] = (self._clock() + self._ttl, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+class ReadThroughCache[V]:
+    """Looks keys up tier by tier, loads what no tier has, and fills the tiers above."""
+
+    def __init__(self, tiers: list[CacheTier[V]], on_result: ResultHook | None = None) -> None:
+        self._tiers = tiers
+        self._on_result = on_result
+
+    def get_many(
+        self, keys: Iterable[str], loader: Loader[V], *, bypass: bool = False
+    ) -> dict[str, V]:
+        """Values for the keys that exist; `bypass` skips the tiers but refreshes them."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, V] = {}
+        if not bypass:
+            for key in wanted:
+                value = self._lookup(key)
+                if value is not None:
+                    found[key] = value
+        missing = [key for key in wanted if key not in found]
+        if missing:
+            loaded = loader(missing)
+            for key, value in loaded.items():
+                self._fill(key, value, below=len(self._tiers))
+                found[key] = value
+        if self._on_result is not None and not bypass:
+            self._on_result(len(wanted) - len(missing), len(missing))
+        return found
+
+    def get(self, key: str, loader: Loader[V], *, bypass: bool = False) -> V | None:
+        return self.get_many([key], loader, bypass=bypass).get(key)
+
+    def clear(self) -> None:
+        for tier in self._tiers:
+            tier.clear()
+
+    def _lookup(self, key: str) -> V | None:
+        for depth, tier in enumerate(self._tiers):
+            value = tier.get(key)
+            if value is not None:
+                self._fill(key, value, below=depth)
+                return value
+        return None
+
+    def _fill(self, key: str, value: V, *, below: int) -> None:
+        for tier in self._tiers[:below]:
+            tier.put(key, value)

@@ -1,0 +1,48 @@
+"""Catalog logic: product reads through the per-container cache."""
+
+from functools import cache
+
+from stockroom.cache import ReadThroughCache, TtlCache
+from stockroom.dal import products as products_table
+from stockroom.errors import NotFoundError
+from stockroom.models import Product, ProductPage, ProductView
+from stockroom.observability import count
+from stockroom.pagination import decode_cursor, encode_cursor
+from stockroom.settings import get_settings
+
+
+def _count_cache_results(hits: int, misses: int) -> None:
+    count("ProductCacheHits", hits)
+    count("ProductCacheMisses", misses)
+
+
+@cache
+def product_cache() -> ReadThroughCache[Product]:
+    return ReadThroughCache(
+        [TtlCache(get_settings().product_cache_ttl_seconds)], on_result=_count_cache_results
+    )
+
+
+def product_cache_ttl_seconds() -> int:
+    return int(get_settings().product_cache_ttl_seconds)
+
+
+def get_product(sku: str, *, fresh: bool = False) -> Product:
+    product = product_cache().get(sku, products_table.get_products, bypass=fresh)
+    if product is None:
+        raise NotFoundError(f"no product with SKU {sku!r}", code="PRODUCT_NOT_FOUND")
+    return product
+
+
+def find_products(skus: list[str]) -> dict[str, Product]:
+    """The products among `skus` that exist, by SKU."""
+    return product_cache().get_many(skus, products_table.get_products)
+
+
+def list_products(limit: int, cursor: str | None) -> ProductPage:
+    after = decode_cursor(cursor, ("sku",))["sku"] if cursor else None
+    products, last_sku = products_table.list_products(limit, after)
+    return ProductPage(
+        items=[ProductView.of(product) for product in products],
+        next_cursor=encode_cursor({"sku": last_sku}) if last_sku else None,
+    )

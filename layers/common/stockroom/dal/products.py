@@ -1,0 +1,64 @@
+"""Products table access (key: sku)."""
+
+import time
+from typing import Any
+
+from stockroom import aws
+from stockroom.dal.items import Item, from_item, read_page, to_item
+from stockroom.models import Product
+from stockroom.settings import get_settings
+
+_BATCH_GET_LIMIT = 100
+_MAX_UNPROCESSED_ROUNDS = 8
+
+
+def _table() -> str:
+    return get_settings().require("products_table_name")
+
+
+def get_product(sku: str) -> Product | None:
+    response = aws.dynamodb().get_item(TableName=_table(), Key={"sku": {"S": sku}})
+    item = response.get("Item")
+    return Product.model_validate(from_item(item)) if item else None
+
+
+def get_products(skus: list[str]) -> dict[str, Product]:
+    """The products that exist among `skus`, by SKU, in as few BatchGetItem calls as fit."""
+    table = _table()
+    found: dict[str, Product] = {}
+    for start in range(0, len(skus), _BATCH_GET_LIMIT):
+        request: Any = {
+            table: {"Keys": [{"sku": {"S": sku}} for sku in skus[start : start + _BATCH_GET_LIMIT]]}
+        }
+        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
+            response = aws.dynamodb().batch_get_item(RequestItems=request)
+            for item in response.get("Responses", {}).get(table, []):
+                product = Product.model_validate(from_item(item))
+                found[product.sku] = product
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled keys: back off, then ask again
+        else:
+            raise RuntimeError("DynamoDB kept products unprocessed after repeated retries")
+    return found
+
+
+def list_products(limit: int, after_sku: str | None) -> tuple[list[Product], str | None]:
+    """One page of products in table order and the SKU to continue after, if any remain."""
+
+    def scan(start: Item | None, count: int) -> tuple[list[Item], Item | None]:
+        kwargs: dict[str, Any] = {"TableName": _table(), "Limit": count}
+        if start is not None:
+            kwargs["ExclusiveStartKey"] = start
+        response = aws.dynamodb().scan(**kwargs)
+        return response.get("Items", []), response.get("LastEvaluatedKey")
+
+    start = {"sku": {"S": after_sku}} if after_sku else None
+    items, last = read_page(scan, limit, start)
+    products = [Product.model_validate(from_item(item)) for item in items]
+    return products, (last["sku"]["S"] if last else None)
+
+
+def put_product(product: Product) -> None:
+    aws.dynamodb().put_item(TableName=_table(), Item=to_item(product))

@@ -1,0 +1,146 @@
+"""pydantic models for every request, response, message and stored item.
+
+Money is in integer minor units (cents). Timestamps are UTC ISO 8601 strings of fixed
+width (`2026-11-21T16:04:05.123456Z`) so that they sort as text in DynamoDB keys.
+"""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ProductName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Cents = Annotated[int, Field(ge=0)]
+Timestamp = str
+
+MAX_ORDER_LINES = 50
+MAX_LINE_QUANTITY = 1000
+
+
+def utc_now() -> Timestamp:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ------------------------------------------------------------------------ products
+class Product(BaseModel):
+    """A product as stored: catalog data plus stock counters."""
+
+    sku: Sku
+    name: ProductName
+    unit_price_cents: Cents
+    currency: Currency
+    on_hand: Annotated[int, Field(ge=0)]
+    reserved: Annotated[int, Field(ge=0)] = 0
+    available: int
+    updated_at: Timestamp
+
+
+class ProductView(BaseModel):
+    """A product as the public catalog shows it."""
+
+    sku: Sku
+    name: ProductName
+    unit_price_cents: Cents
+    currency: Currency
+    available: int
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductView":
+        return cls.model_validate(product.model_dump(include=set(cls.model_fields)))
+
+
+class ProductPage(BaseModel):
+    items: list[ProductView]
+    next_cursor: str | None
+
+
+# -------------------------------------------------------------------------- orders
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+
+
+class OrderLineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
+
+
+class PlaceOrderRequest(BaseModel):
+    """Body of POST /orders."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    items: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_ORDER_LINES)]
+
+    @field_validator("items")
+    @classmethod
+    def skus_are_distinct(cls, items: list[OrderLineRequest]) -> list[OrderLineRequest]:
+        seen: set[str] = set()
+        for line in items:
+            if line.sku in seen:
+                raise ValueError(f"SKU {line.sku!r} appears more than once; use one line per SKU")
+            seen.add(line.sku)
+        return items
+
+
+class OrderLine(BaseModel):
+    sku: Sku
+    quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
+    unit_price_cents: Cents
+
+
+class OrderReason(BaseModel):
+    """Why an order is not (or no longer) going ahead, e.g. OUT_OF_STOCK with its SKUs."""
+
+    code: str
+    skus: list[Sku] | None = None
+
+
+class Order(BaseModel):
+    order_id: str
+    customer_id: str
+    status: OrderStatus
+    items: list[OrderLine]
+    total_cents: Cents
+    currency: Currency
+    created_at: Timestamp
+    updated_at: Timestamp
+    # Present only once the order is decided against (REJECTED, or CANCELLED with a cause).
+    reason: OrderReason | None = Field(default=None, exclude_if=lambda reason: reason is None)
+
+
+class OrderPage(BaseModel):
+    items: list[Order]
+    next_cursor: str | None
+
+
+class OrderPlacedMessage(BaseModel):
+    """Body of a message on the order queue: the worker loads the order by id."""
+
+    order_id: str
+
+
+# -------------------------------------------------------------------------- errors
+class ErrorDetail(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorEnvelope(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorBody

@@ -1,0 +1,16 @@
+"""Powertools Logger, Tracer and Metrics, shared by every function in a container.
+
+Service name, namespace and log level come from POWERTOOLS_* variables (template Globals).
+"""
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def count(name: str, value: int = 1) -> None:
+    if value:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

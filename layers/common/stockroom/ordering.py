@@ -1,0 +1,148 @@
+"""Order logic: placing an order (optionally idempotent), reading and listing orders."""
+
+import uuid
+from functools import cache
+from typing import cast
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel
+
+from stockroom import catalog
+from stockroom.dal import idempotency
+from stockroom.dal import orders as orders_table
+from stockroom.errors import ConflictError, FieldProblem, InvalidRequestError, NotFoundError
+from stockroom.identity import Caller
+from stockroom.models import (
+    Order,
+    OrderLine,
+    OrderLineRequest,
+    OrderPage,
+    OrderStatus,
+    PlaceOrderRequest,
+    utc_now,
+)
+from stockroom.observability import count
+from stockroom.pagination import decode_cursor, encode_cursor
+from stockroom.settings import get_settings
+
+
+class _IdempotentPlacement(BaseModel):
+    """What an Idempotency-Key guards: the caller and key name the record, the items
+    are the payload that must match on a replay."""
+
+    customer_id: str
+    idempotency_key: str
+    items: list[OrderLineRequest]
+
+
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[customer_id, idempotency_key]",
+        payload_validation_jmespath="items",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=get_settings().idempotency_ttl_seconds,
+    )
+
+
+def place_order(
+    customer_id: str, request: PlaceOrderRequest, idempotency_key: str | None = None
+) -> Order:
+    """Stores a PENDING order priced from the catalog. With an idempotency key, a repeat
+    of the same request returns the first order; a different body under the key conflicts."""
+    if idempotency_key is None:
+        return _place_order(customer_id, request.items)
+    placement = _IdempotentPlacement(
+        customer_id=customer_id, idempotency_key=idempotency_key, items=request.items
+    )
+    try:
+        return cast(Order, _idempotent_placement()(placement=placement))
+    except IdempotencyValidationError as error:
+        raise ConflictError(
+            "this Idempotency-Key was already used with a different request body",
+            code="IDEMPOTENCY_KEY_REUSED",
+            details=[FieldProblem("Idempotency-Key", "already used with a different body")],
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise ConflictError(
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+            code="IDEMPOTENCY_KEY_IN_PROGRESS",
+            details=[FieldProblem("Idempotency-Key", "request in progress")],
+        ) from error
+
+
+@cache
+def _idempotent_placement():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
+    def place(placement: _IdempotentPlacement) -> Order:
+        return _place_order(placement.customer_id, placement.items)
+
+    return idempotent_function(
+        place,
+        data_keyword_argument="placement",
+        persistence_store=idempotency.persistence_layer(),
+        config=idempotency_config(),
+        output_serializer=PydanticSerializer(Order),
+    )
+
+
+def _place_order(customer_id: str, lines: list[OrderLineRequest]) -> Order:
+    products = catalog.find_products([line.sku for line in lines])
+    unknown = [
+        FieldProblem(f"items[{index}].sku", f"no product with SKU {line.sku!r}")
+        for index, line in enumerate(lines)
+        if line.sku not in products
+    ]
+    if unknown:
+        raise InvalidRequestError("order names unknown SKUs", code="UNKNOWN_SKU", details=unknown)
+    currencies = sorted({products[line.sku].currency for line in lines})
+    if len(currencies) > 1:
+        raise InvalidRequestError(
+            f"an order must be in one currency; these items are in {', '.join(currencies)}",
+            code="MIXED_CURRENCY",
+            details=[FieldProblem("items", "items are priced in more than one currency")],
+        )
+    order_lines = [
+        OrderLine(
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price_cents=products[line.sku].unit_price_cents,
+        )
+        for line in lines
+    ]
+    now = utc_now()
+    order = Order(
+        order_id=str(uuid.uuid4()),
+        customer_id=customer_id,
+        status=OrderStatus.PENDING,
+        items=order_lines,
+        total_cents=sum(line.quantity * line.unit_price_cents for line in order_lines),
+        currency=currencies[0],
+        created_at=now,
+        updated_at=now,
+    )
+    orders_table.create_order(order)
+    count("OrdersPlaced")
+    return order
+
+
+def get_order(caller: Caller, order_id: str) -> Order:
+    """The order, if the caller owns it or is an admin; otherwise it does not exist for them."""
+    order = orders_table.get_order(order_id)
+    if order is None or not (caller.is_admin or order.customer_id == caller.customer_id):
+        raise NotFoundError(f"no order with id {order_id!r}", code="ORDER_NOT_FOUND")
+    return order
+
+
+def list_orders(customer_id: str, limit: int, cursor: str | None) -> OrderPage:
+    after = None
+    if cursor:
+        position = decode_cursor(cursor, ("created_at", "order_id"))
+        after = (position["created_at"], position["order_id"])
+    orders, last = orders_table.list_customer_orders(customer_id, limit, after)
+    next_cursor = encode_cursor({"created_at": last[0], "order_id": last[1]}) if last else None
+    return OrderPage(items=orders, next_cursor=next_cursor)

@@ -1,0 +1,36 @@
+"""Environment settings, parsed once per container into a typed model."""
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConfigurationError(RuntimeError):
+    """A setting this code path needs is missing from the function's environment."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    products_table_name: str | None = None
+    orders_table_name: str | None = None
+    idempotency_table_name: str | None = None
+    order_queue_url: str | None = None
+    product_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+
+    def require(self, name: str) -> str:
+        """The value of a string setting, or a ConfigurationError naming its variable."""
+        value = getattr(self, name)
+        if not value:
+            raise ConfigurationError(f"environment variable {name.upper()} is not set")
+        return str(value)
+
+
+@cache
+def get_settings() -> Settings:
+    known = Settings.model_fields
+    return Settings.model_validate(
+        {key.lower(): value for key, value in os.environ.items() if key.lower() in known}
+    )

@@ -1,0 +1,158 @@
+"""GET /health, GET /products/{sku}, GET /products through the catalog handler."""
+
+import pytest
+
+import catalog_api
+from support.catalog_data import add_product
+from support.events import HttpResult, http_event, load_event, parse_response
+
+
+def call(event, lambda_context) -> HttpResult:
+    return parse_response(catalog_api.handler(event, lambda_context))
+
+
+def get_product(lambda_context, sku: str, headers: dict[str, str] | None = None) -> HttpResult:
+    event = http_event(
+        "GET", "/products/{sku}", path_parameters={"sku": sku}, headers=headers, sub=None
+    )
+    return call(event, lambda_context)
+
+
+def test_health_sample_event_is_ok(stack, lambda_context):
+    result = call(load_event("health"), lambda_context)
+    assert result.status == 200
+    assert result.body == {"status": "ok"}
+
+
+def test_get_product_sample_event_returns_the_product_with_cache_headers(stack, lambda_context):
+    add_product("SKU-001", price=1299, currency="EUR", on_hand=7, name="Enamel mug")
+
+    result = call(load_event("get_product"), lambda_context)
+
+    assert result.status == 200
+    assert set(result.body) == {
+        "sku",
+        "name",
+        "unit_price_cents",
+        "currency",
+        "available",
+        "updated_at",
+    }
+    assert result.body["sku"] == "SKU-001"
+    assert result.body["name"] == "Enamel mug"
+    assert result.body["unit_price_cents"] == 1299
+    assert result.body["available"] == 7
+    assert result.headers["cache-control"] == "public, max-age=5"
+    assert result.headers["etag"].startswith('"') and result.headers["etag"].endswith('"')
+
+
+def test_unknown_sku_is_404_in_the_error_envelope(stack, lambda_context):
+    result = get_product(lambda_context, "NOPE-1")
+    assert result.status == 404
+    assert result.error["code"] == "PRODUCT_NOT_FOUND"
+    assert "NOPE-1" in result.error["message"]
+    assert result.error["details"] == []
+
+
+def test_sku_outside_the_allowed_alphabet_is_422_naming_sku(stack, lambda_context):
+    result = get_product(lambda_context, "bad*sku")
+    assert result.status == 422
+    assert result.error_fields() == ["sku"]
+
+
+def test_if_none_match_with_current_etag_is_304_without_body(stack, lambda_context):
+    add_product("SKU-001")
+    etag = get_product(lambda_context, "SKU-001").headers["etag"]
+
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        result = get_product(lambda_context, "SKU-001", {"If-None-Match": header})
+        assert result.status == 304, header
+        assert result.body is None
+        assert result.headers["etag"] == etag
+
+
+def test_if_none_match_with_stale_etag_returns_the_product(stack, lambda_context):
+    add_product("SKU-001")
+    result = get_product(lambda_context, "SKU-001", {"If-None-Match": '"stale"'})
+    assert result.status == 200
+    assert result.body["sku"] == "SKU-001"
+
+
+def test_product_change_is_served_from_cache_until_no_cache_is_asked(stack, lambda_context):
+    add_product("SKU-001", price=1000)
+    first = get_product(lambda_context, "SKU-001")
+    add_product("SKU-001", price=2000)  # changed behind the container's cache
+
+    cached = get_product(lambda_context, "SKU-001")
+    fresh = get_product(lambda_context, "SKU-001", {"Cache-Control": "no-cache"})
+    after_refresh = get_product(lambda_context, "SKU-001")
+
+    assert first.body["unit_price_cents"] == 1000
+    assert cached.body["unit_price_cents"] == 1000
+    assert cached.headers["etag"] == first.headers["etag"]
+    assert fresh.body["unit_price_cents"] == 2000
+    assert fresh.headers["etag"] != first.headers["etag"]
+    assert after_refresh.body["unit_price_cents"] == 2000
+
+
+def test_list_products_pages_through_everything_exactly_once(stack, lambda_context):
+    skus = {f"SKU-{n:03d}" for n in range(45)}
+    for sku in skus:
+        add_product(sku)
+
+    seen: list[str] = []
+    page_sizes: list[int] = []
+    cursor = None
+    while True:
+        query = {"limit": "20"} | ({"cursor": cursor} if cursor else {})
+        result = call(http_event("GET", "/products", query=query, sub=None), lambda_context)
+        assert result.status == 200
+        page_sizes.append(len(result.body["items"]))
+        seen.extend(item["sku"] for item in result.body["items"])
+        cursor = result.body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert page_sizes == [20, 20, 5]
+    assert sorted(seen) == sorted(skus)
+
+
+def test_list_products_sample_event_and_default_limit(stack, lambda_context):
+    for n in range(25):
+        add_product(f"SKU-{n:03d}")
+    sample = call(load_event("list_products"), lambda_context)
+    default = call(http_event("GET", "/products", sub=None), lambda_context)
+    assert sample.status == 200
+    assert len(default.body["items"]) == 20
+    assert default.body["next_cursor"] is not None
+
+
+def test_exact_last_page_has_no_cursor(stack, lambda_context):
+    for n in range(4):
+        add_product(f"SKU-{n:03d}")
+    result = call(http_event("GET", "/products", query={"limit": "4"}, sub=None), lambda_context)
+    assert len(result.body["items"]) == 4
+    assert result.body["next_cursor"] is None
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten"])
+def test_out_of_range_limit_is_422_naming_limit(stack, lambda_context, limit):
+    result = call(http_event("GET", "/products", query={"limit": limit}, sub=None), lambda_context)
+    assert result.status == 422
+    assert result.error["code"] == "VALIDATION_FAILED"
+    assert result.error_fields() == ["limit"]
+
+
+@pytest.mark.parametrize("cursor", ["garbage!", "eyJmb28iOiAiYmFyIn0", "W10"])
+def test_cursor_not_from_this_api_is_422_naming_cursor(stack, lambda_context, cursor):
+    result = call(
+        http_event("GET", "/products", query={"cursor": cursor}, sub=None), lambda_context
+    )
+    assert result.status == 422
+    assert result.error_fields() == ["cursor"]
+
+
+def test_unknown_route_is_404_in_the_error_envelope(stack, lambda_context):
+    result = call(http_event("GET", "/nothing-here", sub=None), lambda_context)
+    assert result.status == 404
+    assert result.error["code"] == "ROUTE_NOT_FOUND"

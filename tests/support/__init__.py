@@ -1,0 +1,1 @@
+"""Test helpers: the template as data, AWS resources built from it, real sample events."""

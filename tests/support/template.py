@@ -1,0 +1,80 @@
+"""template.yaml as data: CloudFormation's short-form tags become their long forms."""
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    pass
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_TemplateLoader.add_multi_constructor("!", _intrinsic)
+
+
+@cache
+def load_template() -> dict[str, Any]:
+    template: dict[str, Any] = yaml.load(TEMPLATE_PATH.read_text(), Loader=_TemplateLoader)
+    return template
+
+
+def resources(kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in load_template()["Resources"].items()
+        if resource["Type"] == kind
+    }
+
+
+def table_definition(logical_id: str, table_name: str) -> dict[str, Any]:
+    """CreateTable arguments for a table the template declares."""
+    properties = load_template()["Resources"][logical_id]["Properties"]
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": properties["BillingMode"],
+    }
+    if "GlobalSecondaryIndexes" in properties:
+        kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+    if "StreamSpecification" in properties:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
+    return kwargs
+
+
+def function_environment(logical_id: str, physical: dict[str, str]) -> dict[str, str]:
+    """A function's environment (Globals merged), with Refs resolved through `physical`."""
+    template = load_template()
+    merged: dict[str, Any] = {}
+    for source in (
+        template.get("Globals", {}).get("Function", {}),
+        template["Resources"][logical_id]["Properties"],
+    ):
+        merged.update(source.get("Environment", {}).get("Variables", {}))
+    parameters = template.get("Parameters", {})
+    resolved: dict[str, str] = {}
+    for name, value in merged.items():
+        if isinstance(value, dict) and "Ref" in value:
+            ref = value["Ref"]
+            value = physical[ref] if ref in physical else parameters[ref]["Default"]
+        resolved[name] = str(value)
+    return resolved
