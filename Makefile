@@ -67,11 +67,11 @@ test: lint typecheck unit cfn-lint sam-validate sam-build
 
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
 openapi: venv
-	$(PY) scripts/write_openapi.py
+	$(PY) -m devtools.openapi
 
 # Cold import of each handler module in a fresh interpreter (see README).
 cold-start: venv
-	$(PY) scripts/cold_import.py
+	$(PY) -m devtools.cold_import
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .mypy_cache .pytest_cache .ruff_cache

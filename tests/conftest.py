@@ -28,12 +28,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devtools.template import function_environment, resources, table_definition
 from stockroom import aws as stockroom_aws
 from stockroom import catalog, ordering
 from stockroom.dal import idempotency
 from stockroom.settings import get_settings
 from support.context import FakeLambdaContext
-from support.template import function_environment, resources, table_definition
 
 
 @dataclass

@@ -9,28 +9,27 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import catalog
-from stockroom.http import create_resolver, json_response
+from stockroom.http import create_resolver, described, documented, json_response
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics, tracer
 
 app = create_resolver()
 
 
-@app.get("/health")
+@app.get("/health", responses=documented({200: described("The service is up")}))
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @app.get(
     "/products/<sku>",
-    responses={
-        200: {
-            "description": "The product, with ETag and Cache-Control headers",
-            "content": {"application/json": {"model": ProductView}},
+    responses=documented(
+        {
+            200: described("The product, with ETag and Cache-Control headers", ProductView),
+            304: described("Not modified: If-None-Match matched the current ETag"),
         },
-        304: {"description": "Not modified: If-None-Match matched the current ETag"},
-        404: {"description": "No product with that SKU"},
-    },
+        404,
+    ),
 )
 def get_product(
     sku: Annotated[Sku, Path()],
@@ -48,7 +47,7 @@ def get_product(
     return json_response(200, view, headers)
 
 
-@app.get("/products")
+@app.get("/products", responses=documented({200: described("A page of products", ProductPage)}))
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,

@@ -8,14 +8,19 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import ordering
-from stockroom.http import caller_of, create_resolver, json_response
+from stockroom.http import caller_of, create_resolver, described, documented, json_response
 from stockroom.models import Order, OrderPage, PlaceOrderRequest
 from stockroom.observability import logger, metrics, tracer
 
 app = create_resolver()
 
 
-@app.post("/orders")
+@app.post(
+    "/orders",
+    responses=documented(
+        {202: described("Order accepted as PENDING; Location names it", Order)}, 400, 401, 409
+    ),
+)
 def place_order(
     request: Annotated[PlaceOrderRequest, Body()],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
@@ -25,12 +30,15 @@ def place_order(
     return json_response(202, order, {"Location": f"/orders/{order.order_id}"})
 
 
-@app.get("/orders/<order_id>")
+@app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 401, 404))
 def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Order:
     return ordering.get_order(caller_of(app), order_id)
 
 
-@app.get("/orders")
+@app.get(
+    "/orders",
+    responses=documented({200: described("The caller's orders, newest first", OrderPage)}, 401),
+)
 def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,

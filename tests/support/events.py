@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import urlencode
 
-from support.template import ROOT
+from devtools.template import ROOT
 
 EVENTS_DIR = ROOT / "events"
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from stockroom.errors import (
@@ -30,6 +31,31 @@ STATUS_OF: dict[type[StockroomError], int] = {
     UnauthorizedError: 401,
 }
 _LOCATION_KINDS = {"body", "query", "path", "header", "cookie"}
+
+
+_ERROR_MEANINGS = {
+    400: "Malformed request (for example a body that is not JSON)",
+    401: "No valid bearer token",
+    404: "Not found",
+    409: "Conflict with the resource's current state or an earlier request",
+    422: "Invalid request; details name each field",
+    500: "Internal error",
+}
+
+
+def described(description: str, model: type[BaseModel] | None = None) -> OpenAPIResponse:
+    """One documented response, with a JSON body of `model` if it has one."""
+    if model is None:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def documented(success: dict[int, OpenAPIResponse], *errors: int) -> dict[int, OpenAPIResponse]:
+    """OpenAPI responses of a route: its successes plus its errors in the one envelope."""
+    failures = {
+        status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in (*errors, 422, 500)
+    }
+    return success | failures
 
 
 def json_response(

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "template.yaml"
 
 
@@ -78,3 +78,20 @@ def function_environment(logical_id: str, physical: dict[str, str]) -> dict[str,
             value = physical[ref] if ref in physical else parameters[ref]["Default"]
         resolved[name] = str(value)
     return resolved
+
+
+def http_routes() -> dict[tuple[str, str], tuple[str, bool]]:
+    """(METHOD, path) -> (function logical id, whether the route needs a token)."""
+    template = load_template()
+    default_auth = template["Resources"]["HttpApi"]["Properties"].get("Auth", {})
+    secured_by_default = "DefaultAuthorizer" in default_auth
+    routes: dict[tuple[str, str], tuple[str, bool]] = {}
+    for name, function in resources("AWS::Serverless::Function").items():
+        for event in function["Properties"].get("Events", {}).values():
+            if event["Type"] != "HttpApi":
+                continue
+            properties = event["Properties"]
+            authorizer = properties.get("Auth", {}).get("Authorizer")
+            secured = authorizer != "NONE" if authorizer else secured_by_default
+            routes[(properties["Method"].upper(), properties["Path"])] = (name, secured)
+    return routes

@@ -1,0 +1,1 @@
+"""Developer tooling (never deployed): the template as data, the OpenAPI document, measurements."""

@@ -1,0 +1,96 @@
+"""Cold import of each handler module: a fresh interpreter importing it, as Lambda's init
+does (minus the runtime's own start). Prints median, min and max over repeated runs and
+the boto3 floor (import boto3 and create a DynamoDB client) beside them.
+
+`python -m devtools.cold_import [runs]`; `loaded_modules(module)` lists what a handler
+imports, so tests can check a function does not import what it does not use.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+from devtools.template import ROOT
+
+HANDLERS = {
+    "CatalogFunction": ("functions/catalog", "catalog_api"),
+    "OrdersFunction": ("functions/orders", "orders_api"),
+    "OrderRelayFunction": ("functions/order_relay", "order_relay"),
+}
+FLOOR = "import boto3; boto3.client('dynamodb')"
+
+_PROBE = """
+import json, sys, time
+started = time.perf_counter()
+exec(sys.argv[1])
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
+"""
+
+
+def _environment(function_folder: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PYTHON", "POWERTOOLS_", "AWS_"))
+    }
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "layers/common"), str(ROOT / function_folder)]
+            ),
+            "PYTHONDONTWRITEBYTECODE": "",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "cold-start",
+            "AWS_SECRET_ACCESS_KEY": "cold-start",
+            "POWERTOOLS_SERVICE_NAME": "stockroom",
+            "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
+        }
+    )
+    return env
+
+
+def _run(statement: str, function_folder: str) -> dict[str, object]:
+    completed = subprocess.run(
+        [sys.executable, "-c", _PROBE, statement],
+        env=_environment(function_folder),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
+
+
+def loaded_modules(function: str) -> set[str]:
+    folder, module = HANDLERS[function]
+    modules = _run(f"import {module}", folder)["modules"]
+    assert isinstance(modules, list)
+    return set(modules)
+
+
+def measure(statement: str, folder: str, runs: int) -> list[float]:
+    _run(statement, folder)  # the first run writes .pyc files, as a deployed package has them
+    return [float(str(_run(statement, folder)["seconds"])) * 1000 for _ in range(runs)]
+
+
+def main(runs: int) -> None:
+    rows = [("boto3 floor", measure(FLOOR, "functions/catalog", runs))]
+    rows += [
+        (f"{function} ({module})", measure(f"import {module}", folder, runs))
+        for function, (folder, module) in HANDLERS.items()
+    ]
+    floor = statistics.median(rows[0][1])
+    print(f"cold import over {runs} fresh interpreters, Python {sys.version.split()[0]}")
+    print(f"{'what':40} {'median ms':>10} {'min':>8} {'max':>8} {'x floor':>8}")
+    for name, samples in rows:
+        median = statistics.median(samples)
+        spread = f"{min(samples):8.1f} {max(samples):8.1f}"
+        print(f"{name:40} {median:10.1f} {spread} {median / floor:8.2f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)

@@ -1,0 +1,90 @@
+"""The read-through cache and its in-memory TTL tier."""
+
+from stockroom.cache import ReadThroughCache, TtlCache
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingLoader:
+    def __init__(self, data: dict[str, str]) -> None:
+        self.data = data
+        self.calls: list[list[str]] = []
+
+    def __call__(self, keys: list[str]) -> dict[str, str]:
+        self.calls.append(keys)
+        return {key: self.data[key] for key in keys if key in self.data}
+
+
+def test_entries_expire_after_their_ttl():
+    clock = Clock()
+    cache: TtlCache[str] = TtlCache(ttl_seconds=5, clock=clock)
+    cache.put("a", "1")
+    clock.now += 4.9
+    assert cache.get("a") == "1"
+    clock.now += 0.1
+    assert cache.get("a") is None
+
+
+def test_zero_ttl_stores_nothing():
+    cache: TtlCache[str] = TtlCache(ttl_seconds=0)
+    cache.put("a", "1")
+    assert cache.get("a") is None
+
+
+def test_least_recently_used_entry_is_evicted_at_the_bound():
+    cache: TtlCache[str] = TtlCache(ttl_seconds=60, max_entries=2)
+    cache.put("a", "1")
+    cache.put("b", "2")
+    cache.get("a")
+    cache.put("c", "3")
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == ("1", None, "3")
+
+
+def test_read_through_loads_only_misses_and_reports_hits_and_misses():
+    results: list[tuple[int, int]] = []
+    loader = CountingLoader({"a": "1", "b": "2"})
+    cache = ReadThroughCache[str]([TtlCache(60)], on_result=lambda h, m: results.append((h, m)))
+
+    assert cache.get_many(["a"], loader) == {"a": "1"}
+    assert cache.get_many(["a", "b", "ghost"], loader) == {"a": "1", "b": "2"}
+
+    assert loader.calls == [["a"], ["b", "ghost"]]
+    assert results == [(0, 1), (1, 2)]
+
+
+def test_missing_keys_are_not_cached():
+    loader = CountingLoader({})
+    cache = ReadThroughCache[str]([TtlCache(60)])
+    assert cache.get("new", loader) is None
+    loader.data["new"] = "now exists"
+    assert cache.get("new", loader) == "now exists"
+
+
+def test_bypass_reloads_and_refreshes_the_tier():
+    loader = CountingLoader({"a": "old"})
+    cache = ReadThroughCache[str]([TtlCache(60)])
+    cache.get("a", loader)
+    loader.data["a"] = "new"
+
+    assert cache.get("a", loader) == "old"
+    assert cache.get("a", loader, bypass=True) == "new"
+    assert cache.get("a", loader) == "new"
+    assert len(loader.calls) == 2
+
+
+def test_a_hit_in_a_lower_tier_fills_the_tiers_above():
+    upper: TtlCache[str] = TtlCache(60)
+    lower: TtlCache[str] = TtlCache(60)
+    lower.put("a", "shared")
+    loader = CountingLoader({})
+    cache = ReadThroughCache[str]([upper, lower])
+
+    assert cache.get("a", loader) == "shared"
+    assert upper.get("a") == "shared"
+    assert loader.calls == []
