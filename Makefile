@@ -17,7 +17,7 @@ UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start run clean
+.PHONY: help lock venv run token test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start run clean
 
 help:
 	@echo "make run   - the local stack"
@@ -72,6 +72,14 @@ openapi: venv
 # Cold import of each handler module in a fresh interpreter (see README).
 cold-start: venv
 	$(PY) -m devtools.cold_import
+
+# The local stack (see README); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
+run: venv
+	$(PY) -m devtools.local_stack
+
+# A bearer token the local stack accepts: make token SUB=alice [SCOPES="admin"]
+token: venv
+	@$(PY) -m devtools.local_stack token "$(or $(SUB),$(error set SUB=<subject>))" $(SCOPES)
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .mypy_cache .pytest_cache .ruff_cache

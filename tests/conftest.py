@@ -1,11 +1,9 @@
 """Every test runs against moto's in-process AWS, with tables and queues created from
 template.yaml and each function's environment taken from the template."""
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 # Before any Powertools or boto3 import: no real AWS, no X-Ray daemon, a fixed region.
 os.environ.update(
@@ -24,11 +22,11 @@ os.environ.update(
 for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(variable, None)
 
-import boto3
 import pytest
 from moto import mock_aws
 
-from devtools.template import function_environment, resources, table_definition
+from devtools.provision import provision
+from devtools.template import function_environment, resources
 from stockroom import aws as stockroom_aws
 from stockroom import catalog, ordering
 from stockroom.dal import idempotency
@@ -46,31 +44,6 @@ class Stack:
         return self.physical[logical_id]
 
 
-def _create_queues(sqs: Any) -> dict[str, str]:
-    declared = resources("AWS::SQS::Queue")
-    urls: dict[str, str] = {}
-    arns: dict[str, str] = {}
-    # Dead-letter queues first, so redrive policies can name them.
-    for name in sorted(declared, key=lambda n: "RedrivePolicy" in declared[n]["Properties"]):
-        properties = declared[name]["Properties"]
-        attributes = {
-            key: str(properties[key])
-            for key in ("VisibilityTimeout", "MessageRetentionPeriod")
-            if key in properties
-        }
-        if "RedrivePolicy" in properties:
-            policy = properties["RedrivePolicy"]
-            target = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": arns[target], "maxReceiveCount": policy["maxReceiveCount"]}
-            )
-        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        arns[name] = sqs.get_queue_attributes(QueueUrl=urls[name], AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-    return urls
-
-
 def reset_container_state() -> None:
     """What a fresh Lambda container would not have: settings, clients, caches."""
     get_settings.cache_clear()
@@ -84,12 +57,7 @@ def reset_container_state() -> None:
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with mock_aws():
-        dynamodb = boto3.client("dynamodb")
-        physical: dict[str, str] = {}
-        for name in resources("AWS::DynamoDB::Table"):
-            dynamodb.create_table(**table_definition(name, name))
-            physical[name] = name
-        physical.update(_create_queues(boto3.client("sqs")))
+        physical = provision()
         for function in resources("AWS::Serverless::Function"):
             for key, value in function_environment(function, physical).items():
                 if not key.startswith("POWERTOOLS_"):

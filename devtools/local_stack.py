@@ -1,0 +1,405 @@
+"""`make run`: Stockroom's stack on this machine, without Docker, read from template.yaml.
+
+Starts moto's server as the AWS endpoint, creates what the template declares, serves the
+template's HttpApi routes (payload 2.0 events, JWT checked with a local key), and drives
+DynamoDB stream event sources by polling their streams. Handlers run in this process.
+What is not emulated yet is printed at start (see `PARITY`).
+"""
+
+import importlib
+import json
+import logging
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from devtools.template import ROOT, http_routes, load_template, resources
+
+LOCAL_DIR = ROOT / ".local"
+KEY_FILE = LOCAL_DIR / "jwt-signing-key"
+LOCAL_ISSUER = "https://stockroom.local/"
+LOCAL_AUDIENCE = "stockroom-local"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's request payload limit
+
+PARITY = """\
+parity with AWS:
+  emulated      DynamoDB tables, SQS queues with redrive, S3 buckets (moto server);
+                HttpApi routes with path parameters, payload 2.0 events, JWT bearer
+                check (local HS256 key, issuer and audience), 10 MB payload limit;
+                DynamoDB stream event sources (filter on eventName, partial batch
+                failures retried on the next poll)
+  approximated  handlers run in this process, not in per-function workers; timeouts
+                are not enforced; environment is the union of the functions'
+  not yet       SQS and S3 triggers, CORS, hot reload, sample catalog load
+                (issue 5); IAM, X-Ray, reserved concurrency are ignored"""
+
+
+# ------------------------------------------------------------------------- tokens
+def signing_key() -> str:
+    """The local stack's HS256 key, made on first use and kept out of the repository."""
+    LOCAL_DIR.mkdir(exist_ok=True)
+    if not KEY_FILE.exists():
+        KEY_FILE.write_text(uuid.uuid4().hex + uuid.uuid4().hex)
+        KEY_FILE.chmod(0o600)
+    return KEY_FILE.read_text().strip()
+
+
+def make_token(sub: str, scopes: str = "", ttl_seconds: int = 3600) -> str:
+    import jwt
+
+    now = int(time.time())
+    claims = {
+        "sub": sub,
+        "iss": LOCAL_ISSUER,
+        "aud": LOCAL_AUDIENCE,
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "scope": scopes,
+    }
+    return jwt.encode(claims, signing_key(), algorithm="HS256")
+
+
+def verify_token(header: str | None) -> dict[str, Any] | None:
+    """The token's claims as API Gateway passes them (strings), or None if not valid."""
+    import jwt
+
+    if not header or not header.lower().startswith("bearer "):
+        return None
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            header[7:].strip(),
+            signing_key(),
+            algorithms=["HS256"],
+            audience=LOCAL_AUDIENCE,
+            issuer=LOCAL_ISSUER,
+            options={"require": ["exp", "sub"]},
+        )
+    except jwt.PyJWTError:
+        return None
+    return {key: value if isinstance(value, str) else str(value) for key, value in claims.items()}
+
+
+# ------------------------------------------------------------------------ routing
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    secured: bool
+    pattern: re.Pattern[str]
+
+
+def compile_routes() -> list[Route]:
+    routes = []
+    for (method, path), (function, secured) in http_routes().items():
+        regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
+        routes.append(Route(method, path, function, secured, re.compile(f"^{regex}$")))
+    # Literal paths win over parameterised ones, as in API Gateway.
+    return sorted(routes, key=lambda route: route.path.count("{"))
+
+
+def load_handler(function: str) -> Any:
+    properties = load_template()["Resources"][function]["Properties"]
+    folder = str(ROOT / properties["CodeUri"])
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_name, attribute = properties["Handler"].rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+class LocalContext:
+    def __init__(self, function: str) -> None:
+        timeout = load_template()["Globals"]["Function"].get("Timeout", 3)
+        self.function_name = function
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function}"
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + float(timeout)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def invoke(function: str, trigger: str, event: dict[str, Any]) -> Any:
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        result = load_handler(function)(event, LocalContext(function))
+    except Exception as error:
+        outcome = f"error {type(error).__name__}"
+        raise
+    else:
+        if isinstance(result, dict) and "statusCode" in result:
+            outcome = str(result["statusCode"])
+        return result
+    finally:
+        elapsed = (time.perf_counter() - started) * 1000
+        print(f"[invoke] {function} {trigger} {elapsed:.1f} ms {outcome}", file=sys.stderr)
+
+
+def build_event(
+    route: Route,
+    method: str,
+    url: str,
+    headers: dict[str, str],
+    body: bytes,
+    params: dict[str, str],
+    claims: dict[str, Any] | None,
+) -> dict[str, Any]:
+    split = urlsplit(url)
+    query: dict[str, str] = {}
+    for key, value in parse_qsl(split.query, keep_blank_values=True):
+        query[key] = f"{query[key]},{value}" if key in query else value
+    route_key = f"{route.method} {route.path}"
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": split.path,
+        "rawQueryString": split.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "http": {
+                "method": method,
+                "path": split.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": uuid.uuid4().hex,
+            "routeKey": route_key,
+            "stage": "$default",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = query
+    if params:
+        event["pathParameters"] = params
+    if body:
+        event["body"] = body.decode("utf-8", errors="replace")
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
+    return event
+
+
+def make_http_handler(routes: list[Route]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _reject(self, status: int, message: str) -> None:
+            body = json.dumps({"message": message}).encode()
+            self._answer(status, {"Content-Type": "application/json"}, body)
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._reject(413, "Request Entity Too Large")
+                return
+            body = self.rfile.read(length) if length else b""
+            path = urlsplit(self.path).path
+            for route in routes:
+                match = route.pattern.match(path)
+                if match and route.method == self.command:
+                    break
+            else:
+                self._reject(404, "Not Found")
+                return
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            claims = None
+            if route.secured:
+                claims = verify_token(headers.get("authorization"))
+                if claims is None:
+                    self._reject(401, "Unauthorized")
+                    return
+            event = build_event(
+                route, self.command, self.path, headers, body, match.groupdict(), claims
+            )
+            try:
+                result = invoke(route.function, f"http {route.method} {route.path}", event)
+            except Exception:
+                self._reject(500, "Internal Server Error")
+                return
+            response_headers = dict(result.get("headers") or {})
+            payload = (result.get("body") or "").encode()
+            self._answer(int(result["statusCode"]), response_headers, payload)
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+    return Handler
+
+
+# ------------------------------------------------------------------------ streams
+def stream_pollers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
+    import boto3
+    from botocore.config import Config
+
+    # moto routes only the regional streams endpoint, not botocore's account-id one.
+    streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    dynamodb = boto3.client("dynamodb")
+    threads = []
+    for function, definition in resources("AWS::Serverless::Function").items():
+        for source in definition["Properties"].get("Events", {}).values():
+            if source["Type"] != "DynamoDB":
+                continue
+            table = source["Properties"]["Stream"]["Fn::GetAtt"][0]
+            arn = dynamodb.describe_table(TableName=physical[table])["Table"]["LatestStreamArn"]
+            filters = [
+                json.loads(f["Pattern"])
+                for f in source["Properties"].get("FilterCriteria", {}).get("Filters", [])
+            ]
+            batch_size = int(source["Properties"].get("BatchSize", 100))
+            thread = threading.Thread(
+                target=_poll_stream,
+                args=(streams, arn, function, filters, batch_size, stop),
+                daemon=True,
+            )
+            threads.append(thread)
+    return threads
+
+
+def _passes(record: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
+    return not filters or any(
+        all(record.get(key) in allowed for key, allowed in pattern.items()) for pattern in filters
+    )
+
+
+def _poll_stream(
+    streams: Any,
+    arn: str,
+    function: str,
+    filters: list[dict[str, Any]],
+    batch_size: int,
+    stop: threading.Event,
+) -> None:
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    pending: list[dict[str, Any]] = []
+    while not stop.is_set():
+        response = streams.get_records(ShardIterator=iterator, Limit=batch_size)
+        iterator = response.get("NextShardIterator") or iterator
+        for record in response.get("Records", []):
+            change = dict(record["dynamodb"])
+            created = change.get("ApproximateCreationDateTime")
+            if isinstance(created, datetime):
+                change["ApproximateCreationDateTime"] = int(created.timestamp())
+            shaped = {
+                "eventID": record["eventID"],
+                "eventName": record["eventName"],
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": os.environ["AWS_DEFAULT_REGION"],
+                "dynamodb": change,
+                "eventSourceARN": arn,
+            }
+            if _passes(shaped, filters):
+                pending.append(shaped)
+        if pending:
+            try:
+                result = invoke(function, "dynamodb-stream", {"Records": pending[:batch_size]})
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                done = [
+                    r for r in pending[:batch_size] if r["dynamodb"]["SequenceNumber"] not in failed
+                ]
+                pending = [r for r in pending if r not in done]
+            except Exception:
+                pass  # the whole batch is retried on the next poll, as Lambda would
+        stop.wait(0.5)
+
+
+# -------------------------------------------------------------------------- main
+def main() -> None:
+    host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
+    aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
+    api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
+    endpoint = f"http://{host}:{aws_port}"
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "stockroom",
+            "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+    from moto.server import ThreadedMotoServer
+
+    from devtools.provision import provision
+    from devtools.template import function_environment
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
+    moto = ThreadedMotoServer(ip_address=host, port=aws_port, verbose=False)
+    moto.start()
+    physical = provision()
+    for function in resources("AWS::Serverless::Function"):
+        for key, value in function_environment(function, physical).items():
+            os.environ.setdefault(key, value)
+    layer = str(ROOT / "layers/common")
+    if layer not in sys.path:
+        sys.path.insert(0, layer)
+
+    stop = threading.Event()
+    for thread in stream_pollers(physical, stop):
+        thread.start()
+    server = ThreadingHTTPServer((host, api_port), make_http_handler(compile_routes()))
+    outputs = {
+        "ApiUrl": f"http://{host}:{api_port}",
+        "ImportBucketName": physical.get("ImportBucket", ""),
+        "AwsEndpointUrl": endpoint,
+        **{f"{name}Name": value for name, value in physical.items() if "Table" in name},
+        **{f"{name}Url": value for name, value in physical.items() if "Queue" in name},
+    }
+    LOCAL_DIR.mkdir(exist_ok=True)
+    (LOCAL_DIR / "outputs.json").write_text(json.dumps(outputs, indent=2) + "\n")
+    print(PARITY)
+    print(f"AWS endpoint  {endpoint}")
+    print(f"HTTP API      http://{host}:{api_port}   (token: make token SUB=alice)")
+    print("outputs       .local/outputs.json   -- Ctrl-C to stop", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+        moto.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "token":
+        print(make_token(sys.argv[2], " ".join(sys.argv[3:])))
+    else:
+        main()
