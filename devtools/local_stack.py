@@ -36,8 +36,9 @@ parity with AWS:
                 check (local HS256 key, issuer and audience), 10 MB payload limit;
                 DynamoDB stream event sources (filter on eventName, partial batch
                 failures retried on the next poll)
-  approximated  handlers run in this process, not in per-function workers; timeouts
-                are not enforced; environment is the union of the functions'
+  approximated  handlers run in this process, one event at a time per function (no
+                pool of workers yet); timeouts are not enforced; the environment is
+                the union of the functions'
   not yet       SQS and S3 triggers, CORS, hot reload, sample catalog load
                 (issue 5); IAM, X-Ray, reserved concurrency are ignored"""
 
@@ -129,11 +130,18 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# One event at a time per function, as in one Lambda execution environment: handlers
+# keep per-request state (Powertools' resolver does) in module globals.
+_environment_locks: dict[str, threading.Lock] = {}
+
+
 def invoke(function: str, trigger: str, event: dict[str, Any]) -> Any:
+    lock = _environment_locks.setdefault(function, threading.Lock())
     started = time.perf_counter()
     outcome = "ok"
     try:
-        result = load_handler(function)(event, LocalContext(function))
+        with lock:
+            result = load_handler(function)(event, LocalContext(function))
     except Exception as error:
         outcome = f"error {type(error).__name__}"
         raise
