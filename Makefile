@@ -17,7 +17,7 @@ UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv run token test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start run clean
+.PHONY: help lock venv run token test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start clean
 
 help:
 	@echo "make run   - the local stack"

@@ -11,14 +11,10 @@ import os
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
-from devtools.template import ROOT
+from devtools.template import ROOT, handler_location, resources
 
-HANDLERS = {
-    "CatalogFunction": ("functions/catalog", "catalog_api"),
-    "OrdersFunction": ("functions/orders", "orders_api"),
-    "OrderRelayFunction": ("functions/order_relay", "order_relay"),
-}
 FLOOR = "import boto3; boto3.client('dynamodb')"
 
 _PROBE = """
@@ -30,7 +26,7 @@ print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
 """
 
 
-def _environment(function_folder: str) -> dict[str, str]:
+def _environment(function_folder: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -38,9 +34,7 @@ def _environment(function_folder: str) -> dict[str, str]:
     }
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join(
-                [str(ROOT / "layers/common"), str(ROOT / function_folder)]
-            ),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(function_folder)]),
             "PYTHONDONTWRITEBYTECODE": "",
             "AWS_DEFAULT_REGION": "eu-west-1",
             "AWS_ACCESS_KEY_ID": "cold-start",
@@ -52,7 +46,7 @@ def _environment(function_folder: str) -> dict[str, str]:
     return env
 
 
-def _run(statement: str, function_folder: str) -> dict[str, object]:
+def _run(statement: str, function_folder: Path) -> dict[str, object]:
     completed = subprocess.run(
         [sys.executable, "-c", _PROBE, statement],
         env=_environment(function_folder),
@@ -66,23 +60,25 @@ def _run(statement: str, function_folder: str) -> dict[str, object]:
 
 
 def loaded_modules(function: str) -> set[str]:
-    folder, module = HANDLERS[function]
-    modules = _run(f"import {module}", folder)["modules"]
+    location = handler_location(function)
+    modules = _run(f"import {location.module}", location.folder)["modules"]
     assert isinstance(modules, list)
     return set(modules)
 
 
-def measure(statement: str, folder: str, runs: int) -> list[float]:
+def measure(statement: str, folder: Path, runs: int) -> list[float]:
     _run(statement, folder)  # the first run writes .pyc files, as a deployed package has them
     return [float(str(_run(statement, folder)["seconds"])) * 1000 for _ in range(runs)]
 
 
 def main(runs: int) -> None:
-    rows = [("boto3 floor", measure(FLOOR, "functions/catalog", runs))]
-    rows += [
-        (f"{function} ({module})", measure(f"import {module}", folder, runs))
-        for function, (folder, module) in HANDLERS.items()
-    ]
+    rows = [("boto3 floor", measure(FLOOR, ROOT, runs))]
+    for function in resources("AWS::Serverless::Function"):
+        location = handler_location(function)
+        import_statement = f"import {location.module}"
+        rows.append(
+            (f"{function} ({location.module})", measure(import_statement, location.folder, runs))
+        )
     floor = statistics.median(rows[0][1])
     print(f"cold import over {runs} fresh interpreters, Python {sys.version.split()[0]}")
     print(f"{'what':40} {'median ms':>10} {'min':>8} {'max':>8} {'x floor':>8}")

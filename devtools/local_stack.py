@@ -6,7 +6,6 @@ DynamoDB stream event sources by polling their streams. Handlers run in this pro
 What is not emulated yet is printed at start (see `PARITY`).
 """
 
-import importlib
 import json
 import logging
 import os
@@ -21,7 +20,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from devtools.template import ROOT, http_routes, load_template, resources
+from devtools.template import (
+    ROOT,
+    handler_location,
+    http_routes,
+    import_handler_module,
+    load_template,
+    resources,
+)
 
 LOCAL_DIR = ROOT / ".local"
 KEY_FILE = LOCAL_DIR / "jwt-signing-key"
@@ -109,12 +115,7 @@ def compile_routes() -> list[Route]:
 
 
 def load_handler(function: str) -> Any:
-    properties = load_template()["Resources"][function]["Properties"]
-    folder = str(ROOT / properties["CodeUri"])
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    module_name, attribute = properties["Handler"].rsplit(".", 1)
-    return getattr(importlib.import_module(module_name), attribute)
+    return getattr(import_handler_module(function), handler_location(function).attribute)
 
 
 class LocalContext:
@@ -375,9 +376,6 @@ def main() -> None:
     for function in resources("AWS::Serverless::Function"):
         for key, value in function_environment(function, physical).items():
             os.environ.setdefault(key, value)
-    layer = str(ROOT / "layers/common")
-    if layer not in sys.path:
-        sys.path.insert(0, layer)
 
     stop = threading.Event()
     for thread in stream_pollers(physical, stop):

@@ -5,30 +5,24 @@ when the committed document and the code disagree."""
 import json
 import os
 import re
-import sys
 from typing import Any
 
-from devtools.template import ROOT, http_routes
+from devtools.template import ROOT, http_routes, import_handler_module
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
-API_MODULES = {"CatalogFunction": "catalog_api", "OrdersFunction": "orders_api"}
 _METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _import_apps() -> dict[str, Any]:
+def api_apps() -> dict[str, Any]:
+    """The Powertools resolver (`app`) of each function the template gives HTTP routes."""
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-    for folder in ("layers/common", "functions/catalog", "functions/orders"):
-        path = str(ROOT / folder)
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    import importlib
-
-    return {name: importlib.import_module(module).app for name, module in API_MODULES.items()}
+    functions = sorted({function for function, _ in http_routes().values()})
+    return {function: import_handler_module(function).app for function in functions}
 
 
 def build_document() -> dict[str, Any]:
     document: dict[str, Any] = {}
-    for app in _import_apps().values():
+    for app in api_apps().values():
         part = json.loads(
             app.get_openapi_json_schema(
                 title="Stockroom API",

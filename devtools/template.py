@@ -1,7 +1,11 @@
 """template.yaml as data: CloudFormation's short-form tags become their long forms."""
 
+import importlib
+import sys
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -95,3 +99,28 @@ def http_routes() -> dict[tuple[str, str], tuple[str, bool]]:
             secured = authorizer != "NONE" if authorizer else secured_by_default
             routes[(properties["Method"].upper(), properties["Path"])] = (name, secured)
     return routes
+
+
+@dataclass(frozen=True)
+class HandlerLocation:
+    """Where a function's code lives, from its CodeUri and Handler."""
+
+    folder: Path
+    module: str
+    attribute: str
+
+
+def handler_location(function: str) -> HandlerLocation:
+    properties = load_template()["Resources"][function]["Properties"]
+    module, attribute = properties["Handler"].rsplit(".", 1)
+    return HandlerLocation(ROOT / properties["CodeUri"], module, attribute)
+
+
+def import_handler_module(function: str) -> ModuleType:
+    """The function's handler module, imported with its folder and the layer on the path
+    (as /var/task and /opt/python are in Lambda)."""
+    location = handler_location(function)
+    for folder in (ROOT / "layers" / "common", location.folder):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    return importlib.import_module(location.module)
