@@ -15,11 +15,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devtools.streams import lambda_record, streams_client
 from devtools.template import (
     ROOT,
     handler_location,
@@ -268,10 +268,8 @@ def make_http_handler(routes: list[Route]) -> type[BaseHTTPRequestHandler]:
 # ------------------------------------------------------------------------ streams
 def stream_pollers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
     import boto3
-    from botocore.config import Config
 
-    # moto routes only the regional streams endpoint, not botocore's account-id one.
-    streams = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    streams = streams_client()
     dynamodb = boto3.client("dynamodb")
     threads = []
     for function, definition in resources("AWS::Serverless::Function").items():
@@ -317,19 +315,7 @@ def _poll_stream(
         response = streams.get_records(ShardIterator=iterator, Limit=batch_size)
         iterator = response.get("NextShardIterator") or iterator
         for record in response.get("Records", []):
-            change = dict(record["dynamodb"])
-            created = change.get("ApproximateCreationDateTime")
-            if isinstance(created, datetime):
-                change["ApproximateCreationDateTime"] = int(created.timestamp())
-            shaped = {
-                "eventID": record["eventID"],
-                "eventName": record["eventName"],
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": os.environ["AWS_DEFAULT_REGION"],
-                "dynamodb": change,
-                "eventSourceARN": arn,
-            }
+            shaped = lambda_record(record, arn, os.environ["AWS_DEFAULT_REGION"])
             if _passes(shaped, filters):
                 pending.append(shaped)
         if pending:
