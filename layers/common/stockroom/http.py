@@ -39,7 +39,6 @@ _ERROR_MEANINGS = {
     404: "Not found",
     409: "Conflict with the resource's current state or an earlier request",
     422: "Invalid request; details name each field",
-    500: "Internal error",
 }
 
 
@@ -51,9 +50,10 @@ def described(description: str, model: type[BaseModel] | None = None) -> OpenAPI
 
 
 def documented(success: dict[int, OpenAPIResponse], *errors: int) -> dict[int, OpenAPIResponse]:
-    """OpenAPI responses of a route: its successes plus its errors in the one envelope."""
+    """OpenAPI responses of a route: its successes plus its errors in the one envelope.
+    (500 is added by devtools/openapi.py: Powertools documents it on its own terms.)"""
     failures = {
-        status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in (*errors, 422, 500)
+        status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in (*errors, 422)
     }
     return success | failures
 
@@ -61,9 +61,7 @@ def documented(success: dict[int, OpenAPIResponse], *errors: int) -> dict[int, O
 def json_response(
     status: int, body: BaseModel | dict[str, Any] | None, headers: dict[str, str] | None = None
 ) -> Response[Any]:
-    payload = (
-        body.model_dump(mode="json", exclude_none=True) if isinstance(body, BaseModel) else body
-    )
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -149,7 +147,7 @@ def caller_of(app: APIGatewayHttpResolver) -> Caller:
     claims = authorizer.jwt_claim
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
-        raise UnauthorizedError("a bearer token with a subject is required", code="UNAUTHORIZED")
+        raise UnauthorizedError("a bearer token with a subject is required")
     scopes = set(authorizer.jwt_scopes or [])
     claimed = claims.get("scope") or claims.get("scp") or ""
     if isinstance(claimed, str):
