@@ -1,4 +1,5 @@
-"""Orders HTTP API (JWT): POST /orders, GET /orders, GET /orders/{order_id}."""
+"""Orders HTTP API (JWT): POST /orders, GET /orders, GET /orders/{order_id},
+POST /orders/{order_id}/cancel."""
 
 from typing import Annotated, Any
 
@@ -33,6 +34,20 @@ def place_order(
 @app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 401, 404))
 def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Order:
     return ordering.get_order(caller_of(app), order_id)
+
+
+@app.post(
+    "/orders/<order_id>/cancel",
+    responses=documented(
+        {200: described("The cancelled order; reserved units are available again", Order)},
+        401,
+        404,
+        409,
+        503,
+    ),
+)
+def cancel_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Order:
+    return ordering.cancel_order(caller_of(app), order_id)
 
 
 @app.get(

@@ -39,3 +39,11 @@ class ConflictError(StockroomError):
 @dataclass
 class UnauthorizedError(StockroomError):
     code: str = "UNAUTHORIZED"
+
+
+@dataclass
+class RetryLaterError(StockroomError):
+    """Contention or throttling outlasted the retries inside this request; the same
+    request can simply be sent again."""
+
+    code: str = "RETRY_LATER"

@@ -16,6 +16,7 @@ from stockroom.errors import (
     FieldProblem,
     InvalidRequestError,
     NotFoundError,
+    RetryLaterError,
     StockroomError,
     UnauthorizedError,
 )
@@ -29,6 +30,7 @@ STATUS_OF: dict[type[StockroomError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
     UnauthorizedError: 401,
+    RetryLaterError: 503,
 }
 _LOCATION_KINDS = {"body", "query", "path", "header", "cookie"}
 
@@ -39,6 +41,7 @@ _ERROR_MEANINGS = {
     404: "Not found",
     409: "Conflict with the resource's current state or an earlier request",
     422: "Invalid request; details name each field",
+    503: "Busy with concurrent changes to the same data; send the request again",
 }
 
 

@@ -1,4 +1,4 @@
-"""Order logic: placing an order (optionally idempotent), reading and listing orders."""
+"""Order logic: placing an order (optionally idempotent), reading, listing and cancelling."""
 
 import uuid
 from functools import cache
@@ -13,21 +13,29 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 from pydantic import BaseModel
 
 from stockroom import catalog
-from stockroom.dal import idempotency
+from stockroom.dal import idempotency, stock
 from stockroom.dal import orders as orders_table
-from stockroom.errors import ConflictError, FieldProblem, InvalidRequestError, NotFoundError
+from stockroom.errors import (
+    ConflictError,
+    FieldProblem,
+    InvalidRequestError,
+    NotFoundError,
+    RetryLaterError,
+)
 from stockroom.identity import Caller
 from stockroom.models import (
     Order,
     OrderLine,
     OrderLineRequest,
     OrderPage,
+    OrderReason,
     OrderStatus,
     PlaceOrderRequest,
     utc_now,
 )
 from stockroom.observability import count
 from stockroom.pagination import decode_cursor, encode_cursor
+from stockroom.retry import with_retries
 from stockroom.settings import get_settings
 
 
@@ -146,3 +154,49 @@ def list_orders(customer_id: str, limit: int, cursor: str | None) -> OrderPage:
     orders, last = orders_table.list_customer_orders(customer_id, limit, after)
     next_cursor = encode_cursor({"created_at": last[0], "order_id": last[1]}) if last else None
     return OrderPage(items=orders, next_cursor=next_cursor)
+
+
+# A PENDING order can be confirmed by the worker while we cancel it, once; a third
+# look always finds a settled status.
+_CANCEL_ATTEMPTS = 3
+
+
+def cancel_order(caller: Caller, order_id: str) -> Order:
+    """PENDING -> CANCELLED; CONFIRMED -> CANCELLED with its reserved units returned to
+    available in the same transaction. A REJECTED or CANCELLED order conflicts."""
+    reason = OrderReason(code="CANCELLED_BY_ADMIN" if caller.is_admin else "CANCELLED_BY_CUSTOMER")
+    for _ in range(_CANCEL_ATTEMPTS):
+        cancelled = _cancel(get_order(caller, order_id), reason)
+        if cancelled is not None:
+            count("OrdersCancelled")
+            return cancelled
+    raise RetryLaterError(f"order {order_id} kept changing while being cancelled; try again")
+
+
+def _cancel(order: Order, reason: OrderReason) -> Order | None:
+    """The order cancelled, or None when it changed status under us (look again)."""
+    now = utc_now()
+    what = f"cancel order {order.order_id}"
+    if order.status is OrderStatus.PENDING:
+        if not with_retries(
+            lambda: orders_table.set_status(
+                order.order_id, OrderStatus.PENDING, OrderStatus.CANCELLED, now, reason
+            ),
+            what,
+        ):
+            return None  # the worker decided it meanwhile
+    elif order.status is OrderStatus.CONFIRMED:
+        try:
+            with_retries(lambda: stock.release(order, now, reason), what)
+        except stock.OrderStatusChangedError:
+            return None  # a concurrent cancel got there first
+    else:
+        raise ConflictError(
+            f"order {order.order_id} is {order.status.value}; only PENDING or CONFIRMED "
+            "orders can be cancelled",
+            code="ORDER_NOT_CANCELLABLE",
+            details=[FieldProblem("order_id", f"order is {order.status.value}")],
+        )
+    return order.model_copy(
+        update={"status": OrderStatus.CANCELLED, "updated_at": now, "reason": reason}
+    )

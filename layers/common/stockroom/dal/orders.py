@@ -2,9 +2,12 @@
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from stockroom import aws
 from stockroom.dal.items import Item, from_item, read_page, to_item
-from stockroom.models import Order
+from stockroom.models import Order, OrderReason, OrderStatus
+from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 BY_CUSTOMER_INDEX = "ByCustomer"
@@ -64,3 +67,52 @@ def list_customer_orders(
     items, last = read_page(query, limit, start)
     orders = [Order.model_validate(from_item(item)) for item in items]
     return orders, ((last["created_at"]["S"], last["order_id"]["S"]) if last else None)
+
+
+def set_status(
+    order_id: str,
+    expected: OrderStatus,
+    target: OrderStatus,
+    now: str,
+    reason: OrderReason | None = None,
+) -> bool:
+    """expected -> target for an order whose stock does not move; False when the order
+    was not in `expected` (someone else decided it first)."""
+    try:
+        aws.dynamodb().update_item(**status_update(order_id, expected, target, now, reason))
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            return False
+        if code in TRANSIENT_ERROR_CODES:
+            raise TransientWriteError(code) from error
+        raise
+    return True
+
+
+def status_update(
+    order_id: str,
+    expected: OrderStatus,
+    target: OrderStatus,
+    now: str,
+    reason: OrderReason | None,
+) -> Any:
+    """An Update (for UpdateItem or a transaction) that moves the order from `expected`
+    to `target`, and fails its condition if the order is in any other status."""
+    values: dict[str, Any] = {
+        ":expected": {"S": expected.value},
+        ":target": {"S": target.value},
+        ":now": {"S": now},
+    }
+    assignments = "#status = :target, updated_at = :now"
+    if reason is not None:
+        values[":reason"] = {"M": to_item(reason)}
+        assignments += ", reason = :reason"
+    return {
+        "TableName": _table(),
+        "Key": {"order_id": {"S": order_id}},
+        "UpdateExpression": f"SET {assignments}",
+        "ConditionExpression": "#status = :expected",
+        "ExpressionAttributeNames": {"#status": "status"},
+        "ExpressionAttributeValues": values,
+    }

@@ -1,0 +1,62 @@
+"""Order worker: decides each placed order from the order queue, CONFIRMED with its stock
+reserved or REJECTED as out of stock.
+
+Records of a batch are decided concurrently (each in a thread: boto3 is synchronous, and
+orders are independent: two records for one order are settled by the order's status
+condition). A record that fails is reported as a batch item failure and comes back after
+the visibility timeout; after the queue's maxReceiveCount it moves to the dead-letter queue.
+"""
+
+import asyncio
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stockroom import reservation
+from stockroom.errors import RetryLaterError
+from stockroom.models import OrderPlacedMessage
+from stockroom.observability import logger, metrics, tracer
+
+# A batch whose every record failed is still reported record by record, not raised as
+# a function error: the queue retries each one either way, and the report names them.
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def decide_message(record: SQSRecord) -> reservation.Decision:
+    """One message's decision; any exception makes it a batch item failure."""
+    try:
+        message = OrderPlacedMessage.model_validate_json(record.body)
+        return reservation.decide_order(message.order_id)
+    except RetryLaterError:
+        logger.warning(
+            "order message deferred: contention outlasted retries", message_id=record.message_id
+        )
+        raise
+    except Exception:
+        logger.exception(
+            "order message failed; it returns to the queue and, past the redrive limit, "
+            "goes to the dead-letter queue",
+            message_id=record.message_id,
+            receive_count=record.attributes.approximate_receive_count,
+        )
+        raise
+
+
+async def decide_record(record: SQSRecord) -> str:
+    return (await asyncio.to_thread(decide_message, record)).value
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return async_process_partial_response(
+        event=event, record_handler=decide_record, processor=processor, context=context
+    )

@@ -1,0 +1,271 @@
+"""The order worker decides each placed order exactly once: CONFIRMED with its stock
+reserved, or REJECTED as out of stock with nothing reserved; failures come back."""
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import order_worker
+from stockroom import reservation
+from stockroom.dal import orders as orders_table
+from stockroom.dal import products as products_table
+from stockroom.errors import RetryLaterError
+from stockroom.models import OrderStatus
+from stockroom.reservation import Decision
+from support.catalog_data import add_product
+from support.events import load_event
+from support.orders import (
+    assert_stock_adds_up,
+    cancelled_transaction,
+    message_for,
+    names_order,
+    place,
+    sqs_event,
+    status_of,
+    transaction_failures,
+)
+
+
+def failed_ids(event, lambda_context) -> list[str]:
+    response = order_worker.handler(event, lambda_context)
+    return sorted(failure["itemIdentifier"] for failure in response["batchItemFailures"])
+
+
+def record_ids(event) -> list[str]:
+    return [record["messageId"] for record in event["Records"]]
+
+
+def test_an_order_with_stock_is_confirmed_and_its_units_reserved(stack, lambda_context):
+    add_product("SKU-A", on_hand=5)
+    add_product("SKU-B", on_hand=2)
+    order = place("alice", {"SKU-A": 3, "SKU-B": 2})
+
+    assert failed_ids(sqs_event(message_for(order)), lambda_context) == []
+
+    assert status_of(order) is OrderStatus.CONFIRMED
+    a, b = products_table.get_product("SKU-A"), products_table.get_product("SKU-B")
+    assert (a.available, a.reserved, b.available, b.reserved) == (2, 3, 0, 2)  # type: ignore[union-attr]
+    assert_stock_adds_up("SKU-A", "SKU-B")
+
+
+def test_an_order_short_of_one_sku_is_rejected_naming_it_and_reserves_nothing(
+    stack, lambda_context
+):
+    add_product("SKU-A", on_hand=5)
+    add_product("SKU-B", on_hand=1)
+    add_product("SKU-C", on_hand=0)
+    order = place("alice", {"SKU-A": 3, "SKU-B": 2, "SKU-C": 1})
+
+    assert failed_ids(sqs_event(message_for(order)), lambda_context) == []
+
+    stored = orders_table.get_order(order.order_id)
+    assert stored is not None
+    assert stored.status is OrderStatus.REJECTED
+    assert stored.reason is not None
+    assert (stored.reason.code, sorted(stored.reason.skus or [])) == (
+        "OUT_OF_STOCK",
+        ["SKU-B", "SKU-C"],
+    )
+    for sku, on_hand in (("SKU-A", 5), ("SKU-B", 1), ("SKU-C", 0)):
+        product = products_table.get_product(sku)
+        assert product is not None
+        assert (product.available, product.reserved) == (on_hand, 0)
+    assert_stock_adds_up("SKU-A", "SKU-B", "SKU-C")
+
+
+def test_the_same_message_delivered_twice_reserves_once(stack, lambda_context):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+    event = sqs_event(message_for(order))
+
+    assert failed_ids(event, lambda_context) == []
+    assert failed_ids(event, lambda_context) == []
+
+    assert reservation.decide_order(order.order_id) is Decision.SKIPPED
+    product = products_table.get_product("SKU-A")
+    assert product is not None and product.reserved == 2
+    assert_stock_adds_up("SKU-A")
+
+
+def test_two_messages_for_one_order_in_one_batch_reserve_once(stack, lambda_context):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+
+    # Records of a batch run concurrently: both see PENDING, one transaction wins.
+    assert failed_ids(sqs_event(*[message_for(order)] * 4), lambda_context) == []
+
+    product = products_table.get_product("SKU-A")
+    assert product is not None and (product.available, product.reserved) == (3, 2)
+    assert_stock_adds_up("SKU-A")
+
+
+def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_context):
+    add_product("SKU-A", on_hand=10)
+    add_product("SKU-SCARCE", on_hand=1)
+    good = place("alice", {"SKU-A": 1})
+    short = place("bob", {"SKU-SCARCE": 2})
+    contended = place("carol", {"SKU-A": 1})
+    event = sqs_event(
+        message_for(good),
+        message_for(short),
+        "this is not JSON",
+        {"order": "missing the order_id field"},
+        message_for("no-such-order"),
+        message_for(contended),
+    )
+    ids = record_ids(event)
+
+    def always_conflict(body):
+        if names_order(body, contended):
+            return cancelled_transaction(body, "TransactionConflict")
+        return None
+
+    with transaction_failures(always_conflict) as injected:
+        failed = failed_ids(event, lambda_context)
+
+    assert failed == sorted(ids[2:])  # malformed, invalid, unknown, contended
+    assert len(injected) == 5  # the contended order was tried five times, then reported
+    assert status_of(good) is OrderStatus.CONFIRMED
+    assert status_of(short) is OrderStatus.REJECTED
+    assert status_of(contended) is OrderStatus.PENDING
+    assert_stock_adds_up("SKU-A", "SKU-SCARCE")
+
+
+@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError"])
+def test_a_transient_cancellation_is_retried_and_then_succeeds(stack, reason):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+    remaining = [2]
+
+    def twice(body):
+        if remaining[0]:
+            remaining[0] -= 1
+            return cancelled_transaction(body, reason)
+        return None
+
+    with transaction_failures(twice) as injected:
+        assert reservation.decide_order(order.order_id) is Decision.CONFIRMED
+
+    assert len(injected) == 2
+    assert_stock_adds_up("SKU-A")
+
+
+@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError"])
+def test_persistent_contention_is_reported_for_later_and_nothing_is_half_applied(
+    stack, lambda_context, reason
+):
+    add_product("SKU-A", on_hand=5)
+    add_product("SKU-B", on_hand=5)
+    order = place("alice", {"SKU-A": 2, "SKU-B": 1})
+    event = sqs_event(message_for(order))
+
+    with transaction_failures(lambda body: cancelled_transaction(body, reason)):
+        with pytest.raises(RetryLaterError):
+            reservation.decide_order(order.order_id)
+        assert failed_ids(event, lambda_context) == record_ids(event)
+
+    assert status_of(order) is OrderStatus.PENDING
+    for sku in ("SKU-A", "SKU-B"):
+        product = products_table.get_product(sku)
+        assert product is not None and (product.available, product.reserved) == (5, 0)
+    # When the contention is gone, the redelivered message settles the order.
+    assert failed_ids(event, lambda_context) == []
+    assert status_of(order) is OrderStatus.CONFIRMED
+    assert_stock_adds_up("SKU-A", "SKU-B")
+
+
+def test_sam_generated_sqs_event_is_accepted_and_its_bad_record_reported(stack, lambda_context):
+    event = load_event("sqs_receive_message_generated")  # `sam local generate-event sqs ...`
+    assert failed_ids(event, lambda_context) == record_ids(event)
+
+
+def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys):
+    add_product("SKU-A", on_hand=1)
+    confirmed = place("alice", {"SKU-A": 1})
+    rejected = place("bob", {"SKU-A": 1})
+    failed_ids(sqs_event(message_for(confirmed)), lambda_context)
+    capsys.readouterr()
+    remaining = [1]
+
+    def once(body):
+        if remaining[0] and names_order(body, rejected):
+            remaining[0] -= 1
+            return cancelled_transaction(body, "TransactionConflict")
+        return None
+
+    with transaction_failures(once):
+        failed_ids(sqs_event(message_for(confirmed), message_for(rejected)), lambda_context)
+
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    totals = {
+        name: sum(_values(blob.get(name, 0)) for blob in emitted)
+        for name in ("OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped", "ConflictsRetried")
+    }
+    assert totals == {
+        "OrdersConfirmed": 0,
+        "OrdersRejected": 1,
+        "DuplicatesSkipped": 1,
+        "ConflictsRetried": 1,
+    }
+
+
+def _values(value: float | list[float]) -> float:
+    # EMF holds one number, or a list when a metric was added several times.
+    return sum(value) if isinstance(value, list) else value
+
+
+def test_concurrent_workers_never_oversell_the_last_units(stack):
+    """Twenty containers decide twenty one-unit orders for seven units at the same time."""
+    add_product("SKU-LAST", on_hand=7)
+    orders = [place(f"customer-{n}", {"SKU-LAST": 1}) for n in range(20)]
+    start = threading.Barrier(len(orders))
+
+    def decide(order_id: str) -> Decision:
+        start.wait()
+        return reservation.decide_order(order_id)
+
+    with ThreadPoolExecutor(max_workers=len(orders)) as pool:
+        decisions = list(pool.map(decide, [order.order_id for order in orders]))
+
+    assert decisions.count(Decision.CONFIRMED) == 7
+    assert decisions.count(Decision.REJECTED) == 13
+    product = products_table.get_product("SKU-LAST")
+    assert product is not None and (product.available, product.reserved) == (0, 7)
+    assert_stock_adds_up("SKU-LAST")
+
+
+def test_concurrent_multi_line_orders_keep_every_sku_consistent(stack):
+    for sku in ("SKU-X", "SKU-Y", "SKU-Z"):
+        add_product(sku, on_hand=6)
+    shapes = [{"SKU-X": 2, "SKU-Y": 1}, {"SKU-Y": 2, "SKU-Z": 1}, {"SKU-Z": 2, "SKU-X": 1}]
+    orders = [place(f"customer-{n}", shapes[n % 3]) for n in range(15)]
+    start = threading.Barrier(len(orders))
+
+    def decide(order_id: str) -> list[Decision]:
+        start.wait()
+        # Each order twice at once: a duplicate delivery racing the original.
+        with ThreadPoolExecutor(max_workers=2) as pair:
+            return sorted(pair.map(reservation.decide_order, [order_id, order_id]))
+
+    with ThreadPoolExecutor(max_workers=len(orders)) as pool:
+        pairs = list(pool.map(decide, [order.order_id for order in orders]))
+
+    # Exactly one delivery of each order had an effect; the other was skipped.
+    assert all(second is Decision.SKIPPED is not first for first, second in pairs), pairs
+    decisions = [first for first, _ in pairs]
+    assert Decision.CONFIRMED in decisions and Decision.REJECTED in decisions
+    assert_stock_adds_up("SKU-X", "SKU-Y", "SKU-Z")
+
+
+def test_a_batch_of_orders_for_scarce_stock_settles_within_the_stock(stack, lambda_context):
+    add_product("SKU-LAST", on_hand=4)
+    orders = [place(f"customer-{n}", {"SKU-LAST": 1}) for n in range(10)]
+
+    assert failed_ids(sqs_event(*map(message_for, orders)), lambda_context) == []
+
+    statuses = [status_of(order) for order in orders]
+    assert statuses.count(OrderStatus.CONFIRMED) == 4
+    assert statuses.count(OrderStatus.REJECTED) == 6
+    assert_stock_adds_up("SKU-LAST")

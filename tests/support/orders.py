@@ -1,0 +1,125 @@
+"""Orders and stock for worker tests: placing orders through the logic, delivering them
+to the worker as SQS events shaped like events/order_placed_sqs.json, checking stock."""
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.awsrequest import AWSResponse
+
+from stockroom import aws as stockroom_aws
+from stockroom import ordering
+from stockroom.dal import orders as orders_table
+from stockroom.dal import products as products_table
+from stockroom.dal.items import from_item
+from stockroom.models import Order, OrderStatus, PlaceOrderRequest
+from stockroom.settings import get_settings
+from support.events import load_event
+
+
+def place(customer_id: str, quantities: dict[str, int]) -> Order:
+    """A PENDING order with one line per SKU and quantity."""
+    request = PlaceOrderRequest.model_validate(
+        {"items": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()]}
+    )
+    return ordering.place_order(customer_id, request)
+
+
+def sqs_event(*bodies: str | dict[str, Any]) -> dict[str, Any]:
+    """An SQS event with one record per body (a dict is sent as JSON); each record
+    gets a fresh message id."""
+    sample = load_event("order_placed_sqs")
+    template = sample["Records"][0]
+    records = []
+    for body in bodies:
+        record = json.loads(json.dumps(template))
+        record["messageId"] = str(uuid.uuid4())
+        record["body"] = body if isinstance(body, str) else json.dumps(body)
+        records.append(record)
+    return {"Records": records}
+
+
+def message_for(order: Order | str) -> dict[str, str]:
+    return {"order_id": order if isinstance(order, str) else order.order_id}
+
+
+def status_of(order: Order) -> OrderStatus:
+    stored = orders_table.get_order(order.order_id)
+    assert stored is not None
+    return stored.status
+
+
+def all_orders() -> list[Order]:
+    pages = (
+        boto3.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=get_settings().require("orders_table_name"))
+    )
+    return [Order.model_validate(from_item(item)) for page in pages for item in page["Items"]]
+
+
+def assert_stock_adds_up(*skus: str) -> None:
+    """For each SKU: available + reserved == on_hand, nothing negative, and reserved is
+    exactly the units of CONFIRMED orders."""
+    confirmed: Counter[str] = Counter()
+    for order in all_orders():
+        if order.status is OrderStatus.CONFIRMED:
+            for line in order.items:
+                confirmed[line.sku] += line.quantity
+    for sku in skus:
+        product = products_table.get_product(sku)
+        assert product is not None, sku
+        assert product.available + product.reserved == product.on_hand, product
+        assert product.available >= 0, product
+        assert product.reserved == confirmed[sku], (product, confirmed[sku])
+
+
+type Injection = Callable[[dict[str, Any]], dict[str, Any] | None]
+
+
+@contextmanager
+def transaction_failures(injection: Injection) -> Iterator[list[dict[str, Any]]]:
+    """Answers each TransactWriteItems call for which `injection(request)` returns an
+    error response with that error, as botocore would have parsed it from DynamoDB,
+    without sending it; other calls reach moto. Yields the requests answered so."""
+    injected: list[dict[str, Any]] = []
+
+    def intercept(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        body = json.loads(params["body"])
+        error = injection(body)
+        if error is None:
+            return None
+        injected.append(body)
+        http = AWSResponse(params["url"], 400, {}, None)  # type: ignore[arg-type]  # never read
+        return http, error
+
+    events = stockroom_aws.dynamodb().meta.events
+    # botocore's stubs type handlers as returning None; before-call handlers may answer.
+    events.register_first("before-call.dynamodb.TransactWriteItems", intercept)  # type: ignore[arg-type]
+    try:
+        yield injected
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", intercept)  # type: ignore[arg-type]  # as above
+
+
+def cancelled_transaction(body: dict[str, Any], reason: str) -> dict[str, Any]:
+    """DynamoDB's answer when `reason` (e.g. TransactionConflict) cancels the
+    transaction in `body`: that reason on the first item, None on the others."""
+    reasons = [{"Code": "None"} for _ in body["TransactItems"]]
+    reasons[0] = {"Code": reason, "Message": f"injected {reason}"}
+    return {
+        "Error": {
+            "Code": "TransactionCanceledException",
+            "Message": f"Transaction cancelled, please refer cancellation reasons [{reason}]",
+        },
+        "CancellationReasons": reasons,
+        "ResponseMetadata": {"HTTPStatusCode": 400},
+    }
+
+
+def names_order(body: dict[str, Any], order: Order) -> bool:
+    return order.order_id in json.dumps(body)
