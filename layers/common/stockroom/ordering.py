@@ -164,9 +164,11 @@ _CANCEL_ATTEMPTS = 3
 def cancel_order(caller: Caller, order_id: str) -> Order:
     """PENDING -> CANCELLED; CONFIRMED -> CANCELLED with its reserved units returned to
     available in the same transaction. A REJECTED or CANCELLED order conflicts."""
-    reason = OrderReason(code="CANCELLED_BY_ADMIN" if caller.is_admin else "CANCELLED_BY_CUSTOMER")
     for _ in range(_CANCEL_ATTEMPTS):
-        cancelled = _cancel(get_order(caller, order_id), reason)
+        order = get_order(caller, order_id)
+        by_owner = order.customer_id == caller.customer_id
+        reason = OrderReason(code="CANCELLED_BY_CUSTOMER" if by_owner else "CANCELLED_BY_ADMIN")
+        cancelled = _cancel(order, reason)
         if cancelled is not None:
             count("OrdersCancelled")
             return cancelled

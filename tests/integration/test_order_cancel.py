@@ -1,0 +1,151 @@
+"""POST /orders/{order_id}/cancel: PENDING and CONFIRMED orders are cancelled and their
+reserved units return to available; decided-against orders conflict; races add up."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import order_worker
+import orders_api
+from stockroom import ordering, reservation
+from stockroom.dal import products as products_table
+from stockroom.errors import ConflictError
+from stockroom.identity import Caller
+from stockroom.models import OrderStatus
+from support.catalog_data import add_product
+from support.events import HttpResult, http_event, parse_response
+from support.orders import assert_stock_adds_up, message_for, place, sqs_event, status_of
+
+
+def cancel(lambda_context, order_id: str, sub: str = "alice", scope: str = "orders") -> HttpResult:
+    event = http_event(
+        "POST",
+        "/orders/{order_id}/cancel",
+        path_parameters={"order_id": order_id},
+        sub=sub,
+        scope=scope,
+    )
+    return parse_response(orders_api.handler(event, lambda_context))
+
+
+def stock(sku: str) -> tuple[int, int, int]:
+    product = products_table.get_product(sku)
+    assert product is not None
+    return product.on_hand, product.available, product.reserved
+
+
+def test_cancelling_a_pending_order_moves_no_stock(stack, lambda_context):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+
+    result = cancel(lambda_context, order.order_id)
+
+    assert result.status == 200
+    assert result.body["status"] == "CANCELLED"
+    assert result.body["reason"] == {"code": "CANCELLED_BY_CUSTOMER", "skus": None}
+    assert status_of(order) is OrderStatus.CANCELLED
+    assert stock("SKU-A") == (5, 5, 0)
+    # The order's message, arriving afterwards, is a no-op.
+    assert reservation.decide_order(order.order_id) is reservation.Decision.SKIPPED
+    assert stock("SKU-A") == (5, 5, 0)
+
+
+def test_cancelling_a_confirmed_order_returns_its_reserved_units(stack, lambda_context):
+    add_product("SKU-A", on_hand=5)
+    add_product("SKU-B", on_hand=3)
+    order = place("alice", {"SKU-A": 2, "SKU-B": 3})
+    assert reservation.decide_order(order.order_id) is reservation.Decision.CONFIRMED
+    assert (stock("SKU-A"), stock("SKU-B")) == ((5, 3, 2), (3, 0, 3))
+
+    result = cancel(lambda_context, order.order_id)
+
+    assert result.status == 200
+    assert result.body["status"] == "CANCELLED"
+    assert (stock("SKU-A"), stock("SKU-B")) == ((5, 5, 0), (3, 3, 0))
+    assert_stock_adds_up("SKU-A", "SKU-B")
+
+
+@pytest.mark.parametrize("settled", ["REJECTED", "CANCELLED"])
+def test_cancelling_a_rejected_or_cancelled_order_conflicts(stack, lambda_context, settled):
+    add_product("SKU-A", on_hand=1)
+    order = place("alice", {"SKU-A": 2})
+    if settled == "REJECTED":
+        assert reservation.decide_order(order.order_id) is reservation.Decision.REJECTED
+    else:
+        assert cancel(lambda_context, order.order_id).status == 200
+
+    result = cancel(lambda_context, order.order_id)
+
+    assert result.status == 409
+    assert result.error["code"] == "ORDER_NOT_CANCELLABLE"
+    assert result.error_fields() == ["order_id"]
+    assert status_of(order).value == settled
+    assert stock("SKU-A") == (1, 1, 0)
+
+
+def test_only_the_owner_or_an_admin_can_cancel(stack, lambda_context):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 1})
+
+    assert cancel(lambda_context, order.order_id, sub="mallory").status == 404
+    assert status_of(order) is OrderStatus.PENDING
+
+    result = cancel(lambda_context, order.order_id, sub="support-7", scope="orders admin")
+    assert result.status == 200
+    assert result.body["reason"]["code"] == "CANCELLED_BY_ADMIN"
+
+
+def test_cancelling_an_unknown_order_is_404(stack, lambda_context):
+    result = cancel(lambda_context, "no-such-order")
+    assert result.status == 404
+    assert result.error["code"] == "ORDER_NOT_FOUND"
+
+
+def test_cancel_racing_the_worker_always_ends_cancelled_with_stock_returned(stack):
+    """Each order is cancelled while the worker decides it (twice: a duplicate delivery).
+    Whoever wins each step, the cancel ends it and every unit is available again."""
+    add_product("SKU-A", on_hand=8)
+    orders = [place("alice", {"SKU-A": 1}) for _ in range(12)]
+    alice = Caller(customer_id="alice")
+    start = threading.Barrier(len(orders) * 3)
+
+    def decide(order_id: str) -> object:
+        start.wait()
+        return reservation.decide_order(order_id)
+
+    def cancel_it(order_id: str) -> object:
+        start.wait()
+        try:
+            return ordering.cancel_order(alice, order_id).status
+        except ConflictError as conflict:
+            return conflict
+
+    with ThreadPoolExecutor(max_workers=len(orders) * 3) as pool:
+        futures = [
+            pool.submit(task, order.order_id)
+            for order in orders
+            for task in (decide, decide, cancel_it)
+        ]
+        outcomes = [future.result() for future in futures]
+
+    cancels = outcomes[2::3]
+    assert cancels == [OrderStatus.CANCELLED] * len(orders)
+    assert all(status_of(order) is OrderStatus.CANCELLED for order in orders)
+    assert stock("SKU-A") == (8, 8, 0)
+    assert_stock_adds_up("SKU-A")
+
+
+def test_a_worker_batch_after_cancels_skips_the_cancelled_orders(stack, lambda_context):
+    add_product("SKU-A", on_hand=2)
+    kept, dropped = place("alice", {"SKU-A": 2}), place("alice", {"SKU-A": 2})
+    assert cancel(lambda_context, dropped.order_id).status == 200
+
+    response = order_worker.handler(
+        sqs_event(message_for(dropped), message_for(kept)), lambda_context
+    )
+
+    assert response["batchItemFailures"] == []
+    assert (status_of(kept), status_of(dropped)) == (OrderStatus.CONFIRMED, OrderStatus.CANCELLED)
+    assert stock("SKU-A") == (2, 0, 2)
+    assert_stock_adds_up("SKU-A")

@@ -1,0 +1,137 @@
+"""Property: over any sequence of place / deliver / duplicate delivery / batch / cancel,
+stock adds up (available + reserved == on_hand, reserved == units of CONFIRMED orders)
+and each order's status is what a simple model of the rules predicts."""
+
+import uuid
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+
+import order_worker
+from stockroom import ordering, reservation
+from stockroom.dal import orders as orders_table
+from stockroom.dal import products as products_table
+from stockroom.errors import ConflictError
+from stockroom.identity import Caller
+from stockroom.models import Order, OrderStatus
+from support.catalog_data import add_product
+from support.context import FakeLambdaContext
+from support.orders import message_for, place, sqs_event
+
+SKU_COUNT = 3
+ALICE = Caller(customer_id="alice")
+
+
+class StockMachine(RuleBasedStateMachine):
+    orders = Bundle("orders")
+
+    @initialize(stock=st.lists(st.integers(0, 6), min_size=SKU_COUNT, max_size=SKU_COUNT))
+    def catalog(self, stock: list[int]) -> None:
+        # Fresh SKUs per example: examples share one moto stack and never see each other.
+        prefix = uuid.uuid4().hex[:8]
+        self.skus = [f"P{prefix}-{n}" for n in range(SKU_COUNT)]
+        self.on_hand = dict(zip(self.skus, stock, strict=True))
+        self.available = dict(self.on_hand)
+        self.expected: dict[str, OrderStatus] = {}
+        self.placed: dict[str, Order] = {}
+        for sku, units in self.on_hand.items():
+            add_product(sku, on_hand=units)
+
+    @rule(
+        target=orders,
+        lines=st.dictionaries(st.integers(0, SKU_COUNT - 1), st.integers(1, 4), min_size=1),
+    )
+    def place_order(self, lines: dict[int, int]) -> str:
+        order = place("alice", {self.skus[index]: quantity for index, quantity in lines.items()})
+        self.placed[order.order_id] = order
+        self.expected[order.order_id] = OrderStatus.PENDING
+        return order.order_id
+
+    @rule(order_id=orders)
+    def deliver(self, order_id: str) -> None:
+        """A delivery or, for a decided order, a duplicate delivery."""
+        decision = reservation.decide_order(order_id)
+        if self.expected[order_id] is not OrderStatus.PENDING:
+            assert decision is reservation.Decision.SKIPPED
+            return
+        lines = self.placed[order_id].items
+        if all(self.available[line.sku] >= line.quantity for line in lines):
+            assert decision is reservation.Decision.CONFIRMED
+            self.expected[order_id] = OrderStatus.CONFIRMED
+            for line in lines:
+                self.available[line.sku] -= line.quantity
+        else:
+            assert decision is reservation.Decision.REJECTED
+            self.expected[order_id] = OrderStatus.REJECTED
+
+    @rule(order_ids=st.lists(orders, min_size=1, max_size=6))
+    def deliver_batch(self, order_ids: list[str]) -> None:
+        """The handler decides a batch concurrently (duplicates included): which of
+        competing orders wins is not ours to predict, only that each move is legal."""
+        event = sqs_event(*map(message_for, order_ids))
+        response = order_worker.handler(event, FakeLambdaContext())
+        assert response["batchItemFailures"] == []
+        for order_id in set(order_ids):
+            before, now = self.expected[order_id], self._stored_status(order_id)
+            if before is OrderStatus.PENDING:
+                assert now in (OrderStatus.CONFIRMED, OrderStatus.REJECTED)
+                if now is OrderStatus.CONFIRMED:
+                    for line in self.placed[order_id].items:
+                        self.available[line.sku] -= line.quantity
+            else:
+                assert now is before
+            self.expected[order_id] = now
+
+    @rule(order_id=orders)
+    def cancel(self, order_id: str) -> None:
+        before = self.expected[order_id]
+        try:
+            cancelled = ordering.cancel_order(ALICE, order_id)
+        except ConflictError:
+            assert before in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
+            return
+        assert before in (OrderStatus.PENDING, OrderStatus.CONFIRMED)
+        assert cancelled.status is OrderStatus.CANCELLED
+        if before is OrderStatus.CONFIRMED:
+            for line in self.placed[order_id].items:
+                self.available[line.sku] += line.quantity
+        self.expected[order_id] = OrderStatus.CANCELLED
+
+    @invariant()
+    def statuses_are_as_modelled(self) -> None:
+        for order_id, status in self.expected.items():
+            assert self._stored_status(order_id) is status, order_id
+
+    @invariant()
+    def stock_adds_up(self) -> None:
+        reserved = dict.fromkeys(self.on_hand, 0)
+        for order_id, status in self.expected.items():
+            if status is OrderStatus.CONFIRMED:
+                for line in self.placed[order_id].items:
+                    reserved[line.sku] += line.quantity
+        for sku in getattr(self, "skus", []):
+            product = products_table.get_product(sku)
+            assert product is not None
+            assert product.on_hand == self.on_hand[sku]
+            assert product.available + product.reserved == product.on_hand
+            assert (product.available, product.reserved) == (self.available[sku], reserved[sku])
+
+    def _stored_status(self, order_id: str) -> OrderStatus:
+        stored = orders_table.get_order(order_id)
+        assert stored is not None
+        return stored.status
+
+
+def test_stock_invariant_holds_over_random_histories(stack):
+    run_state_machine_as_test(
+        StockMachine,
+        settings=settings(max_examples=30, stateful_step_count=15, deadline=None),
+    )
