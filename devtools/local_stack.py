@@ -2,7 +2,7 @@
 
 Starts moto's server as the AWS endpoint, creates what the template declares, serves the
 template's HttpApi routes (payload 2.0 events, JWT checked with a local key), and drives
-DynamoDB stream event sources by polling their streams. Handlers run in this process.
+DynamoDB stream and SQS event sources by polling them. Handlers run in this process.
 What is not emulated yet is printed at start (see `PARITY`).
 """
 
@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from devtools.queues import lambda_sqs_record, receive_batch
 from devtools.streams import lambda_record, streams_client
 from devtools.template import (
     ROOT,
@@ -41,12 +42,16 @@ parity with AWS:
                 HttpApi routes with path parameters, payload 2.0 events, JWT bearer
                 check (local HS256 key, issuer and audience), 10 MB payload limit;
                 DynamoDB stream event sources (filter on eventName, partial batch
-                failures retried on the next poll)
+                failures retried on the next poll); SQS event sources (batch size,
+                batching window, ReportBatchItemFailures: only successes deleted,
+                failures return after the visibility timeout, then the DLQ)
   approximated  handlers run in this process, one event at a time per function (no
-                pool of workers yet); timeouts are not enforced; the environment is
-                the union of the functions'
-  not yet       SQS and S3 triggers, CORS, hot reload, sample catalog load
-                (issue 5); IAM, X-Ray, reserved concurrency are ignored"""
+                pool of workers yet, so SQS MaximumConcurrency is 1); timeouts are
+                not enforced; the environment is the union of the functions';
+                each AWS request is served atomically (moto's conditional writes
+                are not atomic under concurrent requests)
+  not yet       S3 triggers, CORS, hot reload, sample catalog load (issue 5);
+                IAM, X-Ray, reserved concurrency are ignored"""
 
 
 # ------------------------------------------------------------------------- tokens
@@ -331,6 +336,82 @@ def _poll_stream(
         stop.wait(0.5)
 
 
+# ------------------------------------------------------------------------- queues
+def queue_pollers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for function, definition in resources("AWS::Serverless::Function").items():
+        for source in definition["Properties"].get("Events", {}).values():
+            if source["Type"] != "SQS":
+                continue
+            properties = source["Properties"]
+            queue_url = physical[properties["Queue"]["Fn::GetAtt"][0]]
+            thread = threading.Thread(
+                target=_poll_queue,
+                args=(function, queue_url, properties, stop),
+                daemon=True,
+            )
+            threads.append(thread)
+    return threads
+
+
+def _poll_queue(
+    function: str, queue_url: str, properties: dict[str, Any], stop: threading.Event
+) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    batch_size = int(properties.get("BatchSize", 10))
+    window = float(properties.get("MaximumBatchingWindowInSeconds", 0))
+    reports_failures = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
+    while not stop.is_set():
+        messages = receive_batch(sqs, queue_url, batch_size)
+        if not messages:
+            stop.wait(0.2)  # short polls: a long poll would hold moto's one request lock
+            continue
+        filled_by = time.monotonic() + window
+        while len(messages) < batch_size and time.monotonic() < filled_by:
+            stop.wait(0.1)
+            messages += receive_batch(sqs, queue_url, batch_size - len(messages))
+        event = {"Records": [lambda_sqs_record(m, arn, sqs.meta.region_name) for m in messages]}
+        try:
+            result = invoke(function, "sqs", event)
+        except Exception:
+            continue  # nothing deleted: every message returns after its visibility timeout
+        failed = set()
+        if reports_failures:
+            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+# --------------------------------------------------------------------------- moto
+def start_aws_endpoint(host: str, port: int) -> Any:
+    """moto's server, answering one request at a time. moto checks a condition and
+    writes in separate steps, so concurrent requests could both pass one condition
+    (DynamoDB makes each request atomic); one lock restores that."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server(host, port, atomic, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 # -------------------------------------------------------------------------- main
 def main() -> None:
     host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
@@ -350,21 +431,18 @@ def main() -> None:
         }
     )
     os.environ.pop("AWS_PROFILE", None)
-    from moto.server import ThreadedMotoServer
-
     from devtools.provision import provision
     from devtools.template import function_environment
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
-    moto = ThreadedMotoServer(ip_address=host, port=aws_port, verbose=False)
-    moto.start()
+    moto = start_aws_endpoint(host, aws_port)
     physical = provision()
     for function in resources("AWS::Serverless::Function"):
         for key, value in function_environment(function, physical).items():
             os.environ.setdefault(key, value)
 
     stop = threading.Event()
-    for thread in stream_pollers(physical, stop):
+    for thread in stream_pollers(physical, stop) + queue_pollers(physical, stop):
         thread.start()
     server = ThreadingHTTPServer((host, api_port), make_http_handler(compile_routes()))
     outputs = {
@@ -387,7 +465,7 @@ def main() -> None:
     finally:
         stop.set()
         server.server_close()
-        moto.stop()
+        moto.shutdown()
 
 
 if __name__ == "__main__":

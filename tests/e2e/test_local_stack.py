@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -64,9 +65,13 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 
 def request(
-    url: str, method: str = "GET", body: Any = None, token: str | None = None
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
@@ -81,21 +86,37 @@ def request(
         return error.code, dict(error.headers), json.loads(raw) if raw else None
 
 
-def test_products_orders_and_the_outbox_over_http(local_stack):
-    api = local_stack["api"]
+def put_product(local_stack, sku: str, on_hand: int) -> None:
     boto3.client("dynamodb", endpoint_url=local_stack["endpoint"]).put_item(
         TableName=local_stack["outputs"]["ProductsTableName"],
         Item={
-            "sku": {"S": "MUG-1"},
-            "name": {"S": "Mug"},
+            "sku": {"S": sku},
+            "name": {"S": f"Product {sku}"},
             "unit_price_cents": {"N": "1299"},
             "currency": {"S": "EUR"},
-            "on_hand": {"N": "5"},
+            "on_hand": {"N": str(on_hand)},
             "reserved": {"N": "0"},
-            "available": {"N": "5"},
+            "available": {"N": str(on_hand)},
             "updated_at": {"S": "2026-11-21T16:00:00.000000Z"},
         },
     )
+
+
+def settled(api: str, order_id: str, token: str, timeout: float = 20) -> dict[str, Any]:
+    """The order once the worker has decided it (stream -> relay -> queue -> worker)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, _, order = request(f"{api}/orders/{order_id}", token=token)
+        assert status == 200
+        if order["status"] != "PENDING":
+            return dict(order)
+        time.sleep(0.2)
+    pytest.fail(f"order {order_id} still PENDING after {timeout} s")
+
+
+def test_products_orders_and_the_outbox_over_http(local_stack):
+    api = local_stack["api"]
+    put_product(local_stack, "MUG-1", on_hand=5)
 
     status, headers, product = request(f"{api}/products/MUG-1")
     assert status == 200
@@ -115,15 +136,41 @@ def test_products_orders_and_the_outbox_over_http(local_stack):
     assert bad_status == 422
     assert bad["error"]["details"][0]["field"] == "items"
 
-    sqs = boto3.client("sqs", endpoint_url=local_stack["endpoint"])
-    deadline = time.monotonic() + 15
-    bodies: list[dict[str, Any]] = []
-    while time.monotonic() < deadline and not bodies:
-        received = sqs.receive_message(
-            QueueUrl=local_stack["outputs"]["OrderQueueUrl"], WaitTimeSeconds=1
-        )
-        bodies = [json.loads(message["Body"]) for message in received.get("Messages", [])]
-    assert bodies == [{"order_id": order["order_id"]}]
+    assert settled(api, order["order_id"], token)["status"] == "CONFIRMED"
+
+
+def test_concurrent_orders_for_scarce_stock_settle_and_cancel_returns_stock(local_stack):
+    api = local_stack["api"]
+    put_product(local_stack, "LAMP-1", on_hand=3)
+    tokens = [make_token(f"customer-{n}") for n in range(8)]
+    body = {"items": [{"sku": "LAMP-1", "quantity": 1}]}
+
+    with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
+        placed = list(pool.map(lambda t: request(f"{api}/orders", "POST", body, token=t), tokens))
+    assert [status for status, _, _ in placed] == [202] * len(tokens)
+
+    decided = [
+        settled(api, order["order_id"], token)
+        for (_, _, order), token in zip(placed, tokens, strict=True)
+    ]
+    confirmed = [order for order in decided if order["status"] == "CONFIRMED"]
+    rejected = [order for order in decided if order["status"] == "REJECTED"]
+    assert (len(confirmed), len(rejected)) == (3, 5)
+    assert all(
+        order["reason"] == {"code": "OUT_OF_STOCK", "skus": ["LAMP-1"]} for order in rejected
+    )
+    # The catalog serves a product from a cache for a few seconds; bypass it as clients can.
+    fresh = {"Cache-Control": "no-cache"}
+    assert request(f"{api}/products/LAMP-1", headers=fresh)[2]["available"] == 0
+
+    owner = make_token(confirmed[0]["customer_id"])
+    status, _, cancelled = request(
+        f"{api}/orders/{confirmed[0]['order_id']}/cancel", "POST", token=owner
+    )
+    assert (status, cancelled["status"]) == (200, "CANCELLED")
+    again = request(f"{api}/orders/{confirmed[0]['order_id']}/cancel", "POST", token=owner)
+    assert again[0] == 409
+    assert request(f"{api}/products/LAMP-1", headers=fresh)[2]["available"] == 1
 
 
 def test_an_expired_token_is_refused(local_stack):
