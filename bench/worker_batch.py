@@ -1,0 +1,229 @@
+"""Order worker: a batch of 10 decided concurrently (the deployed handler) against the
+same logic deciding records one by one, with moto's server over HTTP as DynamoDB.
+
+  .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS]
+
+moto runs in a process of its own and answers one request at a time (see
+devtools/local_stack.py). `--latency-ms` adds a fixed delay to each request before
+that, as the network round trip to DynamoDB does (single-digit milliseconds in a
+region); with 0, the figures show moto's own serial speed, which no client-side
+concurrency can beat.
+"""
+
+import argparse
+import json
+import logging
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+BATCH = 10
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _prepare_environment(endpoint: str) -> None:
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_SERVICE_NAME": "stockroom",
+            "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
+        }
+    )
+
+
+def run(rounds: int, latency_ms: float) -> dict[str, Any]:
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.worker_batch",
+            "--serve",
+            str(port),
+            "--latency-ms",
+            str(latency_ms),
+        ]
+    )
+    try:
+        _wait_for(endpoint, server)
+        _prepare_environment(endpoint)
+        summary = _measure(rounds)
+        summary["latency_ms"] = latency_ms
+        return summary
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _wait_for(endpoint: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the moto endpoint exited")
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+        except OSError:
+            time.sleep(0.1)
+        else:
+            return
+    raise RuntimeError("the moto endpoint did not start within 30 s")
+
+
+def _serve(port: int, latency_ms: float) -> None:
+    from devtools.local_stack import start_aws_endpoint
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    start_aws_endpoint("127.0.0.1", port, latency_ms / 1000)
+    while True:
+        time.sleep(3600)
+
+
+def _measure(rounds: int) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
+    from devtools.provision import provision
+    from devtools.template import function_environment, import_handler_module
+
+    order_worker = import_handler_module("OrderWorkerFunction")
+    from stockroom import aws, ordering
+    from stockroom.dal import products
+    from stockroom.models import PlaceOrderRequest, Product, utc_now
+
+    physical = provision()
+    os.environ.update(function_environment("OrderWorkerFunction", physical))
+    os.environ.update(function_environment("OrdersFunction", physical))
+    calls: list[str] = []
+    aws.dynamodb().meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
+    )
+    sequential = BatchProcessor(event_type=EventType.SQS)
+    context = _Context()
+
+    def batch_event(sku: str) -> dict[str, Any]:
+        products.put_product(
+            Product(
+                sku=sku,
+                name=sku,
+                unit_price_cents=100,
+                currency="EUR",
+                on_hand=1000,
+                available=1000,
+                updated_at=utc_now(),
+            )
+        )
+        request = PlaceOrderRequest.model_validate({"items": [{"sku": sku, "quantity": 1}]})
+        orders = [ordering.place_order("bench", request) for _ in range(BATCH)]
+        return {
+            "Records": [
+                {
+                    "messageId": f"m-{n}",
+                    "receiptHandle": "r",
+                    "body": f'{{"order_id": "{order.order_id}"}}',
+                    "attributes": {"ApproximateReceiveCount": "1"},
+                    "messageAttributes": {},
+                    "md5OfBody": "",
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:OrderQueue",
+                    "awsRegion": "eu-west-1",
+                }
+                for n, order in enumerate(orders)
+            ]
+        }
+
+    timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": []}
+    calls_per_order: dict[str, float] = {}
+    for round_number in range(rounds):
+        for variant in ("concurrent", "one_by_one"):
+            event = batch_event(f"BENCH-{variant}-{round_number}")
+            calls.clear()
+            started = time.perf_counter()
+            if variant == "concurrent":
+                response = order_worker.handler(event, context)
+            else:
+                response = process_partial_response(
+                    event=event,
+                    record_handler=order_worker.decide_message,
+                    processor=sequential,
+                    context=context,  # type: ignore[arg-type]  # has what Powertools reads
+                )
+            timings[variant].append(time.perf_counter() - started)
+            assert response["batchItemFailures"] == [], response
+            calls_per_order[variant] = len(calls) / BATCH
+            kinds = sorted(set(calls))
+    summary: dict[str, Any] = {
+        variant: {
+            "median_s": statistics.median(values),
+            "min_s": min(values),
+            "max_s": max(values),
+            "orders_per_s": BATCH / statistics.median(values),
+            "dynamodb_calls_per_order": calls_per_order[variant],
+        }
+        for variant, values in timings.items()
+    }
+    summary["speedup"] = summary["one_by_one"]["median_s"] / summary["concurrent"]["median_s"]
+    summary["dynamodb_operations"] = kinds
+    return summary
+
+
+class _Context:
+    function_name = "OrderWorkerFunction"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:OrderWorkerFunction"
+    aws_request_id = "bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the endpoint's process
+    args = parser.parse_args()
+    if args.serve:
+        _serve(args.serve, args.latency_ms)
+        return
+    summary = run(args.rounds, args.latency_ms)
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print(f"batch of {BATCH} orders, moto server over HTTP, +{args.latency_ms:g} ms per request")
+    header = ("variant", "median ms", "min ms", "max ms", "orders/s", "calls/order")
+    print("{:<12} {:>10} {:>8} {:>8} {:>9} {:>12}".format(*header))
+    for variant in ("concurrent", "one_by_one"):
+        row = summary[variant]
+        print(
+            f"{variant:<12} {row['median_s'] * 1000:>10.1f} {row['min_s'] * 1000:>8.1f} "
+            f"{row['max_s'] * 1000:>8.1f} {row['orders_per_s']:>9.0f} "
+            f"{row['dynamodb_calls_per_order']:>12.1f}"
+        )
+    operations = ", ".join(summary["dynamodb_operations"])
+    print(f"speedup {summary['speedup']:.2f}x; operations: {operations}")
+
+
+if __name__ == "__main__":
+    main()
