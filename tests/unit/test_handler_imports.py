@@ -36,3 +36,12 @@ def test_relay_imports_neither_the_http_resolver_nor_idempotency():
     assert not _loads(modules, "aws_lambda_powertools.utilities.idempotency")
     assert not _loads(modules, "stockroom.http")
     assert not _loads(modules, "stockroom.dal.products")
+
+
+def test_worker_imports_neither_the_http_resolver_nor_idempotency_nor_the_cache():
+    modules = loaded_modules("OrderWorkerFunction")
+    assert _loads(modules, "stockroom.reservation")
+    assert not _loads(modules, "aws_lambda_powertools.utilities.idempotency")
+    assert not _loads(modules, "aws_lambda_powertools.event_handler")
+    assert not _loads(modules, "stockroom.http")
+    assert not _loads(modules, "stockroom.cache")
