@@ -104,7 +104,8 @@ def test_cancelling_an_unknown_order_is_404(stack, lambda_context):
 
 def test_cancel_racing_the_worker_always_ends_cancelled_with_stock_returned(stack):
     """Each order is cancelled while the worker decides it (twice: a duplicate delivery).
-    Whoever wins each step, the cancel ends it and every unit is available again."""
+    Whoever wins each step, no order stays CONFIRMED and every unit is available again:
+    the cancel ends each order, unless the worker rejected it first (then it conflicts)."""
     add_product("SKU-A", on_hand=8)
     orders = [place("alice", {"SKU-A": 1}) for _ in range(12)]
     alice = Caller(customer_id="alice")
@@ -129,9 +130,13 @@ def test_cancel_racing_the_worker_always_ends_cancelled_with_stock_returned(stac
         ]
         outcomes = [future.result() for future in futures]
 
-    cancels = outcomes[2::3]
-    assert cancels == [OrderStatus.CANCELLED] * len(orders)
-    assert all(status_of(order) is OrderStatus.CANCELLED for order in orders)
+    for order, cancel_outcome in zip(orders, outcomes[2::3], strict=True):
+        if isinstance(cancel_outcome, ConflictError):
+            assert cancel_outcome.code == "ORDER_NOT_CANCELLABLE"
+            assert status_of(order) is OrderStatus.REJECTED
+        else:
+            assert cancel_outcome is OrderStatus.CANCELLED
+            assert status_of(order) is OrderStatus.CANCELLED
     assert stock("SKU-A") == (8, 8, 0)
     assert_stock_adds_up("SKU-A")
 
