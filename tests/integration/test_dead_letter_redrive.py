@@ -14,7 +14,13 @@ from devtools.template import resources
 from stockroom.dal import order_queue
 from stockroom.models import OrderPlacedMessage, OrderStatus
 from support.catalog_data import add_product
-from support.orders import cancelled_transaction, place, status_of, transaction_failures
+from support.orders import (
+    assert_stock_adds_up,
+    cancelled_transaction,
+    place,
+    status_of,
+    transaction_failures,
+)
 
 
 def max_receive_count() -> int:
@@ -78,6 +84,7 @@ def test_a_failing_order_reaches_the_dlq_and_redrive_settles_it(stack, lambda_co
     assert deliver_once(sqs, stack["OrderQueue"], lambda_context) == 1
     assert status_of(order) is OrderStatus.CONFIRMED
     assert queue_depth(sqs, stack["OrderQueue"]) == 0
+    assert_stock_adds_up("SKU-A")
 
 
 # moto 5.2.5 has no message move tasks, so this path is checked against botocore's

@@ -49,6 +49,7 @@ def test_cancelling_a_pending_order_moves_no_stock(stack, lambda_context):
     # The order's message, arriving afterwards, is a no-op.
     assert reservation.decide_order(order.order_id) is reservation.Decision.SKIPPED
     assert stock("SKU-A") == (5, 5, 0)
+    assert_stock_adds_up("SKU-A")
 
 
 def test_cancelling_a_confirmed_order_returns_its_reserved_units(stack, lambda_context):
@@ -82,6 +83,7 @@ def test_cancelling_a_rejected_or_cancelled_order_conflicts(stack, lambda_contex
     assert result.error_fields() == ["order_id"]
     assert status_of(order).value == settled
     assert stock("SKU-A") == (1, 1, 0)
+    assert_stock_adds_up("SKU-A")
 
 
 def test_only_the_owner_or_an_admin_can_cancel(stack, lambda_context):
@@ -94,6 +96,7 @@ def test_only_the_owner_or_an_admin_can_cancel(stack, lambda_context):
     result = cancel(lambda_context, order.order_id, sub="support-7", scope="orders admin")
     assert result.status == 200
     assert result.body["reason"]["code"] == "CANCELLED_BY_ADMIN"
+    assert_stock_adds_up("SKU-A")
 
 
 def test_cancelling_an_unknown_order_is_404(stack, lambda_context):

@@ -209,6 +209,7 @@ def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys
         "DuplicatesSkipped": 1,
         "ConflictsRetried": 1,
     }
+    assert_stock_adds_up("SKU-A")
 
 
 def _values(value: float | list[float]) -> float:
