@@ -23,6 +23,7 @@ from devtools.queues import lambda_sqs_record, receive_batch
 from devtools.streams import lambda_record, streams_client
 from devtools.template import (
     ROOT,
+    event_sources,
     handler_location,
     http_routes,
     import_handler_module,
@@ -277,23 +278,20 @@ def stream_pollers(physical: dict[str, str], stop: threading.Event) -> list[thre
     streams = streams_client()
     dynamodb = boto3.client("dynamodb")
     threads = []
-    for function, definition in resources("AWS::Serverless::Function").items():
-        for source in definition["Properties"].get("Events", {}).values():
-            if source["Type"] != "DynamoDB":
-                continue
-            table = source["Properties"]["Stream"]["Fn::GetAtt"][0]
-            arn = dynamodb.describe_table(TableName=physical[table])["Table"]["LatestStreamArn"]
-            filters = [
-                json.loads(f["Pattern"])
-                for f in source["Properties"].get("FilterCriteria", {}).get("Filters", [])
-            ]
-            batch_size = int(source["Properties"].get("BatchSize", 100))
-            thread = threading.Thread(
-                target=_poll_stream,
-                args=(streams, arn, function, filters, batch_size, stop),
-                daemon=True,
-            )
-            threads.append(thread)
+    for function, properties in event_sources("DynamoDB"):
+        table = properties["Stream"]["Fn::GetAtt"][0]
+        arn = dynamodb.describe_table(TableName=physical[table])["Table"]["LatestStreamArn"]
+        filters = [
+            json.loads(f["Pattern"])
+            for f in properties.get("FilterCriteria", {}).get("Filters", [])
+        ]
+        batch_size = int(properties.get("BatchSize", 100))
+        thread = threading.Thread(
+            target=_poll_stream,
+            args=(streams, arn, function, filters, batch_size, stop),
+            daemon=True,
+        )
+        threads.append(thread)
     return threads
 
 
@@ -338,20 +336,14 @@ def _poll_stream(
 
 # ------------------------------------------------------------------------- queues
 def queue_pollers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
-    threads = []
-    for function, definition in resources("AWS::Serverless::Function").items():
-        for source in definition["Properties"].get("Events", {}).values():
-            if source["Type"] != "SQS":
-                continue
-            properties = source["Properties"]
-            queue_url = physical[properties["Queue"]["Fn::GetAtt"][0]]
-            thread = threading.Thread(
-                target=_poll_queue,
-                args=(function, queue_url, properties, stop),
-                daemon=True,
-            )
-            threads.append(thread)
-    return threads
+    return [
+        threading.Thread(
+            target=_poll_queue,
+            args=(function, physical[properties["Queue"]["Fn::GetAtt"][0]], properties, stop),
+            daemon=True,
+        )
+        for function, properties in event_sources("SQS")
+    ]
 
 
 def _poll_queue(

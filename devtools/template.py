@@ -84,20 +84,26 @@ def function_environment(logical_id: str, physical: dict[str, str]) -> dict[str,
     return resolved
 
 
+def event_sources(kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """(function logical id, event properties) for each event of `kind` (HttpApi, SQS...)."""
+    return [
+        (name, event["Properties"])
+        for name, function in resources("AWS::Serverless::Function").items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == kind
+    ]
+
+
 def http_routes() -> dict[tuple[str, str], tuple[str, bool]]:
     """(METHOD, path) -> (function logical id, whether the route needs a token)."""
     template = load_template()
     default_auth = template["Resources"]["HttpApi"]["Properties"].get("Auth", {})
     secured_by_default = "DefaultAuthorizer" in default_auth
     routes: dict[tuple[str, str], tuple[str, bool]] = {}
-    for name, function in resources("AWS::Serverless::Function").items():
-        for event in function["Properties"].get("Events", {}).values():
-            if event["Type"] != "HttpApi":
-                continue
-            properties = event["Properties"]
-            authorizer = properties.get("Auth", {}).get("Authorizer")
-            secured = authorizer != "NONE" if authorizer else secured_by_default
-            routes[(properties["Method"].upper(), properties["Path"])] = (name, secured)
+    for name, properties in event_sources("HttpApi"):
+        authorizer = properties.get("Auth", {}).get("Authorizer")
+        secured = authorizer != "NONE" if authorizer else secured_by_default
+        routes[(properties["Method"].upper(), properties["Path"])] = (name, secured)
     return routes
 
 
