@@ -32,22 +32,6 @@ def _free_port() -> int:
         return port
 
 
-def _prepare_environment(endpoint: str) -> None:
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "ERROR",
-            "POWERTOOLS_SERVICE_NAME": "stockroom",
-            "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
-        }
-    )
-
-
 def run(rounds: int, latency_ms: float) -> dict[str, Any]:
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
@@ -64,7 +48,10 @@ def run(rounds: int, latency_ms: float) -> dict[str, Any]:
     )
     try:
         _wait_for(endpoint, server)
-        _prepare_environment(endpoint)
+        from devtools.local_stack import use_local_endpoint
+
+        use_local_endpoint(endpoint)
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         summary = _measure(rounds)
         summary["latency_ms"] = latency_ms
         return summary
@@ -103,8 +90,9 @@ def _measure(rounds: int) -> dict[str, Any]:
         process_partial_response,
     )
 
+    from devtools.local_stack import LocalContext
     from devtools.provision import provision
-    from devtools.template import function_environment, import_handler_module
+    from devtools.template import ROOT, function_environment, import_handler_module
 
     order_worker = import_handler_module("OrderWorkerFunction")
     from stockroom import aws, ordering
@@ -119,7 +107,7 @@ def _measure(rounds: int) -> dict[str, Any]:
         "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
     )
     sequential = BatchProcessor(event_type=EventType.SQS)
-    context = _Context()
+    sample = json.loads((ROOT / "events" / "order_placed_sqs.json").read_text())["Records"][0]
 
     def batch_event(sku: str) -> dict[str, Any]:
         products.put_product(
@@ -137,17 +125,7 @@ def _measure(rounds: int) -> dict[str, Any]:
         orders = [ordering.place_order("bench", request) for _ in range(BATCH)]
         return {
             "Records": [
-                {
-                    "messageId": f"m-{n}",
-                    "receiptHandle": "r",
-                    "body": f'{{"order_id": "{order.order_id}"}}',
-                    "attributes": {"ApproximateReceiveCount": "1"},
-                    "messageAttributes": {},
-                    "md5OfBody": "",
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:OrderQueue",
-                    "awsRegion": "eu-west-1",
-                }
+                sample | {"messageId": f"m-{n}", "body": json.dumps({"order_id": order.order_id})}
                 for n, order in enumerate(orders)
             ]
         }
@@ -158,6 +136,7 @@ def _measure(rounds: int) -> dict[str, Any]:
         for variant in ("concurrent", "one_by_one"):
             event = batch_event(f"BENCH-{variant}-{round_number}")
             calls.clear()
+            context = LocalContext("OrderWorkerFunction")
             started = time.perf_counter()
             if variant == "concurrent":
                 response = order_worker.handler(event, context)
@@ -185,16 +164,6 @@ def _measure(rounds: int) -> dict[str, Any]:
     summary["speedup"] = summary["one_by_one"]["median_s"] / summary["concurrent"]["median_s"]
     summary["dynamodb_operations"] = kinds
     return summary
-
-
-class _Context:
-    function_name = "OrderWorkerFunction"
-    memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:OrderWorkerFunction"
-    aws_request_id = "bench"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from devtools.queues import lambda_sqs_record, receive_batch
+from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
 from devtools.streams import lambda_record, streams_client
 from devtools.template import (
     ROOT,
@@ -352,9 +352,7 @@ def _poll_queue(
     import boto3
 
     sqs = boto3.client("sqs")
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    arn = queue_arn(sqs, queue_url)
     batch_size = int(properties.get("BatchSize", 10))
     window = float(properties.get("MaximumBatchingWindowInSeconds", 0))
     reports_failures = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
@@ -367,17 +365,11 @@ def _poll_queue(
         while len(messages) < batch_size and time.monotonic() < filled_by:
             stop.wait(0.1)
             messages += receive_batch(sqs, queue_url, batch_size - len(messages))
-        event = {"Records": [lambda_sqs_record(m, arn, sqs.meta.region_name) for m in messages]}
         try:
-            result = invoke(function, "sqs", event)
+            result = invoke(function, "sqs", batch_event(messages, arn, sqs.meta.region_name))
         except Exception:
             continue  # nothing deleted: every message returns after its visibility timeout
-        failed = set()
-        if reports_failures:
-            failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-        for message in messages:
-            if message["MessageId"] not in failed:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        delete_succeeded(sqs, queue_url, messages, result, reports_failures)
 
 
 # --------------------------------------------------------------------------- moto
@@ -407,12 +399,8 @@ def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> An
     return server
 
 
-# -------------------------------------------------------------------------- main
-def main() -> None:
-    host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
-    aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
-    api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
-    endpoint = f"http://{host}:{aws_port}"
+def use_local_endpoint(endpoint: str) -> None:
+    """Points boto3 and Powertools in this process at a local AWS endpoint."""
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": endpoint,
@@ -426,6 +414,15 @@ def main() -> None:
         }
     )
     os.environ.pop("AWS_PROFILE", None)
+
+
+# -------------------------------------------------------------------------- main
+def main() -> None:
+    host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
+    aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
+    api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
+    endpoint = f"http://{host}:{aws_port}"
+    use_local_endpoint(endpoint)
     from devtools.provision import provision
     from devtools.template import function_environment
 

@@ -1,5 +1,5 @@
-"""SQS as Lambda's event source mapping sees it: receiving a batch and shaping each
-message as one record of a Lambda SQS event."""
+"""SQS as Lambda's event source mapping sees it: receiving a batch, shaping it as a
+Lambda SQS event, and deleting what the function did not report as failed."""
 
 from typing import Any
 
@@ -43,3 +43,33 @@ def lambda_sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> d
         "eventSourceARN": queue_arn,
         "awsRegion": region,
     }
+
+
+def queue_arn(sqs: Any, queue_url: str) -> str:
+    arn: str = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    return arn
+
+
+def batch_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    return {"Records": [lambda_sqs_record(message, queue_arn, region) for message in messages]}
+
+
+def delete_succeeded(
+    sqs: Any,
+    queue_url: str,
+    messages: list[dict[str, Any]],
+    result: Any,
+    reports_failures: bool = True,
+) -> list[dict[str, Any]]:
+    """Deletes the messages a successful invocation did not report as batch item
+    failures (all of them without ReportBatchItemFailures); returns the failed ones,
+    which come back after their visibility timeout."""
+    failed: set[str] = set()
+    if reports_failures:
+        failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+    for message in messages:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [message for message in messages if message["MessageId"] in failed]

@@ -18,6 +18,7 @@ from typing import Any
 
 import boto3
 
+from devtools.queues import queue_arn
 from devtools.template import ROOT
 
 OUTPUTS_FILE = ROOT / ".local" / "outputs.json"
@@ -27,13 +28,6 @@ _FINISHED = {"COMPLETED", "FAILED", "CANCELLED"}
 
 class RedriveError(RuntimeError):
     pass
-
-
-def queue_arn(sqs: Any, url: str) -> str:
-    arn: str = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    return arn
 
 
 def source_queue_url(sqs: Any, dlq_url: str) -> str:

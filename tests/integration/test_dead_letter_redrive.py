@@ -8,8 +8,8 @@ import pytest
 from botocore.stub import Stubber
 
 import order_worker
-from devtools.queues import lambda_sqs_record, receive_batch
-from devtools.redrive import RedriveError, move_with_task, queue_arn, redrive
+from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
+from devtools.redrive import RedriveError, move_with_task, redrive
 from devtools.template import resources
 from stockroom.dal import order_queue
 from stockroom.models import OrderPlacedMessage, OrderStatus
@@ -36,19 +36,13 @@ def deliver_once(sqs: Any, queue_url: str, lambda_context) -> int:
     messages = receive_batch(sqs, queue_url, 10)
     if not messages:
         return 0
-    arn = queue_arn(sqs, queue_url)
-    event = {"Records": [lambda_sqs_record(m, arn, "eu-west-1") for m in messages]}
-    failed = {
-        f["itemIdentifier"]
-        for f in order_worker.handler(event, lambda_context)["batchItemFailures"]
-    }
-    for message in messages:
-        if message["MessageId"] not in failed:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-        else:  # as if its visibility timeout had passed
-            sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-            )
+    event = batch_event(messages, queue_arn(sqs, queue_url), sqs.meta.region_name)
+    result = order_worker.handler(event, lambda_context)
+    for message in delete_succeeded(sqs, queue_url, messages, result):
+        # As if its visibility timeout had passed.
+        sqs.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+        )
     return len(messages)
 
 
