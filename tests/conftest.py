@@ -31,7 +31,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from devtools.provision import provision
 from devtools.template import function_environment, resources
 from stockroom import aws as stockroom_aws
-from stockroom import catalog, ordering
+from stockroom import catalog, catalog_import, ordering
 from stockroom.dal import idempotency
 from stockroom.settings import get_settings
 from support.context import FakeLambdaContext
@@ -55,6 +55,8 @@ def reset_container_state() -> None:
     ordering.idempotency_config.cache_clear()
     ordering._idempotent_placement.cache_clear()
     idempotency.persistence_layer.cache_clear()
+    catalog_import.idempotency_config.cache_clear()
+    catalog_import._idempotent_handling.cache_clear()
 
 
 def _serialize_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,9 +17,9 @@ from support.catalog_data import add_product
 from support.orders import (
     assert_stock_adds_up,
     cancelled_transaction,
+    dynamodb_failures,
     place,
     status_of,
-    transaction_failures,
 )
 
 
@@ -62,7 +62,7 @@ def test_a_failing_order_reaches_the_dlq_and_redrive_settles_it(stack, lambda_co
     order = place("alice", {"SKU-A": 1})
     order_queue.send_order_placed(OrderPlacedMessage(order_id=order.order_id))
 
-    with transaction_failures(lambda body: cancelled_transaction(body, "ThrottlingError")):
+    with dynamodb_failures(lambda body: cancelled_transaction(body, "ThrottlingError")):
         receives = 0
         while deliver_once(sqs, stack["OrderQueue"], lambda_context):
             receives += 1

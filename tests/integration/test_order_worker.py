@@ -19,12 +19,12 @@ from support.events import load_event
 from support.orders import (
     assert_stock_adds_up,
     cancelled_transaction,
+    dynamodb_failures,
     message_for,
     names_order,
     place,
     sqs_event,
     status_of,
-    transaction_failures,
 )
 
 
@@ -122,7 +122,7 @@ def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_con
             return cancelled_transaction(body, "TransactionConflict")
         return None
 
-    with transaction_failures(always_conflict) as injected:
+    with dynamodb_failures(always_conflict) as injected:
         failed = failed_ids(event, lambda_context)
 
     assert failed == sorted(ids[2:])  # malformed, invalid, unknown, contended
@@ -145,7 +145,7 @@ def test_a_transient_cancellation_is_retried_and_then_succeeds(stack, reason):
             return cancelled_transaction(body, reason)
         return None
 
-    with transaction_failures(twice) as injected:
+    with dynamodb_failures(twice) as injected:
         assert reservation.decide_order(order.order_id) is Decision.CONFIRMED
 
     assert len(injected) == 2
@@ -161,7 +161,7 @@ def test_persistent_contention_is_reported_for_later_and_nothing_is_half_applied
     order = place("alice", {"SKU-A": 2, "SKU-B": 1})
     event = sqs_event(message_for(order))
 
-    with transaction_failures(lambda body: cancelled_transaction(body, reason)):
+    with dynamodb_failures(lambda body: cancelled_transaction(body, reason)):
         with pytest.raises(RetryLaterError):
             reservation.decide_order(order.order_id)
         assert failed_ids(event, lambda_context) == record_ids(event)
@@ -195,7 +195,7 @@ def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys
             return cancelled_transaction(body, "TransactionConflict")
         return None
 
-    with transaction_failures(once):
+    with dynamodb_failures(once):
         failed_ids(sqs_event(message_for(confirmed), message_for(rejected)), lambda_context)
 
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]

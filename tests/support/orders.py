@@ -82,10 +82,12 @@ type Injection = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
 @contextmanager
-def transaction_failures(injection: Injection) -> Iterator[list[dict[str, Any]]]:
-    """Answers each TransactWriteItems call for which `injection(request)` returns an
-    error response with that error, as botocore would have parsed it from DynamoDB,
-    without sending it; other calls reach moto. Yields the requests answered so."""
+def dynamodb_failures(
+    injection: Injection, operation: str = "TransactWriteItems"
+) -> Iterator[list[dict[str, Any]]]:
+    """Answers each `operation` call for which `injection(request)` returns an error
+    response with that error, as botocore would have parsed it from DynamoDB, without
+    sending it; other calls reach moto. Yields the requests answered so."""
     injected: list[dict[str, Any]] = []
 
     def intercept(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
@@ -99,11 +101,11 @@ def transaction_failures(injection: Injection) -> Iterator[list[dict[str, Any]]]
 
     events = stockroom_aws.dynamodb().meta.events
     # botocore's stubs type handlers as returning None; before-call handlers may answer.
-    events.register_first("before-call.dynamodb.TransactWriteItems", intercept)  # type: ignore[arg-type]
+    events.register_first(f"before-call.dynamodb.{operation}", intercept)  # type: ignore[arg-type]
     try:
         yield injected
     finally:
-        events.unregister("before-call.dynamodb.TransactWriteItems", intercept)  # type: ignore[arg-type]  # as above
+        events.unregister(f"before-call.dynamodb.{operation}", intercept)  # type: ignore[arg-type]  # as above
 
 
 def cancelled_transaction(body: dict[str, Any], reason: str) -> dict[str, Any]:

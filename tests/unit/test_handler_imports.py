@@ -45,3 +45,12 @@ def test_worker_imports_neither_the_http_resolver_nor_idempotency_nor_the_cache(
     assert not _loads(modules, "aws_lambda_powertools.event_handler")
     assert not _loads(modules, "stockroom.http")
     assert not _loads(modules, "stockroom.cache")
+
+
+def test_importer_imports_neither_the_http_resolver_nor_order_logic():
+    modules = loaded_modules("CatalogImportFunction")
+    assert _loads(modules, "stockroom.catalog_import")
+    assert not _loads(modules, "aws_lambda_powertools.event_handler")
+    assert not _loads(modules, "stockroom.http")
+    assert not _loads(modules, "stockroom.ordering")
+    assert not _loads(modules, "stockroom.cache")

@@ -16,6 +16,7 @@ from botocore.config import Config
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_s3.client import S3Client
     from mypy_boto3_sqs.client import SQSClient
 
 # Short timeouts: a Lambda request should fail fast and be retried, not hang.
@@ -41,6 +42,13 @@ def sqs() -> SQSClient:
         return boto3.client("sqs", config=_CLIENT_CONFIG)
 
 
+@cache
+def s3() -> S3Client:
+    with _lock:
+        return boto3.client("s3", config=_CLIENT_CONFIG)
+
+
 def reset_clients() -> None:
     dynamodb.cache_clear()
     sqs.cache_clear()
+    s3.cache_clear()

@@ -25,14 +25,20 @@ def utc_now() -> Timestamp:
 
 
 # ------------------------------------------------------------------------ products
-class Product(BaseModel):
-    """A product as stored: catalog data plus stock counters."""
+class CatalogEntry(BaseModel):
+    """What a merchant states about a product: catalog data and units on hand. A row of
+    an import file is validated by this model; the stored Product extends it."""
 
     sku: Sku
     name: ProductName
     unit_price_cents: Cents
     currency: Currency
     on_hand: Annotated[int, Field(ge=0)]
+
+
+class Product(CatalogEntry):
+    """A product as stored: catalog data plus stock counters."""
+
     reserved: Annotated[int, Field(ge=0)] = 0
     available: int
     updated_at: Timestamp
@@ -144,3 +150,58 @@ class ErrorEnvelope(BaseModel):
     """The one shape of every error response."""
 
     error: ErrorBody
+
+
+# ------------------------------------------------------------------------- imports
+class ImportStatus(StrEnum):
+    SUCCEEDED = "SUCCEEDED"
+    PARTIAL = "PARTIAL"  # some rows rejected, every other row imported
+    FAILED = "FAILED"  # the file itself could not be read; `reason` says why
+
+
+class RejectedRow(BaseModel):
+    """One line of reports/<key>.errors.jsonl."""
+
+    line: int
+    sku: str | None
+    errors: list[ErrorDetail]
+
+
+class ImportReport(BaseModel):
+    """reports/<key>.json: the outcome of importing one object."""
+
+    key: str
+    status: ImportStatus
+    rows: int
+    imported: int
+    rejected: int
+    started_at: Timestamp
+    finished_at: Timestamp
+    duration_ms: int
+    reason: str | None = Field(default=None, exclude_if=lambda reason: reason is None)
+    errors_key: str
+    # How many rejected rows errors_key lists: the first ones, up to a bound.
+    errors_listed: int
+    ignored_columns: list[str]
+    invocations: int
+
+
+class ImportCheckpoint(BaseModel):
+    """Where an import that ran out of time stands; the next invocation resumes from it.
+
+    `offset` counts bytes of the (decompressed) file consumed by complete lines, and
+    every row before it has been written, so resuming there neither skips nor repeats."""
+
+    bucket: str
+    key: str
+    etag: str
+    offset: int
+    line: int
+    columns: list[str] | None
+    rows: int
+    imported: int
+    rejected: int
+    listed_errors: list[RejectedRow]
+    ignored_columns: list[str]
+    started_at: Timestamp
+    invocations: int

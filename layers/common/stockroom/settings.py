@@ -19,6 +19,11 @@ class Settings(BaseModel):
     order_queue_url: str | None = None
     product_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # Catalog import: rows written side by side, rows per checkpointed chunk, and the
+    # time left at which an import hands over to a fresh invocation.
+    import_write_concurrency: int = Field(default=16, ge=1, le=32)
+    import_chunk_rows: int = Field(default=1000, ge=1, le=10_000)
+    import_deadline_margin_seconds: float = Field(default=30.0, ge=0)
 
     def require(self, name: str) -> str:
         """The value of a string setting, or a ConfigurationError naming its variable."""

@@ -1,11 +1,14 @@
 """Products table access (key: sku)."""
 
 import time
-from typing import Any
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
 
 from stockroom import aws
 from stockroom.dal.items import Item, from_item, read_page, to_item
-from stockroom.models import Product
+from stockroom.models import CatalogEntry, Product
+from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 _BATCH_GET_LIMIT = 100
@@ -62,3 +65,51 @@ def list_products(limit: int, after_sku: str | None) -> tuple[list[Product], str
 
 def put_product(product: Product) -> None:
     aws.dynamodb().put_item(TableName=_table(), Item=to_item(product))
+
+
+class ReservedExceedsOnHandError(Exception):
+    """A catalog entry states fewer units on hand than confirmed orders hold reserved."""
+
+    def __init__(self, reserved: int) -> None:
+        super().__init__(f"{reserved} units are reserved")
+        self.reserved = reserved
+
+
+def apply_catalog_entry(entry: CatalogEntry, now: str) -> None:
+    """Creates the product (available = on_hand, reserved = 0) or updates its catalog data
+    and on_hand, keeping its reserved units: available becomes on_hand - reserved.
+
+    One UpdateItem reads `reserved` and writes `available` atomically, so a reservation
+    made or released at the same moment is neither lost nor counted twice; the condition
+    keeps available from going below zero (ReservedExceedsOnHandError instead)."""
+    values = to_item(entry)
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(),
+            Key={"sku": values["sku"]},
+            UpdateExpression=(
+                "SET #name = :name, unit_price_cents = :price, currency = :currency, "
+                "on_hand = :on_hand, reserved = if_not_exists(reserved, :zero), "
+                "available = :on_hand - if_not_exists(reserved, :zero), updated_at = :now"
+            ),
+            ConditionExpression="attribute_not_exists(reserved) OR reserved <= :on_hand",
+            ExpressionAttributeNames={"#name": "name"},
+            ExpressionAttributeValues={
+                ":name": values["name"],
+                ":price": values["unit_price_cents"],
+                ":currency": values["currency"],
+                ":on_hand": values["on_hand"],
+                ":zero": {"N": "0"},
+                ":now": {"S": now},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in TRANSIENT_ERROR_CODES:
+            raise TransientWriteError(code) from error
+        if code == "ConditionalCheckFailedException":
+            # ReturnValuesOnConditionCheckFailure puts the item as it stands in the error.
+            current = from_item(cast(dict[str, Any], error.response).get("Item", {}))
+            raise ReservedExceedsOnHandError(int(current.get("reserved", 0))) from error
+        raise

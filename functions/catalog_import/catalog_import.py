@@ -1,0 +1,42 @@
+"""Catalog importer: S3 notifications for files uploaded under imports/ (and for the
+checkpoints of imports that continue in a fresh invocation) become catalog imports.
+
+Lambda invokes this asynchronously: an exception makes Lambda retry the event, then send
+it to the import DLQ. Bad files and bad rows are not exceptions; they end in a report.
+"""
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stockroom import catalog_import
+from stockroom.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    # An interrupted invocation's in-progress marker lapses at its deadline.
+    catalog_import.idempotency_config().register_lambda_context(context)
+
+    def seconds_left() -> float:
+        return context.get_remaining_time_in_millis() / 1000
+
+    outcomes = [
+        catalog_import.handle_object(
+            catalog_import.StoredObject(
+                bucket=record.s3.bucket.name,
+                # Notifications URL-encode keys ("a b.csv" arrives as "a+b.csv").
+                key=unquote_plus(record.s3.get_object.key),
+                etag=record.s3.get_object.etag,
+                sequencer=record.s3.get_object.get("sequencer", ""),
+            ),
+            seconds_left,
+        )
+        for record in event.records
+    ]
+    return {"objects": [outcome.model_dump(exclude_none=True) for outcome in outcomes]}

@@ -1,0 +1,367 @@
+"""Catalog import: every good row of a merchant's file into the products table, every bad
+row into a report, stock reservations kept intact.
+
+The file is streamed in chunks of rows. A chunk's rows are written side by side by a
+bounded pool (throttled writes are retried), then the next chunk is read. When the
+invocation's time runs short after a chunk, the import writes a checkpoint (where the
+file stands, the counts, the rejected rows so far) under checkpoints/; that write is an
+S3 notification like an upload, and the invocation it starts resumes exactly there.
+
+Each notification is handled once: a duplicate delivery (same bucket, key and S3
+sequencer) returns the first outcome without reading anything.
+"""
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from io import BufferedIOBase
+from typing import cast
+
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from pydantic import BaseModel
+
+from stockroom.dal import idempotency, import_bucket, products
+from stockroom.import_files import (
+    SUPPORTED_SUFFIXES,
+    FileKind,
+    ParsedRow,
+    Position,
+    RowReader,
+    UnreadableFileError,
+)
+from stockroom.models import (
+    CatalogEntry,
+    ErrorDetail,
+    ImportCheckpoint,
+    ImportReport,
+    ImportStatus,
+    RejectedRow,
+    Timestamp,
+    utc_now,
+)
+from stockroom.observability import count, logger
+from stockroom.retry import with_retries
+from stockroom.settings import get_settings
+
+# errors.jsonl lists the first rejected rows up to this bound; `rejected` counts them all.
+MAX_LISTED_ERRORS = 1000
+CONTINUED = "CONTINUED"
+SKIPPED = "SKIPPED"
+
+
+class StoredObject(BaseModel):
+    """An object an S3 notification announces. Duplicate deliveries of one notification
+    share its sequencer (or, from notifiers that leave that out, the ETag)."""
+
+    bucket: str
+    key: str
+    etag: str = ""
+    sequencer: str = ""
+
+
+class ObjectOutcome(BaseModel):
+    """What handling one notification did: a report status, CONTINUED (handed over to a
+    fresh invocation) or SKIPPED, with why."""
+
+    key: str
+    outcome: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    chunk_rows: int
+    write_concurrency: int
+    deadline_margin_seconds: float
+
+    @classmethod
+    def from_settings(cls) -> "ImportLimits":
+        settings = get_settings()
+        return cls(
+            chunk_rows=settings.import_chunk_rows,
+            write_concurrency=settings.import_write_concurrency,
+            deadline_margin_seconds=settings.import_deadline_margin_seconds,
+        )
+
+
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    return IdempotencyConfig(
+        event_key_jmespath="[bucket, key, sequencer || etag]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=get_settings().idempotency_ttl_seconds,
+    )
+
+
+def handle_object(
+    stored: StoredObject,
+    seconds_left: Callable[[], float],
+    limits: ImportLimits | None = None,
+) -> ObjectOutcome:
+    """Imports an uploaded file, or resumes the import a checkpoint describes.
+    `seconds_left` is the invocation's remaining time."""
+    run = _idempotent_handling()
+    outcome = run(stored=stored, seconds_left=seconds_left, limits=limits)
+    return cast(ObjectOutcome, outcome)
+
+
+@cache
+def _idempotent_handling():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
+    def handle(
+        stored: StoredObject, seconds_left: Callable[[], float], limits: ImportLimits | None
+    ) -> ObjectOutcome:
+        return _handle(stored, seconds_left, limits or ImportLimits.from_settings())
+
+    return idempotent_function(
+        handle,
+        data_keyword_argument="stored",
+        persistence_store=idempotency.persistence_layer(),
+        config=idempotency_config(),
+        output_serializer=PydanticSerializer(ObjectOutcome),
+    )
+
+
+def _handle(
+    stored: StoredObject, seconds_left: Callable[[], float], limits: ImportLimits
+) -> ObjectOutcome:
+    if stored.key.startswith(import_bucket.CHECKPOINTS_PREFIX):
+        checkpoint = import_bucket.read_checkpoint(stored.bucket, stored.key, stored.etag)
+        if checkpoint is None:
+            return ObjectOutcome(
+                key=stored.key, outcome=SKIPPED, detail="a later checkpoint replaced this one"
+            )
+        return _Import(checkpoint, limits).run(seconds_left)
+    if not stored.key.startswith(import_bucket.IMPORTS_PREFIX) or not FileKind.of_key(stored.key):
+        logger.warning("not an import file; ignored", key=stored.key)
+        return ObjectOutcome(
+            key=stored.key,
+            outcome=SKIPPED,
+            detail=f"imports are read from {import_bucket.IMPORTS_PREFIX} with names ending "
+            f"in {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    started_at = utc_now()
+    try:
+        etag = import_bucket.current_etag(stored.bucket, stored.key)
+    except import_bucket.SourceMissingError as error:
+        return _report_missing(stored, started_at, error)
+    checkpoint = ImportCheckpoint(
+        bucket=stored.bucket,
+        key=stored.key,
+        etag=etag,
+        offset=0,
+        line=0,
+        columns=None,
+        rows=0,
+        imported=0,
+        rejected=0,
+        listed_errors=[],
+        ignored_columns=[],
+        started_at=started_at,
+        invocations=0,
+    )
+    return _Import(checkpoint, limits).run(seconds_left)
+
+
+def _report_missing(
+    stored: StoredObject, started_at: Timestamp, error: import_bucket.SourceMissingError
+) -> ObjectOutcome:
+    """A FAILED report for an object that is gone; if even the report cannot be written
+    (no such bucket), the error itself, naming the key, fails the invocation."""
+    logger.error("import source missing", bucket=stored.bucket, key=stored.key)
+    state = ImportCheckpoint(
+        bucket=stored.bucket,
+        key=stored.key,
+        etag=stored.etag,
+        offset=0,
+        line=0,
+        columns=None,
+        rows=0,
+        imported=0,
+        rejected=0,
+        listed_errors=[],
+        ignored_columns=[],
+        started_at=started_at,
+        invocations=1,
+    )
+    try:
+        return _finish(state, f"{error}; nothing was imported")
+    except Exception as write_error:
+        raise error from write_error
+
+
+class _Import:
+    """One invocation's share of an import, from `checkpoint` on."""
+
+    def __init__(self, checkpoint: ImportCheckpoint, limits: ImportLimits) -> None:
+        self.state = checkpoint.model_copy(update={"invocations": checkpoint.invocations + 1})
+        self.limits = limits
+        kind = FileKind.of_key(checkpoint.key)
+        assert kind is not None, "only import files get a checkpoint"
+        self.kind = kind
+        self.failure: str | None = None
+
+    def run(self, seconds_left: Callable[[], float]) -> ObjectOutcome:
+        state = self.state
+        try:
+            with (
+                import_bucket.open_source(
+                    state.bucket, state.key, state.etag, state.offset, self.kind.gzipped
+                ) as stream,
+                ThreadPoolExecutor(self.limits.write_concurrency) as pool,
+            ):
+                finished = self._import_rows(stream, pool, seconds_left)
+            if not finished:
+                import_bucket.write_checkpoint(self.state)
+                count("ImportsContinued")
+                logger.info("import continues in a fresh invocation", extra=self._progress())
+                return ObjectOutcome(
+                    key=state.key, outcome=CONTINUED, detail=f"after line {self.state.line}"
+                )
+        except import_bucket.SourceChangedError as error:
+            logger.warning("import abandoned: its file was overwritten", key=state.key)
+            return ObjectOutcome(key=state.key, outcome=SKIPPED, detail=str(error))
+        except import_bucket.SourceMissingError as error:
+            self.failure = f"{error}; rows before line {self.state.line + 1} were imported"
+        except Exception as error:
+            # Lambda retries the invocation (from the same checkpoint), then sends its
+            # event to the import DLQ; meanwhile the report says what happened.
+            self._report_interruption(error)
+            raise
+        return _finish(self.state, self.failure)
+
+    def _import_rows(
+        self, stream: BufferedIOBase, pool: ThreadPoolExecutor, seconds_left: Callable[[], float]
+    ) -> bool:
+        """Reads and writes rows; True once the file is done (read to its end, or found
+        unreadable: self.failure), False when time runs short. self.state follows each
+        chunk written."""
+        chunk: list[ParsedRow] = []
+        reader: RowReader | None = None
+        try:
+            reader = RowReader(
+                stream, self.kind, Position(self.state.offset, self.state.line), self.state.columns
+            )
+            for row in reader:
+                chunk.append(row)
+                if len(chunk) < self.limits.chunk_rows:
+                    continue
+                self._write(chunk, reader, pool)
+                chunk = []
+                if seconds_left() < self.limits.deadline_margin_seconds:
+                    return False
+        except UnreadableFileError as error:
+            self.failure = str(error)
+        if reader is not None:
+            # Rows read before the end, or before the point where the file broke off.
+            self._write(chunk, reader, pool)
+        if self.failure is None and self.state.rows == 0:
+            self.failure = "the file is empty" if self.state.offset == 0 else "the file has no rows"
+        return True
+
+    def _report_interruption(self, error: Exception) -> None:
+        try:
+            _finish(
+                self.state,
+                f"interrupted after line {self.state.line} ({type(error).__name__}: {error}); "
+                "the import is retried, and its event goes to the import DLQ if retries fail",
+            )
+        except Exception:
+            logger.exception("could not report the interruption", key=self.state.key)
+
+    def _write(self, chunk: list[ParsedRow], reader: RowReader, pool: ThreadPoolExecutor) -> None:
+        rejected = [
+            RejectedRow(line=row.line, sku=row.sku, errors=row.problems)
+            for row in chunk
+            if row.entry is None
+        ]
+        # The last row for a SKU wins, as if the file were applied line by line: rows of a
+        # chunk are written concurrently, so only the last of them is written.
+        latest = {row.entry.sku: row for row in chunk if row.entry is not None}
+        now = utc_now()
+        refused = [
+            row
+            for row in pool.map(lambda row: _write_row(row, now), latest.values())
+            if row is not None
+        ]
+        rejected = sorted(rejected + refused, key=lambda row: row.line)
+        valid = sum(1 for row in chunk if row.entry is not None)
+        room = MAX_LISTED_ERRORS - len(self.state.listed_errors)
+        ignored = self.state.ignored_columns + [
+            name for name in reader.ignored_names if name not in self.state.ignored_columns
+        ]
+        self.state = self.state.model_copy(
+            update={
+                "offset": reader.position.offset,
+                "line": reader.position.line,
+                "columns": reader.columns,
+                "rows": self.state.rows + len(chunk),
+                "imported": self.state.imported + valid - len(refused),
+                "rejected": self.state.rejected + len(rejected),
+                "listed_errors": self.state.listed_errors + rejected[: max(room, 0)],
+                "ignored_columns": ignored,
+            }
+        )
+        count("RowsImported", valid - len(refused))
+        count("RowsRejected", len(rejected))
+
+    def _progress(self) -> dict[str, object]:
+        return self.state.model_dump(include={"key", "line", "rows", "imported", "rejected"})
+
+
+def _write_row(row: ParsedRow, now: str) -> RejectedRow | None:
+    entry = cast(CatalogEntry, row.entry)
+    try:
+        with_retries(lambda: products.apply_catalog_entry(entry, now), f"import of SKU {entry.sku}")
+    except products.ReservedExceedsOnHandError as error:
+        return RejectedRow(
+            line=row.line,
+            sku=entry.sku,
+            errors=[
+                ErrorDetail(
+                    field="on_hand",
+                    message=f"{entry.on_hand} is below the {error.reserved} units reserved by "
+                    "confirmed orders; the product was left unchanged",
+                )
+            ],
+        )
+    return None
+
+
+def _finish(state: ImportCheckpoint, failure: str | None) -> ObjectOutcome:
+    if failure is not None:
+        status = ImportStatus.FAILED
+    elif state.rejected:
+        status = ImportStatus.PARTIAL
+    else:
+        status = ImportStatus.SUCCEEDED
+    finished_at = utc_now()
+    report = ImportReport(
+        key=state.key,
+        status=status,
+        rows=state.rows,
+        imported=state.imported,
+        rejected=state.rejected,
+        started_at=state.started_at,
+        finished_at=finished_at,
+        duration_ms=_milliseconds_between(state.started_at, finished_at),
+        reason=failure,
+        errors_key=import_bucket.errors_key(state.key),
+        errors_listed=len(state.listed_errors),
+        ignored_columns=state.ignored_columns,
+        invocations=state.invocations,
+    )
+    import_bucket.write_report(state.bucket, report, state.listed_errors)
+    count(f"Imports{status.value.title()}")
+    logger.info(
+        "import finished",
+        **report.model_dump(include={"key", "status", "rows", "imported", "rejected", "reason"}),
+    )
+    return ObjectOutcome(key=state.key, outcome=status.value, detail=failure)
+
+
+def _milliseconds_between(start: Timestamp, end: Timestamp) -> int:
+    parsed = [datetime.strptime(moment, "%Y-%m-%dT%H:%M:%S.%fZ") for moment in (start, end)]
+    return int((parsed[1] - parsed[0]).total_seconds() * 1000)

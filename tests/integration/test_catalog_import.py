@@ -1,0 +1,512 @@
+"""The catalog importer: good rows imported, bad rows reported with their line numbers,
+bad files reported as such, reservations kept, duplicates harmless, long files continued."""
+
+import gzip
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import unquote_plus
+
+import boto3
+import pytest
+
+from stockroom import reservation, retry
+from stockroom.dal import products as products_table
+from stockroom.dal.import_bucket import SourceMissingError
+from stockroom.errors import RetryLaterError
+from stockroom.models import OrderStatus
+from stockroom.reservation import Decision
+from stockroom.settings import get_settings
+from support.catalog_data import add_product
+from support.context import FakeLambdaContext
+from support.events import load_event
+from support.imports import (
+    HEADER,
+    checkpoint_event,
+    csv_bytes,
+    import_to_the_end,
+    invoke,
+    jsonl_bytes,
+    product_writes,
+    report,
+    row,
+    s3_put_event,
+    stock,
+    upload,
+)
+from support.orders import assert_stock_adds_up, dynamodb_failures, place, status_of
+
+
+def test_good_rows_are_imported_and_every_bad_row_is_reported_with_its_line(stack):
+    body = csv_bytes(
+        [
+            row("SKU-1", on_hand=7, price=250),  # line 2
+            ["SKU-2", "", 100, "EUR", 1],  # line 3: empty name
+            ["bad sku!", "Widget", 100, "EUR", 1],  # line 4
+            ["SKU-4", "Widget", "12.5", "eur", -1],  # line 5: three problems
+            row("SKU-5", on_hand=0),  # line 6
+            ["SKU-6", "Widget", 100],  # line 7: too few values
+        ]
+    )
+    outcome = invoke(upload("imports/mixed.csv", body))
+
+    assert outcome == [{"key": "imports/mixed.csv", "outcome": "PARTIAL"}]
+    summary, errors = report("imports/mixed.csv")
+    assert {k: summary[k] for k in ("key", "status", "rows", "imported", "rejected")} == {
+        "key": "imports/mixed.csv",
+        "status": "PARTIAL",
+        "rows": 6,
+        "imported": 2,
+        "rejected": 4,
+    }
+    assert [(e["line"], e["sku"], sorted(p["field"] for p in e["errors"])) for e in errors] == [
+        (3, "SKU-2", ["name"]),
+        (4, "bad sku!", ["sku"]),
+        (5, "SKU-4", ["currency", "on_hand", "unit_price_cents"]),
+        (7, None, ["line"]),
+    ]
+    assert "header names 5 columns" in errors[3]["errors"][0]["message"]
+    assert stock("SKU-1") == (7, 0, 7)
+    assert products_table.get_product("SKU-1").unit_price_cents == 250  # type: ignore[union-attr]
+    assert stock("SKU-5") == (0, 0, 0)
+    assert products_table.get_product("SKU-2") is None
+    assert summary["duration_ms"] >= 0 and summary["started_at"] <= summary["finished_at"]
+
+
+def test_unknown_columns_are_ignored_and_listed_and_column_order_is_free(stack):
+    body = csv_bytes(
+        [["blue", 5, "EUR", "SKU-1", "Blue mug", 450]],
+        header=["colour", "on_hand", "currency", "sku", "name", "unit_price_cents"],
+    )
+    assert invoke(upload("imports/extra.csv", body))[0]["outcome"] == "SUCCEEDED"
+
+    summary, errors = report("imports/extra.csv")
+    assert summary["ignored_columns"] == ["colour"]
+    assert errors == []
+    product = products_table.get_product("SKU-1")
+    assert product is not None
+    assert (product.name, product.unit_price_cents, product.on_hand) == ("Blue mug", 450, 5)
+
+
+def test_json_lines_are_typed_strictly_and_extra_keys_ignored(stack):
+    body = (
+        jsonl_bytes(
+            [
+                {
+                    "sku": "SKU-1",
+                    "name": "Mug",
+                    "unit_price_cents": 450,
+                    "currency": "EUR",
+                    "on_hand": 3,
+                    "colour": "blue",
+                },
+                {
+                    "sku": "SKU-2",
+                    "name": "Mug",
+                    "unit_price_cents": 450,
+                    "currency": "EUR",
+                    "on_hand": "3",
+                },
+            ]
+        )
+        + b'\n{"sku": "SKU-3",\n["not", "an", "object"]\n'
+    )
+    assert invoke(upload("imports/lines.jsonl", body))[0]["outcome"] == "PARTIAL"
+
+    summary, errors = report("imports/lines.jsonl")
+    assert (summary["rows"], summary["imported"], summary["rejected"]) == (4, 1, 3)
+    assert summary["ignored_columns"] == ["colour"]
+    assert [(e["line"], e["errors"][0]["field"]) for e in errors] == [
+        (2, "on_hand"),
+        (4, "line"),
+        (5, "line"),
+    ]
+    assert "not valid JSON" in errors[1]["errors"][0]["message"]
+    assert "JSON object" in errors[2]["errors"][0]["message"]
+    assert stock("SKU-1") == (3, 0, 3)
+
+
+@pytest.mark.parametrize(
+    ("key", "body"),
+    [
+        ("imports/catalog.csv.gz", gzip.compress(csv_bytes([row("SKU-1", 4), row("SKU-2", 5)]))),
+        (
+            "imports/catalog.jsonl.gz",
+            gzip.compress(
+                jsonl_bytes(
+                    dict(zip(HEADER, r, strict=True)) for r in (row("SKU-1", 4), row("SKU-2", 5))
+                )
+            ),
+        ),
+    ],
+)
+def test_gzipped_files_are_read_as_their_format(stack, key, body):
+    assert invoke(upload(key, body))[0]["outcome"] == "SUCCEEDED"
+
+    summary, _ = report(key)
+    assert (summary["rows"], summary["imported"]) == (2, 2)
+    assert (stock("SKU-1"), stock("SKU-2")) == ((4, 0, 4), (5, 0, 5))
+
+
+@pytest.mark.parametrize(
+    ("key", "body", "reason"),
+    [
+        ("imports/empty.csv", b"", "the file is empty"),
+        ("imports/empty.jsonl", b"", "the file is empty"),
+        ("imports/blank.jsonl", b"\n  \n", "the file has no rows"),
+        ("imports/header-only.csv", csv_bytes([]), "the file has no rows"),
+        (
+            "imports/latin1.csv",
+            "sku,name,unit_price_cents,currency,on_hand,d\u00e9tail\n".encode("latin-1"),
+            "not UTF-8",
+        ),
+        (
+            "imports/no-header.csv",
+            b"SKU-1,Mug,450,EUR,3\n",
+            "missing: sku, name, unit_price_cents, currency, on_hand",
+        ),
+        (
+            "imports/partial-header.csv",
+            b"sku,name,price,currency,on_hand\nSKU-1,Mug,450,EUR,3\n",
+            "missing: unit_price_cents",
+        ),
+        (
+            "imports/twice.csv",
+            b"sku,sku,name,unit_price_cents,currency,on_hand\n",
+            "names a column twice: sku",
+        ),
+        ("imports/not-gzip.csv.gz", csv_bytes([row("SKU-1")]), "gzip"),
+        (
+            "imports/long-header.csv",
+            b"sku," + b"x" * (1024 * 1024 + 5) + b"\n",
+            "longer than 1 MiB",
+        ),
+    ],
+)
+def test_an_unreadable_file_gets_a_failed_report_with_its_reason(stack, key, body, reason):
+    assert invoke(upload(key, body))[0]["outcome"] == "FAILED"
+
+    summary, errors = report(key)
+    assert summary["status"] == "FAILED"
+    assert reason in summary["reason"]
+    assert (summary["imported"], errors) == (0, [])
+
+
+def test_a_truncated_gzip_file_fails_after_importing_the_rows_before_the_break(stack):
+    whole = gzip.compress(csv_bytes([row(f"SKU-{n}", n) for n in range(300)]))
+    assert invoke(upload("imports/cut.csv.gz", whole[: len(whole) // 2]))[0]["outcome"] == "FAILED"
+
+    summary, _ = report("imports/cut.csv.gz")
+    assert "corrupt or truncated" in summary["reason"]
+    assert 0 < summary["imported"] == summary["rows"] < 300
+    assert stock("SKU-1") == (1, 0, 1)
+    last = summary["rows"] - 1
+    assert stock(f"SKU-{last}") == (last, 0, last)
+    assert products_table.get_product(f"SKU-{last + 1}") is None
+
+
+def test_a_line_that_is_not_utf8_or_over_1_mib_is_rejected_and_the_rest_imported(stack):
+    body = (
+        csv_bytes([row("SKU-1", 1)])
+        + "SKU-2,Caf\u00e9,100,EUR,1\n".encode("latin-1")
+        + b"SKU-3,"
+        + b"n" * (1024 * 1024 + 1)
+        + b",100,EUR,1\n"
+        + csv_bytes([row("SKU-4", 4)], header=[])
+    )
+    assert invoke(upload("imports/odd-lines.csv", body))[0]["outcome"] == "PARTIAL"
+
+    summary, errors = report("imports/odd-lines.csv")
+    assert (summary["rows"], summary["imported"], summary["rejected"]) == (4, 2, 2)
+    assert [(e["line"], e["errors"][0]["field"]) for e in errors] == [(3, "line"), (4, "line")]
+    assert "not UTF-8" in errors[0]["errors"][0]["message"]
+    assert "longer than 1 MiB" in errors[1]["errors"][0]["message"]
+    assert stock("SKU-4") == (4, 0, 4)
+
+
+def test_the_error_list_is_bounded_but_every_rejected_row_is_counted(stack):
+    bad = [["", "Mug", 100, "EUR", 1]] * 1003
+    assert invoke(upload("imports/many-bad.csv", csv_bytes([*bad, row("SKU-1")])))
+
+    summary, errors = report("imports/many-bad.csv")
+    assert (summary["rows"], summary["imported"], summary["rejected"]) == (1004, 1, 1003)
+    assert summary["errors_listed"] == len(errors) == 1000
+    assert errors[-1]["line"] == 1001
+
+
+def test_crlf_line_ends_and_a_byte_order_mark_are_accepted(stack):
+    body = b"\xef\xbb\xbf" + csv_bytes([row("SKU-1", 2)]).replace(b"\n", b"\r\n")
+    assert invoke(upload("imports/excel.csv", body))[0]["outcome"] == "SUCCEEDED"
+    assert stock("SKU-1") == (2, 0, 2)
+
+
+def test_the_last_row_for_a_sku_wins(stack):
+    body = csv_bytes([row("SKU-1", 1), row("SKU-2", 2), row("SKU-1", 9)])
+    invoke(upload("imports/repeat.csv", body))
+    assert stock("SKU-1") == (9, 0, 9)
+
+
+# ------------------------------------------------------------------ reservations
+def confirm(customer: str, quantities: dict[str, int]) -> None:
+    order = place(customer, quantities)
+    assert reservation.decide_order(order.order_id) is Decision.CONFIRMED
+
+
+def test_a_restock_keeps_the_units_confirmed_orders_reserve(stack):
+    add_product("SKU-1", on_hand=10)
+    confirm("alice", {"SKU-1": 3})
+    assert stock("SKU-1") == (10, 3, 7)
+
+    invoke(upload("imports/restock.csv", csv_bytes([row("SKU-1", on_hand=25, price=999)])))
+
+    assert stock("SKU-1") == (25, 3, 22)
+    assert products_table.get_product("SKU-1").unit_price_cents == 999  # type: ignore[union-attr]
+    assert_stock_adds_up("SKU-1")
+
+
+def test_on_hand_below_the_reserved_units_rejects_the_row_and_leaves_the_product(stack):
+    add_product("SKU-1", on_hand=10)
+    add_product("SKU-2", on_hand=10)
+    confirm("alice", {"SKU-1": 6})
+
+    invoke(upload("imports/short.csv", csv_bytes([row("SKU-1", on_hand=4), row("SKU-2", 1)])))
+
+    summary, errors = report("imports/short.csv")
+    assert (summary["status"], summary["imported"], summary["rejected"]) == ("PARTIAL", 1, 1)
+    assert errors == [
+        {
+            "line": 2,
+            "sku": "SKU-1",
+            "errors": [
+                {
+                    "field": "on_hand",
+                    "message": "4 is below the 6 units reserved by confirmed orders; "
+                    "the product was left unchanged",
+                }
+            ],
+        }
+    ]
+    assert stock("SKU-1") == (10, 6, 4)
+    assert stock("SKU-2") == (1, 0, 1)
+
+
+def test_an_import_racing_the_order_worker_neither_loses_nor_double_counts_units(stack):
+    skus = [f"SKU-{n}" for n in range(4)]
+    for sku in skus:
+        add_product(sku, on_hand=40)
+    orders = [place(f"customer-{n}", {skus[n % 4]: 1, skus[(n + 1) % 4]: 2}) for n in range(24)]
+    restocks = [
+        upload(f"imports/restock-{n}.csv", csv_bytes([row(sku, on_hand=30 + n) for sku in skus]))
+        for n in range(6)
+    ]
+    start = threading.Barrier(2)
+
+    def decide_all() -> None:
+        start.wait()
+        for order in orders:
+            reservation.decide_order(order.order_id)
+
+    def import_all() -> None:
+        start.wait()
+        for event in restocks:
+            assert invoke(event)[0]["outcome"] == "SUCCEEDED"
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(decide_all), pool.submit(import_all)]:
+            future.result()
+
+    assert_stock_adds_up(*skus)
+    assert {stock(sku)[0] for sku in skus} == {35}
+    assert all(status_of(order) is OrderStatus.CONFIRMED for order in orders)
+
+
+# -------------------------------------------------------------- deliveries, events
+def test_a_duplicate_delivery_is_not_imported_again(stack):
+    event = upload("imports/once.csv", csv_bytes([row("SKU-1", on_hand=5)]))
+    first = invoke(event)
+    before = products_table.get_product("SKU-1")
+    confirm("alice", {"SKU-1": 2})
+
+    with product_writes() as written:
+        assert invoke(event) == first
+
+    assert written == {}
+    assert stock("SKU-1") == (5, 2, 3)
+    assert products_table.get_product("SKU-1").updated_at > before.updated_at  # type: ignore[union-attr]
+
+
+def test_the_sam_generated_put_event_with_an_encoded_key_is_imported(stack):
+    event = load_event("s3_put_import_generated")
+    key = "imports/spring catalog (2026).csv"
+    assert event["Records"][0]["s3"]["object"]["key"] != key  # URL-encoded by SAM
+    boto3.client("s3").put_object(
+        Bucket=event["Records"][0]["s3"]["bucket"]["name"], Key=key, Body=csv_bytes([row("SKU-1")])
+    )
+
+    assert invoke(event) == [{"key": key, "outcome": "SUCCEEDED"}]
+    assert report(key)[0]["rows"] == 1
+
+
+def test_a_missing_object_gets_a_failed_report_naming_its_key(stack):
+    key = "imports/spring catalog (2026).csv"
+
+    outcome = invoke(load_event("s3_put_import_generated"))
+
+    assert outcome[0]["outcome"] == "FAILED"
+    assert f"s3://importbucket/{key} does not exist" in outcome[0]["detail"]
+    assert f"{key} does not exist" in report(key)[0]["reason"]
+
+
+def test_a_missing_bucket_fails_the_invocation_with_an_error_naming_the_key(stack):
+    event = load_event("s3_put_import_generated")
+    event["Records"][0]["s3"]["bucket"]["name"] = "example-bucket"
+
+    with pytest.raises(SourceMissingError, match=r"s3://example-bucket/imports/spring catalog"):
+        invoke(event)
+
+
+def test_a_key_outside_imports_or_of_another_type_is_skipped(stack):
+    assert invoke(upload("imports/catalog.xlsx", b"PK"))[0]["outcome"] == "SKIPPED"
+    assert invoke(upload("elsewhere/catalog.csv", csv_bytes([row("SKU-1")])))[0]["outcome"] == (
+        "SKIPPED"
+    )
+    assert products_table.get_product("SKU-1") is None
+
+
+def test_persistent_throttling_fails_the_invocation_for_lambda_to_retry_and_reports_it(
+    stack, monkeypatch
+):
+    monkeypatch.setattr("stockroom.retry.time.sleep", lambda _: None)
+    event = upload("imports/throttled.csv", csv_bytes([row("SKU-1"), row("SKU-2")]))
+
+    def throttle(body):
+        return throttled if sku_written(body) == "SKU-2" else None
+
+    with dynamodb_failures(throttle, "UpdateItem") as answered, pytest.raises(RetryLaterError):
+        invoke(event)
+
+    assert len(answered) == retry.ATTEMPTS
+    assert "interrupted" in report("imports/throttled.csv")[0]["reason"]
+    # Lambda's retry of the same event imports the file.
+    assert invoke(event)[0]["outcome"] == "SUCCEEDED"
+    assert stock("SKU-2") == (10, 0, 10)
+
+
+def test_throttled_writes_are_retried_within_the_invocation(stack, monkeypatch):
+    monkeypatch.setattr("stockroom.retry.time.sleep", lambda _: None)
+    event = upload("imports/bumpy.csv", csv_bytes([row(f"SKU-{n}") for n in range(8)]))
+    refused: set[str] = set()
+
+    def throttle_a_few(body):
+        """Each of SKU-0..SKU-5 is refused once, the first time it is written."""
+        sku = sku_written(body)
+        if sku is None or sku in refused or int(sku.removeprefix("SKU-")) >= 6:
+            return None
+        refused.add(sku)
+        return throttled
+
+    with dynamodb_failures(throttle_a_few, "UpdateItem") as answered:
+        assert invoke(event)[0]["outcome"] == "SUCCEEDED"
+
+    assert len(answered) == 6
+    assert all(stock(f"SKU-{n}") == (10, 0, 10) for n in range(8))
+
+
+def sku_written(update_item: dict) -> str | None:
+    """The SKU an UpdateItem request writes; None for the idempotency table's updates."""
+    return update_item["Key"].get("sku", {}).get("S")
+
+
+throttled = {
+    "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"},
+    "ResponseMetadata": {"HTTPStatusCode": 400},
+}
+
+
+# ------------------------------------------------------------------ continuation
+@pytest.fixture
+def short_deadline(monkeypatch):
+    """Chunks of 10 rows, and a deadline always within the hand-over margin: every
+    invocation imports one chunk, checkpoints and hands over."""
+    monkeypatch.setenv("IMPORT_CHUNK_ROWS", "10")
+    monkeypatch.setenv("IMPORT_DEADLINE_MARGIN_SECONDS", "60")
+    get_settings.cache_clear()
+    return lambda: FakeLambdaContext(timeout_seconds=5)
+
+
+def test_a_file_continues_from_its_checkpoint_without_skipping_or_repeating_rows(
+    stack, short_deadline
+):
+    rows = [row(f"SKU-{n}", on_hand=n) for n in range(95)]
+    for bad in (14, 15, 61):
+        rows[bad] = [f"SKU-{bad}", "Widget", "lots", "EUR", 1]
+
+    with product_writes() as written:
+        outcomes = import_to_the_end(upload("imports/long.csv", csv_bytes(rows)), short_deadline)
+
+    assert [o["outcome"] for o in outcomes] == ["CONTINUED"] * 9 + ["PARTIAL"]
+    assert outcomes[0]["detail"] == "after line 11"  # header and ten rows
+    summary, errors = report("imports/long.csv")
+    assert (summary["rows"], summary["imported"], summary["rejected"]) == (95, 92, 3)
+    assert summary["invocations"] == 10
+    assert [error["line"] for error in errors] == [16, 17, 63]
+    assert set(written.values()) == {1} and len(written) == 92
+    assert all(stock(f"SKU-{n}")[0] == n for n in range(95) if n not in (14, 15, 61))
+
+
+def test_a_gzipped_file_continues_from_its_checkpoint(stack, short_deadline):
+    records = [
+        {"sku": f"SKU-{n}", "name": "Mug", "unit_price_cents": 100, "currency": "EUR", "on_hand": n}
+        for n in range(35)
+    ]
+
+    with product_writes() as written:
+        outcomes = import_to_the_end(
+            upload("imports/long.jsonl.gz", gzip.compress(jsonl_bytes(records))), short_deadline
+        )
+
+    assert [o["outcome"] for o in outcomes] == ["CONTINUED"] * 3 + ["SUCCEEDED"]
+    assert report("imports/long.jsonl.gz")[0]["imported"] == 35
+    assert set(written.values()) == {1} and len(written) == 35
+
+
+def test_a_stale_checkpoint_notification_is_skipped(stack, short_deadline):
+    invoke(
+        upload("imports/stale.csv", csv_bytes([row(f"SKU-{n}") for n in range(25)])),
+        short_deadline(),
+    )
+    first = checkpoint_event("imports/stale.csv")
+    invoke(first, short_deadline())  # the second chunk; its checkpoint replaces the first
+    first_object = first["Records"][0]["s3"]["object"]
+    # The first checkpoint announced again by a notification of its own (not a duplicate).
+    stale = s3_put_event(unquote_plus(first_object["key"]), first_object["eTag"])
+
+    with product_writes() as written:
+        outcome = invoke(stale, short_deadline())
+
+    assert written == {}
+    assert outcome == [
+        {
+            "key": "checkpoints/imports/stale.csv.json",
+            "outcome": "SKIPPED",
+            "detail": "a later checkpoint replaced this one",
+        }
+    ]
+
+
+def test_an_import_whose_file_is_overwritten_stops_and_the_new_upload_is_imported(
+    stack, short_deadline
+):
+    invoke(
+        upload("imports/swap.csv", csv_bytes([row(f"SKU-{n}", 1) for n in range(25)])),
+        short_deadline(),
+    )
+    pending = checkpoint_event("imports/swap.csv")
+    newer = upload("imports/swap.csv", csv_bytes([row("SKU-X", 7)]))
+
+    assert invoke(pending, short_deadline())[0]["outcome"] == "SKIPPED"
+    assert import_to_the_end(newer, short_deadline)[-1]["outcome"] == "SUCCEEDED"
+
+    summary, _ = report("imports/swap.csv")
+    assert (summary["rows"], summary["imported"]) == (1, 1)
+    assert stock("SKU-X") == (7, 0, 7)
+    assert products_table.get_product("SKU-10") is None
