@@ -12,75 +12,22 @@ concurrency can beat.
 
 import argparse
 import json
-import logging
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.request
 from typing import Any
+
+from bench.endpoint import moto_endpoint
 
 BATCH = 10
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def run(rounds: int, latency_ms: float) -> dict[str, Any]:
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bench.worker_batch",
-            "--serve",
-            str(port),
-            "--latency-ms",
-            str(latency_ms),
-        ]
-    )
-    try:
-        _wait_for(endpoint, server)
-        from devtools.local_stack import use_local_endpoint
-
-        use_local_endpoint(endpoint)
+    with moto_endpoint(latency_ms):
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         summary = _measure(rounds)
-        summary["latency_ms"] = latency_ms
-        return summary
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def _wait_for(endpoint: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the moto endpoint exited")
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-        except OSError:
-            time.sleep(0.1)
-        else:
-            return
-    raise RuntimeError("the moto endpoint did not start within 30 s")
-
-
-def _serve(port: int, latency_ms: float) -> None:
-    from devtools.local_stack import start_aws_endpoint
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    start_aws_endpoint("127.0.0.1", port, latency_ms / 1000)
-    while True:
-        time.sleep(3600)
+    summary["latency_ms"] = latency_ms
+    return summary
 
 
 def _measure(rounds: int) -> dict[str, Any]:
@@ -171,11 +118,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--latency-ms", type=float, default=5.0)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # the endpoint's process
     args = parser.parse_args()
-    if args.serve:
-        _serve(args.serve, args.latency_ms)
-        return
     summary = run(args.rounds, args.latency_ms)
     if args.json:
         print(json.dumps(summary))

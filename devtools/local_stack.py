@@ -45,13 +45,15 @@ parity with AWS:
                 DynamoDB stream event sources (filter on eventName, partial batch
                 failures retried on the next poll); SQS event sources (batch size,
                 batching window, ReportBatchItemFailures: only successes deleted,
-                failures return after the visibility timeout, then the DLQ)
+                failures return after the visibility timeout, then the DLQ); S3
+                triggers with their prefix/suffix filters, invoked asynchronously
+                (retries 1 s and 2 s apart, not minutes; then the on-failure queue)
   approximated  handlers run in this process, one event at a time per function (no
                 pool of workers yet, so SQS MaximumConcurrency is 1); timeouts are
                 not enforced; the environment is the union of the functions';
                 each AWS request is served atomically (moto's conditional writes
                 are not atomic under concurrent requests)
-  not yet       S3 triggers, CORS, hot reload, sample catalog load (issue 5);
+  not yet       CORS, hot reload, sample catalog load (issue 5);
                 IAM, X-Ray, reserved concurrency are ignored"""
 
 
@@ -126,7 +128,10 @@ def load_handler(function: str) -> Any:
 
 class LocalContext:
     def __init__(self, function: str) -> None:
-        timeout = load_template()["Globals"]["Function"].get("Timeout", 3)
+        template = load_template()
+        timeout = template["Resources"][function]["Properties"].get(
+            "Timeout", template["Globals"]["Function"].get("Timeout", 3)
+        )
         self.function_name = function
         self.memory_limit_in_mb = 512
         self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function}"
@@ -372,6 +377,103 @@ def _poll_queue(
         delete_succeeded(sqs, queue_url, messages, result, reports_failures)
 
 
+# ---------------------------------------------------------------------- S3 triggers
+def bucket_triggers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
+    """The template's S3 events: moto sends each bucket's notifications (with the events'
+    filters) to a local queue, and a poller invokes the function asynchronously with each,
+    as Lambda does: retries, then the on-failure destination."""
+    import boto3
+
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    configurations: dict[str, list[Any]] = {}
+    for function, properties in event_sources("S3"):
+        bucket = physical[properties["Bucket"]["Ref"]]
+        events = properties["Events"]
+        configuration: dict[str, Any] = {
+            # The configuration id names the function: moto puts it in each record.
+            "Id": f"{function}-{len(configurations.get(bucket, []))}",
+            "Events": events if isinstance(events, list) else [events],
+        }
+        rules = properties.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        if rules:
+            configuration["Filter"] = {"Key": {"FilterRules": rules}}
+        configurations.setdefault(bucket, []).append(configuration)
+    threads = []
+    for bucket, bucket_configurations in configurations.items():
+        queue_url = sqs.create_queue(QueueName=f"{bucket}-notifications")["QueueUrl"]
+        arn = queue_arn(sqs, queue_url)
+        queues: Any = [{"QueueArn": arn, **each} for each in bucket_configurations]
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
+        )
+        threads.append(
+            threading.Thread(
+                target=_poll_notifications, args=(sqs, queue_url, physical, stop), daemon=True
+            )
+        )
+    return threads
+
+
+def _poll_notifications(
+    sqs: Any, queue_url: str, physical: dict[str, str], stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        messages = receive_batch(sqs, queue_url, 10)
+        if not messages:
+            stop.wait(0.2)
+            continue
+        for message in messages:
+            # S3 sends a test event when notifications are configured; it has no Records.
+            for record in json.loads(message["Body"]).get("Records", []):
+                function = record["s3"]["configurationId"].rsplit("-", 1)[0]
+                invoke_async(function, "s3", {"Records": [record]}, physical)
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def invoke_async(
+    function: str, trigger: str, event: dict[str, Any], physical: dict[str, str]
+) -> None:
+    """Lambda's asynchronous invocation: the first try and MaximumRetryAttempts retries
+    (seconds apart here, minutes on AWS), then the event to the on-failure destination."""
+    import boto3
+
+    config = load_template()["Resources"][function]["Properties"].get("EventInvokeConfig", {})
+    attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
+    for attempt in range(1, attempts + 1):
+        try:
+            invoke(function, f"{trigger} (attempt {attempt})", event)
+        except Exception as error:
+            failure = error
+            time.sleep(attempt)
+        else:
+            return
+    destination = config.get("DestinationConfig", {}).get("OnFailure", {})
+    if destination.get("Type") != "SQS":
+        print(f"[invoke] {function}: event dropped after {attempts} attempts", file=sys.stderr)
+        return
+    record = {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": f"arn:aws:lambda:local:000000000000:function:{function}",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": {"errorMessage": str(failure), "errorType": type(failure).__name__},
+    }
+    boto3.client("sqs").send_message(
+        QueueUrl=physical[destination["Destination"]["Fn::GetAtt"][0]],
+        MessageBody=json.dumps(record),
+    )
+
+
 # --------------------------------------------------------------------------- moto
 def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> Any:
     """moto's server, answering one request at a time. moto checks a condition and
@@ -434,7 +536,8 @@ def main() -> None:
             os.environ.setdefault(key, value)
 
     stop = threading.Event()
-    for thread in stream_pollers(physical, stop) + queue_pollers(physical, stop):
+    pollers = stream_pollers(physical, stop) + queue_pollers(physical, stop)
+    for thread in pollers + bucket_triggers(physical, stop):
         thread.start()
     server = ThreadingHTTPServer((host, api_port), make_http_handler(compile_routes()))
     outputs = {

@@ -176,3 +176,32 @@ def test_concurrent_orders_for_scarce_stock_settle_and_cancel_returns_stock(loca
 def test_an_expired_token_is_refused(local_stack):
     expired = make_token("alice", ttl_seconds=-60)
     assert request(f"{local_stack['api']}/orders", token=expired)[0] == 401
+
+
+def test_a_file_uploaded_under_imports_is_imported_and_reported(local_stack):
+    s3 = boto3.client("s3", endpoint_url=local_stack["endpoint"])
+    bucket = local_stack["outputs"]["ImportBucketName"]
+    key = "imports/e2e catalog.csv"
+    body = (
+        b"sku,name,unit_price_cents,currency,on_hand\n"
+        b"E2E-IMPORT-1,Teapot,2500,EUR,4\n"
+        b"bad,,1,EUR,1\n"
+    )
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            summary = json.loads(
+                s3.get_object(Bucket=bucket, Key=f"reports/{key}.json")["Body"].read()
+            )
+            break
+        except s3.exceptions.NoSuchKey:
+            assert time.monotonic() < deadline, "no report within 20 s"
+            time.sleep(0.2)
+
+    assert (summary["status"], summary["imported"], summary["rejected"]) == ("PARTIAL", 1, 1)
+    status, _, product = request(
+        f"{local_stack['api']}/products/E2E-IMPORT-1", headers={"Cache-Control": "no-cache"}
+    )
+    assert (status, product["name"], product["available"]) == (200, "Teapot", 4)

@@ -4,6 +4,7 @@ bad files reported as such, reservations kept, duplicates harmless, long files c
 import gzip
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import unquote_plus
 
 import boto3
@@ -411,9 +412,10 @@ def test_throttled_writes_are_retried_within_the_invocation(stack, monkeypatch):
     assert all(stock(f"SKU-{n}") == (10, 0, 10) for n in range(8))
 
 
-def sku_written(update_item: dict) -> str | None:
+def sku_written(update_item: dict[str, Any]) -> str | None:
     """The SKU an UpdateItem request writes; None for the idempotency table's updates."""
-    return update_item["Key"].get("sku", {}).get("S")
+    sku: str | None = update_item["Key"].get("sku", {}).get("S")
+    return sku
 
 
 throttled = {

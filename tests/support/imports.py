@@ -5,25 +5,23 @@ the handler by S3 events shaped like `sam local generate-event s3 put` output
 import csv
 import gzip
 import io
-import itertools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote_plus, unquote_plus
+from urllib.parse import unquote_plus
 
 import boto3
 
 import catalog_import
+from devtools import buckets
 from stockroom import aws as stockroom_aws
 from stockroom.dal import products as products_table
 from stockroom.settings import get_settings
 from support.context import FakeLambdaContext
-from support.events import load_event
 
 HEADER = ["sku", "name", "unit_price_cents", "currency", "on_hand"]
-_sequencers = itertools.count(0x0A1B2C3D4E5F6789)
 
 
 def bucket() -> str:
@@ -50,16 +48,8 @@ def row(sku: str, on_hand: int = 10, price: int = 1299, name: str | None = None)
     return [sku, name or f"Product {sku}", price, "EUR", on_hand]
 
 
-def s3_put_event(key: str, etag: str, sequencer: str | None = None) -> dict[str, Any]:
-    """The SAM-generated S3 put event for `key` (URL-encoded as S3 does)."""
-    event = load_event("s3_put_import_generated")
-    record = event["Records"][0]
-    record["s3"]["bucket"]["name"] = bucket()
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket()}"
-    record["s3"]["object"]["key"] = quote_plus(key, safe="/")
-    record["s3"]["object"]["eTag"] = etag.strip('"')
-    record["s3"]["object"]["sequencer"] = sequencer or f"{next(_sequencers):018X}"
-    return event
+def s3_put_event(key: str, etag: str) -> dict[str, Any]:
+    return buckets.s3_put_event(bucket(), key, etag)
 
 
 def upload(key: str, body: bytes) -> dict[str, Any]:
@@ -76,9 +66,7 @@ def invoke(event: dict[str, Any], context: Any = None) -> list[dict[str, Any]]:
 
 def checkpoint_event(source_key: str) -> dict[str, Any]:
     """The notification S3 sends when the importer writes its checkpoint for `source_key`."""
-    key = f"checkpoints/{source_key}.json"
-    etag = boto3.client("s3").head_object(Bucket=bucket(), Key=key)["ETag"]
-    return s3_put_event(key, etag)
+    return buckets.object_put_event(bucket(), f"checkpoints/{source_key}.json")
 
 
 def import_to_the_end(

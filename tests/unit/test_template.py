@@ -2,6 +2,7 @@
 
 import json
 from importlib.metadata import version
+from typing import Any
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_permissions_are_policy_templates_or_statements_scoped_to_named_resource
         assert len(scope) == 1, (name, policy)
 
 
-def _import_statements() -> dict[str, dict]:
+def _import_statements() -> dict[str, dict[str, Any]]:
     (policy,) = [
         policy
         for policy in FUNCTIONS["CatalogImportFunction"]["Properties"]["Policies"]
@@ -80,7 +81,7 @@ def _import_statements() -> dict[str, dict]:
     return {statement["Sid"]: statement for statement in policy["Statement"]}
 
 
-def _object_prefixes(statement: dict) -> set[str]:
+def _object_prefixes(statement: dict[str, Any]) -> set[str]:
     bucket = "${AWS::StackName}-imports-${AWS::Region}-${AWS::AccountId}"
     prefixes = set()
     for resource in statement["Resource"]:
