@@ -147,7 +147,12 @@ def _handle(
         etag = import_bucket.current_etag(stored.bucket, stored.key)
     except import_bucket.SourceMissingError as error:
         return _report_missing(stored, started_at, error)
-    checkpoint = ImportCheckpoint(
+    return _Import(_beginning(stored, etag, started_at), limits).run(seconds_left)
+
+
+def _beginning(stored: StoredObject, etag: str, started_at: Timestamp) -> ImportCheckpoint:
+    """An import of `stored` before its first row."""
+    return ImportCheckpoint(
         bucket=stored.bucket,
         key=stored.key,
         etag=etag,
@@ -162,7 +167,6 @@ def _handle(
         started_at=started_at,
         invocations=0,
     )
-    return _Import(checkpoint, limits).run(seconds_left)
 
 
 def _report_missing(
@@ -171,21 +175,7 @@ def _report_missing(
     """A FAILED report for an object that is gone; if even the report cannot be written
     (no such bucket), the error itself, naming the key, fails the invocation."""
     logger.error("import source missing", bucket=stored.bucket, key=stored.key)
-    state = ImportCheckpoint(
-        bucket=stored.bucket,
-        key=stored.key,
-        etag=stored.etag,
-        offset=0,
-        line=0,
-        columns=None,
-        rows=0,
-        imported=0,
-        rejected=0,
-        listed_errors=[],
-        ignored_columns=[],
-        started_at=started_at,
-        invocations=1,
-    )
+    state = _beginning(stored, stored.etag, started_at).model_copy(update={"invocations": 1})
     try:
         return _finish(state, f"{error}; nothing was imported")
     except Exception as write_error:
