@@ -13,7 +13,6 @@ sequencer) returns the first outcome without reading anything.
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from io import BufferedIOBase
@@ -71,22 +70,6 @@ class ObjectOutcome(BaseModel):
     detail: str | None = None
 
 
-@dataclass(frozen=True)
-class ImportLimits:
-    chunk_rows: int
-    write_concurrency: int
-    deadline_margin_seconds: float
-
-    @classmethod
-    def from_settings(cls) -> "ImportLimits":
-        settings = get_settings()
-        return cls(
-            chunk_rows=settings.import_chunk_rows,
-            write_concurrency=settings.import_write_concurrency,
-            deadline_margin_seconds=settings.import_deadline_margin_seconds,
-        )
-
-
 @cache
 def idempotency_config() -> IdempotencyConfig:
     return IdempotencyConfig(
@@ -96,24 +79,17 @@ def idempotency_config() -> IdempotencyConfig:
     )
 
 
-def handle_object(
-    stored: StoredObject,
-    seconds_left: Callable[[], float],
-    limits: ImportLimits | None = None,
-) -> ObjectOutcome:
+def handle_object(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:
     """Imports an uploaded file, or resumes the import a checkpoint describes.
     `seconds_left` is the invocation's remaining time."""
-    run = _idempotent_handling()
-    outcome = run(stored=stored, seconds_left=seconds_left, limits=limits)
+    outcome = _idempotent_handling()(stored=stored, seconds_left=seconds_left)
     return cast(ObjectOutcome, outcome)
 
 
 @cache
 def _idempotent_handling():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
-    def handle(
-        stored: StoredObject, seconds_left: Callable[[], float], limits: ImportLimits | None
-    ) -> ObjectOutcome:
-        return _handle(stored, seconds_left, limits or ImportLimits.from_settings())
+    def handle(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:
+        return _handle(stored, seconds_left)
 
     return idempotent_function(
         handle,
@@ -124,16 +100,14 @@ def _idempotent_handling():  # type: ignore[no-untyped-def]  # Powertools' decor
     )
 
 
-def _handle(
-    stored: StoredObject, seconds_left: Callable[[], float], limits: ImportLimits
-) -> ObjectOutcome:
+def _handle(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:
     if stored.key.startswith(import_bucket.CHECKPOINTS_PREFIX):
         checkpoint = import_bucket.read_checkpoint(stored.bucket, stored.key, stored.etag)
         if checkpoint is None:
             return ObjectOutcome(
                 key=stored.key, outcome=SKIPPED, detail="a later checkpoint replaced this one"
             )
-        return _Import(checkpoint, limits).run(seconds_left)
+        return _Import(checkpoint).run(seconds_left)
     if not stored.key.startswith(import_bucket.IMPORTS_PREFIX) or not FileKind.of_key(stored.key):
         logger.warning("not an import file; ignored", key=stored.key)
         return ObjectOutcome(
@@ -147,7 +121,7 @@ def _handle(
         etag = import_bucket.current_etag(stored.bucket, stored.key)
     except import_bucket.SourceMissingError as error:
         return _report_missing(stored, started_at, error)
-    return _Import(_beginning(stored, etag, started_at), limits).run(seconds_left)
+    return _Import(_beginning(stored, etag, started_at)).run(seconds_left)
 
 
 def _beginning(stored: StoredObject, etag: str, started_at: Timestamp) -> ImportCheckpoint:
@@ -185,9 +159,9 @@ def _report_missing(
 class _Import:
     """One invocation's share of an import, from `checkpoint` on."""
 
-    def __init__(self, checkpoint: ImportCheckpoint, limits: ImportLimits) -> None:
+    def __init__(self, checkpoint: ImportCheckpoint) -> None:
         self.state = checkpoint.model_copy(update={"invocations": checkpoint.invocations + 1})
-        self.limits = limits
+        self.settings = get_settings()
         kind = FileKind.of_key(checkpoint.key)
         assert kind is not None, "only import files get a checkpoint"
         self.kind = kind
@@ -200,7 +174,7 @@ class _Import:
                 import_bucket.open_source(
                     state.bucket, state.key, state.etag, state.offset, self.kind.gzipped
                 ) as stream,
-                ThreadPoolExecutor(self.limits.write_concurrency) as pool,
+                ThreadPoolExecutor(self.settings.import_write_concurrency) as pool,
             ):
                 finished = self._import_rows(stream, pool, seconds_left)
             if not finished:
@@ -236,11 +210,11 @@ class _Import:
             )
             for row in reader:
                 chunk.append(row)
-                if len(chunk) < self.limits.chunk_rows:
+                if len(chunk) < self.settings.import_chunk_rows:
                     continue
                 self._write(chunk, reader, pool)
                 chunk = []
-                if seconds_left() < self.limits.deadline_margin_seconds:
+                if seconds_left() < self.settings.import_deadline_margin_seconds:
                     return False
         except UnreadableFileError as error:
             self.failure = str(error)
