@@ -17,7 +17,7 @@ UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv run token redrive test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start clean
+.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start clean
 
 help:
 	@echo "make run   - the local stack"
@@ -80,6 +80,11 @@ run: venv
 # A bearer token the local stack accepts: make token SUB=alice [SCOPES="admin"]
 token: venv
 	@$(PY) -m devtools.local_stack token "$(or $(SUB),$(error set SUB=<subject>))" $(SCOPES)
+
+# One function, once, with an event file (the Docker-free `sam local invoke`), against
+# the running local stack or a fresh embedded one: make invoke FUNCTION=CatalogFunction EVENT=events/get_product.json
+invoke: venv
+	@$(PY) -m devtools.invoke "$(or $(FUNCTION),$(error set FUNCTION=<logical id>))" "$(or $(EVENT),$(error set EVENT=<event file>))"
 
 # Moves a dead-letter queue's messages back to their queue once the cause is fixed:
 # make redrive [QUEUE=<dlq url>]   (default: the local stack's order DLQ)

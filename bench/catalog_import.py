@@ -34,10 +34,9 @@ KEY_PREFIX = "imports/bench"
 def run(rows: int, skus: int, gzipped: bool) -> dict[str, Any]:
     with moto_endpoint():
         from devtools.provision import provision
-        from devtools.template import function_environment
 
         physical = provision()
-        environment = function_environment("CatalogImportFunction", physical)
+        environment = physical.function_environment("CatalogImportFunction")
         bucket = physical["ImportBucket"]
         key = f"{KEY_PREFIX}-{rows}.csv{'.gz' if gzipped else ''}"
         size = _upload(bucket, key, rows, skus, gzipped)
@@ -72,8 +71,8 @@ def _upload(bucket: str, key: str, rows: int, skus: int, gzipped: bool) -> int:
 def _import(bucket: str, key: str) -> dict[str, Any]:
     """In the child process: the handler, as Lambda would invoke it, to the end."""
     from devtools.buckets import object_put_event
-    from devtools.local_stack import LocalContext
-    from devtools.template import import_handler_module
+    from devtools.runtime import LocalContext
+    from devtools.template import function_properties, import_handler_module
 
     handler = import_handler_module("CatalogImportFunction").handler
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -82,7 +81,12 @@ def _import(bucket: str, key: str) -> dict[str, Any]:
     invocations = 0
     while True:
         invocations += 1
-        (outcome,) = handler(event, LocalContext("CatalogImportFunction"))["objects"]
+        (outcome,) = handler(
+            event,
+            LocalContext(
+                "CatalogImportFunction", function_properties("CatalogImportFunction")["Timeout"]
+            ),
+        )["objects"]
         if outcome["outcome"] != "CONTINUED":
             break
         event = object_put_event(bucket, f"checkpoints/{key}.json")

@@ -37,9 +37,9 @@ def _measure(rounds: int) -> dict[str, Any]:
         process_partial_response,
     )
 
-    from devtools.local_stack import LocalContext
     from devtools.provision import provision
-    from devtools.template import ROOT, function_environment, import_handler_module
+    from devtools.runtime import LocalContext
+    from devtools.template import ROOT, function_properties, import_handler_module
 
     order_worker = import_handler_module("OrderWorkerFunction")
     from stockroom import aws, ordering
@@ -47,8 +47,8 @@ def _measure(rounds: int) -> dict[str, Any]:
     from stockroom.models import PlaceOrderRequest, Product, utc_now
 
     physical = provision()
-    os.environ.update(function_environment("OrderWorkerFunction", physical))
-    os.environ.update(function_environment("OrdersFunction", physical))
+    os.environ.update(physical.function_environment("OrderWorkerFunction"))
+    os.environ.update(physical.function_environment("OrdersFunction"))
     calls: list[str] = []
     aws.dynamodb().meta.events.register(
         "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
@@ -83,7 +83,9 @@ def _measure(rounds: int) -> dict[str, Any]:
         for variant in ("concurrent", "one_by_one"):
             event = batch_event(f"BENCH-{variant}-{round_number}")
             calls.clear()
-            context = LocalContext("OrderWorkerFunction")
+            context = LocalContext(
+                "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
+            )
             started = time.perf_counter()
             if variant == "concurrent":
                 response = order_worker.handler(event, context)

@@ -1,480 +1,75 @@
-"""`make run`: Stockroom's stack on this machine, without Docker, read from template.yaml.
+"""`make run`: the stack template.yaml declares, on this machine, without Docker.
 
-Starts moto's server as the AWS endpoint, creates what the template declares, serves the
-template's HttpApi routes (payload 2.0 events, JWT checked with a local key), and drives
-DynamoDB stream and SQS event sources by polling them. Handlers run in this process.
-What is not emulated yet is printed at start (see `PARITY`).
+Starts moto's server as the AWS endpoint, creates what the template declares (its
+intrinsics resolved as `sam deploy` would), runs each function in warm processes of its
+own, serves the HTTP API, drives the stream, queue and bucket event sources, reloads a
+function's processes when its code changes, and loads the sample data under `seed/`
+through the real path. What it emulates, approximates and ignores is printed at start
+(`PARITY`). Nothing here names a Stockroom resource: everything comes from the template.
+
+    python -m devtools.local_stack            # the stack, until Ctrl-C
+    python -m devtools.local_stack token SUB [SCOPES...]
 """
 
+import contextlib
 import json
 import logging
 import os
-import re
+import signal
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
-from devtools.streams import lambda_record, streams_client
-from devtools.template import (
-    ROOT,
-    event_sources,
-    handler_location,
-    http_routes,
-    import_handler_module,
-    load_template,
-    resources,
+from devtools.http_api import (
+    LOCAL_AUDIENCE,
+    LOCAL_ISSUER,
+    api_cors,
+    compile_routes,
+    local_dir,
+    make_http_handler,
+    make_token,
 )
+from devtools.intrinsics import Stack, UnresolvedError
+from devtools.template import ROOT, load_template, resources
+from devtools.workers import FunctionPool, FunctionSpec, invoke_logged
 
-LOCAL_DIR = ROOT / ".local"
-KEY_FILE = LOCAL_DIR / "jwt-signing-key"
-LOCAL_ISSUER = "https://stockroom.local/"
-LOCAL_AUDIENCE = "stockroom-local"
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway HTTP API's request payload limit
+SEED_DIR = ROOT / "seed"
+STATE_FILE = "stack.json"
+SAM_ENV_VARS_FILE = "sam-env-vars.json"
+OUTPUTS_FILE = "outputs.json"
+SEED_SETTLE_SECONDS = 60
+RELOAD_SCAN_SECONDS = 0.2
+API_TYPES = ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")
 
 PARITY = """\
 parity with AWS:
-  emulated      DynamoDB tables, SQS queues with redrive, S3 buckets (moto server);
-                HttpApi routes with path parameters, payload 2.0 events, JWT bearer
-                check (local HS256 key, issuer and audience), 10 MB payload limit;
-                DynamoDB stream event sources (filter on eventName, partial batch
-                failures retried on the next poll); SQS event sources (batch size,
-                batching window, ReportBatchItemFailures: only successes deleted,
-                failures return after the visibility timeout, then the DLQ); S3
-                triggers with their prefix/suffix filters, invoked asynchronously
-                (retries 1 s and 2 s apart, not minutes; then the on-failure queue)
-  approximated  handlers run in this process, one event at a time per function (no
-                pool of workers yet, so SQS MaximumConcurrency is 1); timeouts are
-                not enforced; the environment is the union of the functions';
-                each AWS request is served atomically (moto's conditional writes
-                are not atomic under concurrent requests)
-  not yet       CORS, hot reload, sample catalog load (issue 5);
-                IAM, X-Ray, reserved concurrency are ignored"""
+  emulated      DynamoDB tables, SQS queues with redrive, S3 buckets (moto server), named
+                and wired from the template (Parameters, Conditions, Ref, GetAtt, Sub,
+                If, Join, Select, Split resolved); each function in warm processes of
+                its own (a pool per function that grows under concurrent invocations),
+                with the template's environment, its layer's folder on its path and its
+                timeout enforced; HttpApi routes, payload 2.0 events, JWT bearer check
+                (local HS256 key, issuer and audience), CORS as declared, 10 MB payload
+                limit; DynamoDB stream sources (filters, batch size, partial batch
+                failures, bisection, MaximumRetryAttempts, on-failure destination); SQS
+                sources (batch size, batching window, MaximumConcurrency pollers,
+                ReportBatchItemFailures, visibility timeout, redrive to the DLQ); S3
+                notifications with prefix/suffix filters, invoked asynchronously (two
+                retries, then the on-failure destination)
+  approximated  async retries come 1 s and 2 s apart (minutes on AWS); one stream shard;
+                at most STOCKROOM_MAX_ENVIRONMENTS (8) processes per function unless
+                ReservedConcurrentExecutions says otherwise; each AWS request is served
+                atomically (moto's conditional writes are not atomic under concurrency);
+                a stack's data lives in memory until Ctrl-C
+  ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics and alarms,
+                lifecycle rules, TTL expiry, memory limits, deployment preferences"""
 
 
-# ------------------------------------------------------------------------- tokens
-def signing_key() -> str:
-    """The local stack's HS256 key, made on first use and kept out of the repository."""
-    LOCAL_DIR.mkdir(exist_ok=True)
-    if not KEY_FILE.exists():
-        KEY_FILE.write_text(uuid.uuid4().hex + uuid.uuid4().hex)
-        KEY_FILE.chmod(0o600)
-    return KEY_FILE.read_text().strip()
-
-
-def make_token(sub: str, scopes: str = "", ttl_seconds: int = 3600) -> str:
-    import jwt
-
-    now = int(time.time())
-    claims = {
-        "sub": sub,
-        "iss": LOCAL_ISSUER,
-        "aud": LOCAL_AUDIENCE,
-        "iat": now,
-        "exp": now + ttl_seconds,
-        "scope": scopes,
-    }
-    return jwt.encode(claims, signing_key(), algorithm="HS256")
-
-
-def verify_token(header: str | None) -> dict[str, Any] | None:
-    """The token's claims as API Gateway passes them (strings), or None if not valid."""
-    import jwt
-
-    if not header or not header.lower().startswith("bearer "):
-        return None
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            header[7:].strip(),
-            signing_key(),
-            algorithms=["HS256"],
-            audience=LOCAL_AUDIENCE,
-            issuer=LOCAL_ISSUER,
-            options={"require": ["exp", "sub"]},
-        )
-    except jwt.PyJWTError:
-        return None
-    return {key: value if isinstance(value, str) else str(value) for key, value in claims.items()}
-
-
-# ------------------------------------------------------------------------ routing
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str
-    function: str
-    secured: bool
-    pattern: re.Pattern[str]
-
-
-def compile_routes() -> list[Route]:
-    routes = []
-    for (method, path), (function, secured) in http_routes().items():
-        regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
-        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
-        routes.append(Route(method, path, function, secured, re.compile(f"^{regex}$")))
-    # Literal paths win over parameterised ones, as in API Gateway.
-    return sorted(routes, key=lambda route: route.path.count("{"))
-
-
-def load_handler(function: str) -> Any:
-    return getattr(import_handler_module(function), handler_location(function).attribute)
-
-
-class LocalContext:
-    def __init__(self, function: str) -> None:
-        template = load_template()
-        timeout = template["Resources"][function]["Properties"].get(
-            "Timeout", template["Globals"]["Function"].get("Timeout", 3)
-        )
-        self.function_name = function
-        self.memory_limit_in_mb = 512
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{function}"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + float(timeout)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-# One event at a time per function, as in one Lambda execution environment: handlers
-# keep per-request state (Powertools' resolver does) in module globals.
-_environment_locks: dict[str, threading.Lock] = {}
-
-
-def invoke(function: str, trigger: str, event: dict[str, Any]) -> Any:
-    lock = _environment_locks.setdefault(function, threading.Lock())
-    started = time.perf_counter()
-    outcome = "ok"
-    try:
-        with lock:
-            result = load_handler(function)(event, LocalContext(function))
-    except Exception as error:
-        outcome = f"error {type(error).__name__}"
-        raise
-    else:
-        if isinstance(result, dict) and "statusCode" in result:
-            outcome = str(result["statusCode"])
-        return result
-    finally:
-        elapsed = (time.perf_counter() - started) * 1000
-        print(f"[invoke] {function} {trigger} {elapsed:.1f} ms {outcome}", file=sys.stderr)
-
-
-def build_event(
-    route: Route,
-    method: str,
-    url: str,
-    headers: dict[str, str],
-    body: bytes,
-    params: dict[str, str],
-    claims: dict[str, Any] | None,
-) -> dict[str, Any]:
-    split = urlsplit(url)
-    query: dict[str, str] = {}
-    for key, value in parse_qsl(split.query, keep_blank_values=True):
-        query[key] = f"{query[key]},{value}" if key in query else value
-    route_key = f"{route.method} {route.path}"
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": split.path,
-        "rawQueryString": split.query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "local",
-            "domainName": "127.0.0.1",
-            "http": {
-                "method": method,
-                "path": split.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": uuid.uuid4().hex,
-            "routeKey": route_key,
-            "stage": "$default",
-            "timeEpoch": int(time.time() * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if query:
-        event["queryStringParameters"] = query
-    if params:
-        event["pathParameters"] = params
-    if body:
-        event["body"] = body.decode("utf-8", errors="replace")
-    if claims is not None:
-        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
-    return event
-
-
-def make_http_handler(routes: list[Route]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _reject(self, status: int, message: str) -> None:
-            body = json.dumps({"message": message}).encode()
-            self._answer(status, {"Content-Type": "application/json"}, body)
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._reject(413, "Request Entity Too Large")
-                return
-            body = self.rfile.read(length) if length else b""
-            path = urlsplit(self.path).path
-            for route in routes:
-                match = route.pattern.match(path)
-                if match and route.method == self.command:
-                    break
-            else:
-                self._reject(404, "Not Found")
-                return
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            claims = None
-            if route.secured:
-                claims = verify_token(headers.get("authorization"))
-                if claims is None:
-                    self._reject(401, "Unauthorized")
-                    return
-            event = build_event(
-                route, self.command, self.path, headers, body, match.groupdict(), claims
-            )
-            try:
-                result = invoke(route.function, f"http {route.method} {route.path}", event)
-            except Exception:
-                self._reject(500, "Internal Server Error")
-                return
-            response_headers = dict(result.get("headers") or {})
-            payload = (result.get("body") or "").encode()
-            self._answer(int(result["statusCode"]), response_headers, payload)
-
-        def do_GET(self) -> None:
-            self._serve()
-
-        def do_POST(self) -> None:
-            self._serve()
-
-    return Handler
-
-
-# ------------------------------------------------------------------------ streams
-def stream_pollers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
-    import boto3
-
-    streams = streams_client()
-    dynamodb = boto3.client("dynamodb")
-    threads = []
-    for function, properties in event_sources("DynamoDB"):
-        table = properties["Stream"]["Fn::GetAtt"][0]
-        arn = dynamodb.describe_table(TableName=physical[table])["Table"]["LatestStreamArn"]
-        filters = [
-            json.loads(f["Pattern"])
-            for f in properties.get("FilterCriteria", {}).get("Filters", [])
-        ]
-        batch_size = int(properties.get("BatchSize", 100))
-        thread = threading.Thread(
-            target=_poll_stream,
-            args=(streams, arn, function, filters, batch_size, stop),
-            daemon=True,
-        )
-        threads.append(thread)
-    return threads
-
-
-def _passes(record: dict[str, Any], filters: list[dict[str, Any]]) -> bool:
-    return not filters or any(
-        all(record.get(key) in allowed for key, allowed in pattern.items()) for pattern in filters
-    )
-
-
-def _poll_stream(
-    streams: Any,
-    arn: str,
-    function: str,
-    filters: list[dict[str, Any]],
-    batch_size: int,
-    stop: threading.Event,
-) -> None:
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(
-        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    pending: list[dict[str, Any]] = []
-    while not stop.is_set():
-        response = streams.get_records(ShardIterator=iterator, Limit=batch_size)
-        iterator = response.get("NextShardIterator") or iterator
-        for record in response.get("Records", []):
-            shaped = lambda_record(record, arn, os.environ["AWS_DEFAULT_REGION"])
-            if _passes(shaped, filters):
-                pending.append(shaped)
-        if pending:
-            try:
-                result = invoke(function, "dynamodb-stream", {"Records": pending[:batch_size]})
-                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                done = [
-                    r for r in pending[:batch_size] if r["dynamodb"]["SequenceNumber"] not in failed
-                ]
-                pending = [r for r in pending if r not in done]
-            except Exception:
-                pass  # the whole batch is retried on the next poll, as Lambda would
-        stop.wait(0.5)
-
-
-# ------------------------------------------------------------------------- queues
-def queue_pollers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
-    return [
-        threading.Thread(
-            target=_poll_queue,
-            args=(function, physical[properties["Queue"]["Fn::GetAtt"][0]], properties, stop),
-            daemon=True,
-        )
-        for function, properties in event_sources("SQS")
-    ]
-
-
-def _poll_queue(
-    function: str, queue_url: str, properties: dict[str, Any], stop: threading.Event
-) -> None:
-    import boto3
-
-    sqs = boto3.client("sqs")
-    arn = queue_arn(sqs, queue_url)
-    batch_size = int(properties.get("BatchSize", 10))
-    window = float(properties.get("MaximumBatchingWindowInSeconds", 0))
-    reports_failures = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
-    while not stop.is_set():
-        messages = receive_batch(sqs, queue_url, batch_size)
-        if not messages:
-            stop.wait(0.2)  # short polls: a long poll would hold moto's one request lock
-            continue
-        filled_by = time.monotonic() + window
-        while len(messages) < batch_size and time.monotonic() < filled_by:
-            stop.wait(0.1)
-            messages += receive_batch(sqs, queue_url, batch_size - len(messages))
-        try:
-            result = invoke(function, "sqs", batch_event(messages, arn, sqs.meta.region_name))
-        except Exception:
-            continue  # nothing deleted: every message returns after its visibility timeout
-        delete_succeeded(sqs, queue_url, messages, result, reports_failures)
-
-
-# ---------------------------------------------------------------------- S3 triggers
-def bucket_triggers(physical: dict[str, str], stop: threading.Event) -> list[threading.Thread]:
-    """The template's S3 events: moto sends each bucket's notifications (with the events'
-    filters) to a local queue, and a poller invokes the function asynchronously with each,
-    as Lambda does: retries, then the on-failure destination."""
-    import boto3
-
-    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
-    configurations: dict[str, list[Any]] = {}
-    for function, properties in event_sources("S3"):
-        bucket = physical[properties["Bucket"]["Ref"]]
-        events = properties["Events"]
-        configuration: dict[str, Any] = {
-            # The configuration id names the function: moto puts it in each record.
-            "Id": f"{function}-{len(configurations.get(bucket, []))}",
-            "Events": events if isinstance(events, list) else [events],
-        }
-        rules = properties.get("Filter", {}).get("S3Key", {}).get("Rules", [])
-        if rules:
-            configuration["Filter"] = {"Key": {"FilterRules": rules}}
-        configurations.setdefault(bucket, []).append(configuration)
-    threads = []
-    for bucket, bucket_configurations in configurations.items():
-        queue_url = sqs.create_queue(QueueName=f"{bucket}-notifications")["QueueUrl"]
-        arn = queue_arn(sqs, queue_url)
-        queues: Any = [{"QueueArn": arn, **each} for each in bucket_configurations]
-        s3.put_bucket_notification_configuration(
-            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
-        )
-        threads.append(
-            threading.Thread(
-                target=_poll_notifications, args=(sqs, queue_url, physical, stop), daemon=True
-            )
-        )
-    return threads
-
-
-def _poll_notifications(
-    sqs: Any, queue_url: str, physical: dict[str, str], stop: threading.Event
-) -> None:
-    while not stop.is_set():
-        messages = receive_batch(sqs, queue_url, 10)
-        if not messages:
-            stop.wait(0.2)
-            continue
-        for message in messages:
-            # S3 sends a test event when notifications are configured; it has no Records.
-            for record in json.loads(message["Body"]).get("Records", []):
-                function = record["s3"]["configurationId"].rsplit("-", 1)[0]
-                invoke_async(function, "s3", {"Records": [record]}, physical)
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def invoke_async(
-    function: str, trigger: str, event: dict[str, Any], physical: dict[str, str]
-) -> None:
-    """Lambda's asynchronous invocation: the first try and MaximumRetryAttempts retries
-    (seconds apart here, minutes on AWS), then the event to the on-failure destination."""
-    import boto3
-
-    config = load_template()["Resources"][function]["Properties"].get("EventInvokeConfig", {})
-    attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
-    for attempt in range(1, attempts + 1):
-        try:
-            invoke(function, f"{trigger} (attempt {attempt})", event)
-        except Exception as error:
-            failure = error
-            time.sleep(attempt)
-        else:
-            return
-    destination = config.get("DestinationConfig", {}).get("OnFailure", {})
-    if destination.get("Type") != "SQS":
-        print(f"[invoke] {function}: event dropped after {attempts} attempts", file=sys.stderr)
-        return
-    record = {
-        "version": "1.0",
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "functionArn": f"arn:aws:lambda:local:000000000000:function:{function}",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": attempts,
-        },
-        "requestPayload": event,
-        "responseContext": {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": "Unhandled",
-        },
-        "responsePayload": {"errorMessage": str(failure), "errorType": type(failure).__name__},
-    }
-    boto3.client("sqs").send_message(
-        QueueUrl=physical[destination["Destination"]["Fn::GetAtt"][0]],
-        MessageBody=json.dumps(record),
-    )
-
-
-# --------------------------------------------------------------------------- moto
+# ----------------------------------------------------------------- AWS endpoint
 def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> Any:
     """moto's server, answering one request at a time. moto checks a condition and
     writes in separate steps, so concurrent requests could both pass one condition
@@ -501,66 +96,313 @@ def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> An
     return server
 
 
+def local_aws_environment(endpoint: str) -> dict[str, str]:
+    """What points boto3 and Powertools at a local AWS endpoint."""
+    region = os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
+        "POWERTOOLS_METRICS_DISABLED": "true",  # no CloudWatch to read EMF logs
+    }
+
+
 def use_local_endpoint(endpoint: str) -> None:
     """Points boto3 and Powertools in this process at a local AWS endpoint."""
     os.environ.update(
         {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"),
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "POWERTOOLS_TRACE_DISABLED": "true",
+            **local_aws_environment(endpoint),
             "POWERTOOLS_SERVICE_NAME": "stockroom",
             "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
-            "POWERTOOLS_METRICS_DISABLED": "true",
         }
     )
     os.environ.pop("AWS_PROFILE", None)
 
 
-# -------------------------------------------------------------------------- main
+def endpoint_is_up(endpoint: str) -> bool:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def authorizer_parameters() -> dict[str, str]:
+    """Parameters the API's JWT authorizer takes its issuer and audience from, set to the
+    local token issuer's, so the template's settings and the local tokens agree."""
+    overrides = {}
+    for resource in resources("AWS::Serverless::HttpApi").values():
+        authorizers = resource["Properties"].get("Auth", {}).get("Authorizers", {})
+        for authorizer in authorizers.values():
+            configuration = authorizer.get("JwtConfiguration", {})
+            for key, local in (("issuer", LOCAL_ISSUER), ("audience", LOCAL_AUDIENCE)):
+                values = configuration.get(key)
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, dict) and "Ref" in value:
+                        overrides[value["Ref"]] = local
+    return overrides
+
+
+# -------------------------------------------------------------------- functions
+class Functions:
+    """Every function of the template, each with its pool of execution environments."""
+
+    def __init__(self, stack: Stack, aws: dict[str, str]) -> None:
+        self.pools = {
+            function: FunctionPool(FunctionSpec.from_template(function, stack, aws))
+            for function in resources("AWS::Serverless::Function")
+        }
+
+    def invoke(self, function: str, trigger: str, event: Any) -> Any:
+        return invoke_logged(self.pools[function], trigger, event)
+
+    def warm(self) -> None:
+        """One environment per function, started in the background."""
+        for pool in self.pools.values():
+            threading.Thread(target=pool.warm, daemon=True).start()
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+class CodeWatcher:
+    """Notices a file added, changed or removed under a function's code or layer folders;
+    the pools of the functions that use it start fresh environments."""
+
+    def __init__(self, pools: Iterable[FunctionPool]) -> None:
+        self.pools = list(pools)
+        self.folders = sorted({folder for pool in self.pools for folder in pool.spec.folders()})
+        self._seen = self._snapshot()
+
+    def _snapshot(self) -> dict[Path, int]:
+        files = {}
+        for folder in self.folders:
+            for path in folder.rglob("*"):
+                if "__pycache__" not in path.parts and path.is_file():
+                    with contextlib.suppress(FileNotFoundError):  # removed while we looked
+                        files[path] = path.stat().st_mtime_ns
+        return files
+
+    def reload_changed(self) -> list[FunctionPool]:
+        """Reloads the pools whose code changed since the last look; returns them."""
+        now = self._snapshot()
+        changed = {
+            path for path in now.keys() | self._seen.keys() if now.get(path) != self._seen.get(path)
+        }
+        self._seen = now
+        affected = [pool for pool in self.pools if any(map(pool.spec.contains, changed))]
+        for pool in affected:
+            pool.reload()
+            threading.Thread(target=pool.warm, daemon=True).start()
+            names = ", ".join(
+                sorted(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in changed)
+            )
+            print(f"[reload] {pool.spec.function} ({names})", file=sys.stderr, flush=True)
+        return affected
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(RELOAD_SCAN_SECONDS):
+            self.reload_changed()
+
+
+# ---------------------------------------------------------------------- outputs
+def _references(value: Any, names: set[str]) -> bool:
+    if isinstance(value, list):
+        return any(_references(item, names) for item in value)
+    if isinstance(value, dict):
+        if value.get("Ref") in names:
+            return True
+        target = value.get("Fn::GetAtt")
+        if isinstance(target, list) and target and target[0] in names:
+            return True
+        sub = value.get("Fn::Sub")
+        text = sub if isinstance(sub, str) else sub[0] if isinstance(sub, list) else ""
+        if any(f"${{{name}}}" in text or f"${{{name}." in text for name in names):
+            return True
+        return any(_references(item, names) for item in value.values())
+    return False
+
+
+def local_outputs(stack: Stack, api_url: str, endpoint: str) -> dict[str, str]:
+    """The template's Outputs resolved locally (an output built from an API's id is the
+    local API's URL), plus the AWS endpoint."""
+    template = load_template()
+    apis = {
+        name for name, resource in template["Resources"].items() if resource["Type"] in API_TYPES
+    }
+    outputs = {}
+    for name, output in template.get("Outputs", {}).items():
+        if "Condition" in output and not stack.condition(output["Condition"]):
+            continue
+        if _references(output["Value"], apis):
+            outputs[name] = api_url
+            continue
+        try:
+            outputs[name] = str(stack.resolve(output["Value"]))
+        except (UnresolvedError, KeyError) as error:
+            print(f"[outputs] {name} left out: {error}", file=sys.stderr)
+    outputs["AwsEndpointUrl"] = endpoint
+    return outputs
+
+
+def save_state(stack: Stack, endpoint: str) -> None:
+    """What `make invoke` needs to use this running stack: its endpoint and names."""
+    state = {
+        "endpoint": endpoint,
+        "name": stack.name,
+        "region": stack.region,
+        "parameter_overrides": stack.parameter_overrides,
+        "refs": stack.refs,
+        "attributes": [[*key, value] for key, value in stack.attributes.items()],
+    }
+    (local_dir() / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+
+def load_state() -> tuple[Stack, str] | None:
+    """The running stack `save_state` described, if its endpoint still answers."""
+    path = local_dir() / STATE_FILE
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if not endpoint_is_up(state["endpoint"]):
+        return None
+    stack = Stack(
+        state["name"],
+        state["region"],
+        parameter_overrides=state["parameter_overrides"],
+        refs=state["refs"],
+        attributes={(logical_id, name): value for logical_id, name, value in state["attributes"]},
+    )
+    return stack, state["endpoint"]
+
+
+def write_sam_env_vars(stack: Stack, aws_port: int) -> None:
+    """`sam local invoke/start-api --env-vars` input: each function's variables as this
+    stack resolves them, and AWS_ENDPOINT_URL pointing containers at this endpoint (SAM
+    overrides only variables the template declares; template.yaml declares it empty)."""
+    variables: dict[str, Any] = {
+        "Parameters": {"AWS_ENDPOINT_URL": f"http://host.docker.internal:{aws_port}"}
+    }
+    for function in resources("AWS::Serverless::Function"):
+        variables[function] = stack.function_environment(function)
+    (local_dir() / SAM_ENV_VARS_FILE).write_text(json.dumps(variables, indent=2) + "\n")
+
+
+# ------------------------------------------------------------------------- seed
+def upload_seed(stack: Stack) -> list[str]:
+    """Uploads `seed/<bucket logical id>/<key>` files into their buckets, as a user would;
+    the buckets' notifications take it from there. Returns the s3:// URLs."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    uploaded = []
+    for folder in sorted(SEED_DIR.iterdir()) if SEED_DIR.is_dir() else []:
+        if folder.name not in stack:
+            print(f"[seed] {folder.name}: no such bucket in the template", file=sys.stderr)
+            continue
+        bucket = stack[folder.name]
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            key = path.relative_to(folder).as_posix()
+            s3.upload_file(str(path), bucket, key)
+            uploaded.append(f"s3://{bucket}/{key}")
+    return uploaded
+
+
+def wait_for_notifications(queue_urls: list[str], settled: Any, timeout: float) -> bool:
+    """True once the notification queues are empty and `settled(seconds)` says the
+    invocations they started have ended."""
+    import boto3
+
+    sqs = boto3.client("sqs")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        counts = [
+            sum(
+                int(value)
+                for value in sqs.get_queue_attributes(
+                    QueueUrl=url,
+                    AttributeNames=[
+                        "ApproximateNumberOfMessages",
+                        "ApproximateNumberOfMessagesNotVisible",
+                    ],
+                )["Attributes"].values()
+            )
+            for url in queue_urls
+        ]
+        if not any(counts) and settled(max(0.0, deadline - time.monotonic())):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# ------------------------------------------------------------------------- main
 def main() -> None:
+    from devtools.provision import provision
+    from devtools.triggers import AsyncInvoker, bucket_triggers, queue_pollers, stream_pollers
+
+    started = time.monotonic()
     host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
     aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
     api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
-    endpoint = f"http://{host}:{aws_port}"
+    endpoint = f"http://127.0.0.1:{aws_port}"
+    api_url = f"http://127.0.0.1:{api_port}"
     use_local_endpoint(endpoint)
-    from devtools.provision import provision
-    from devtools.template import function_environment
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
     moto = start_aws_endpoint(host, aws_port)
-    physical = provision()
-    for function in resources("AWS::Serverless::Function"):
-        for key, value in function_environment(function, physical).items():
-            os.environ.setdefault(key, value)
+    stack = provision(parameter_overrides=authorizer_parameters())
+    functions = Functions(stack, local_aws_environment(endpoint))
+    functions.warm()
 
     stop = threading.Event()
-    pollers = stream_pollers(physical, stop) + queue_pollers(physical, stop)
-    for thread in pollers + bucket_triggers(physical, stop):
+    invoker = AsyncInvoker(stack, functions.invoke)
+    notifiers, notification_queues = bucket_triggers(stack, invoker, stop)
+    threads = (
+        stream_pollers(stack, functions.invoke, stop)
+        + queue_pollers(stack, functions.invoke, stop)
+        + notifiers
+    )
+    watcher = CodeWatcher(functions.pools.values())
+    threads.append(threading.Thread(target=watcher.run, args=(stop,), daemon=True))
+    for thread in threads:
         thread.start()
-    server = ThreadingHTTPServer((host, api_port), make_http_handler(compile_routes()))
-    outputs = {
-        "ApiUrl": f"http://{host}:{api_port}",
-        "ImportBucketName": physical.get("ImportBucket", ""),
-        "AwsEndpointUrl": endpoint,
-        **{f"{name}Name": value for name, value in physical.items() if "Table" in name},
-        **{f"{name}Url": value for name, value in physical.items() if "Queue" in name},
-    }
-    LOCAL_DIR.mkdir(exist_ok=True)
-    (LOCAL_DIR / "outputs.json").write_text(json.dumps(outputs, indent=2) + "\n")
+    server = ThreadingHTTPServer(
+        (host, api_port),
+        make_http_handler(compile_routes(), functions.invoke, api_cors(stack.resolve)),
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    outputs = local_outputs(stack, api_url, endpoint)
+    (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
+    save_state(stack, endpoint)
+    write_sam_env_vars(stack, aws_port)
+    for url in upload_seed(stack):
+        print(f"[seed] {url}", file=sys.stderr, flush=True)
+    if not wait_for_notifications(notification_queues, invoker.settle, SEED_SETTLE_SECONDS):
+        print("[seed] still importing; data will appear shortly", file=sys.stderr)
+
     print(PARITY)
     print(f"AWS endpoint  {endpoint}")
-    print(f"HTTP API      http://{host}:{api_port}   (token: make token SUB=alice)")
-    print("outputs       .local/outputs.json   -- Ctrl-C to stop", flush=True)
+    print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
+    folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
+    print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")
+    print(f"ready in {time.monotonic() - started:.1f} s -- Ctrl-C to stop", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        server.serve_forever()
+        stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        server.server_close()
+        server.shutdown()
+        functions.close()
         moto.shutdown()
+        (local_dir() / STATE_FILE).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

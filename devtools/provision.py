@@ -1,53 +1,146 @@
-"""Creates what template.yaml declares (tables, queues, buckets) in an AWS endpoint,
-moto in-process for tests or moto's server for the local stack. Physical names are the
-logical ids; the result maps each logical id to what `Ref` gives (name or queue URL)."""
+"""Creates what template.yaml declares (tables, queues, buckets) in an AWS endpoint, moto
+in-process for tests or moto's server for the local stack, and returns the `Stack` that
+resolves the template's `Ref`s and `GetAtt`s to them. Names are the template's own
+(`TableName`, `QueueName`, `BucketName`, with their intrinsics resolved) or, where it
+gives none, the logical id (lowercased for buckets)."""
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 
-from devtools.template import resources, table_definition
+from devtools.intrinsics import Stack, UnresolvedError
+from devtools.template import load_template
+
+LOCAL_STACK_NAME = "local"
 
 
-def provision() -> dict[str, str]:
-    physical: dict[str, str] = {}
+def provision(
+    stack_name: str = LOCAL_STACK_NAME, parameter_overrides: dict[str, str] | None = None
+) -> Stack:
+    region = boto3.session.Session().region_name or "eu-west-1"
+    stack = Stack(stack_name, region, parameter_overrides=dict(parameter_overrides or {}))
+    creators: dict[str, Callable[[Stack, str, dict[str, Any]], None]] = {
+        "AWS::DynamoDB::Table": _create_table,
+        "AWS::SQS::Queue": _create_queue,
+        "AWS::S3::Bucket": _create_bucket,
+    }
+    pending = {
+        name: resource
+        for name, resource in load_template()["Resources"].items()
+        if resource["Type"] in creators and _wanted(stack, resource)
+    }
+    # In dependency order, found by trying: a resource whose properties name one not
+    # created yet (a queue's dead-letter target) waits for the next round.
+    while pending:
+        created = []
+        for name, resource in pending.items():
+            try:
+                properties = stack.resolve(resource.get("Properties", {}))
+            except UnresolvedError:
+                continue
+            creators[resource["Type"]](stack, name, properties)
+            created.append(name)
+        if not created:
+            raise UnresolvedError(f"circular or unknown references among {sorted(pending)}")
+        for name in created:
+            del pending[name]
+    _name_the_rest(stack)
+    return stack
+
+
+def _wanted(stack: Stack, resource: dict[str, Any]) -> bool:
+    return "Condition" not in resource or stack.condition(resource["Condition"])
+
+
+def _arn(stack: Stack, service: str, resource: str) -> str:
+    return f"arn:aws:{service}:{stack.region}:{stack.account}:{resource}"
+
+
+def _create_table(stack: Stack, name: str, properties: dict[str, Any]) -> None:
     dynamodb = boto3.client("dynamodb")
-    for name in resources("AWS::DynamoDB::Table"):
-        dynamodb.create_table(**table_definition(name, name))
-        physical[name] = name
-    physical.update(_create_queues(boto3.client("sqs")))
-    s3 = boto3.client("s3")
-    for name in resources("AWS::S3::Bucket"):
-        bucket = name.lower()
-        s3.create_bucket(
-            Bucket=bucket,
-            CreateBucketConfiguration={"LocationConstraint": s3.meta.region_name},  # type: ignore[typeddict-item]  # region is a runtime value
+    table = properties.get("TableName", name)
+    arguments: dict[str, Any] = {
+        key: properties[key]
+        for key in (
+            "KeySchema",
+            "AttributeDefinitions",
+            "BillingMode",
+            "GlobalSecondaryIndexes",
+            "LocalSecondaryIndexes",
+            "ProvisionedThroughput",
         )
-        physical[name] = bucket
-    return physical
-
-
-def _create_queues(sqs: Any) -> dict[str, str]:
-    declared = resources("AWS::SQS::Queue")
-    urls: dict[str, str] = {}
-    arns: dict[str, str] = {}
-    # Dead-letter queues first, so redrive policies can name them.
-    for name in sorted(declared, key=lambda n: "RedrivePolicy" in declared[n]["Properties"]):
-        properties = declared[name]["Properties"]
-        attributes = {
-            key: str(properties[key])
-            for key in ("VisibilityTimeout", "MessageRetentionPeriod")
-            if key in properties
+        if key in properties
+    }
+    if "StreamSpecification" in properties:
+        arguments["StreamSpecification"] = {
+            "StreamEnabled": True,
+            **properties["StreamSpecification"],
         }
-        if "RedrivePolicy" in properties:
-            policy = properties["RedrivePolicy"]
-            target = policy["deadLetterTargetArn"]["Fn::GetAtt"][0]
-            attributes["RedrivePolicy"] = json.dumps(
-                {"deadLetterTargetArn": arns[target], "maxReceiveCount": policy["maxReceiveCount"]}
-            )
-        urls[name] = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        arns[name] = sqs.get_queue_attributes(QueueUrl=urls[name], AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-    return urls
+    description = dynamodb.create_table(TableName=table, **arguments)["TableDescription"]
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:  # accepted by moto, which never expires items
+        dynamodb.update_time_to_live(TableName=table, TimeToLiveSpecification=ttl)
+    stack.refs[name] = table
+    stack.attributes[(name, "Arn")] = description["TableArn"]
+    if "LatestStreamArn" in description:
+        stack.attributes[(name, "StreamArn")] = description["LatestStreamArn"]
+
+
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "ReceiveMessageWaitTimeSeconds",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+def _create_queue(stack: Stack, name: str, properties: dict[str, Any]) -> None:
+    sqs = boto3.client("sqs")
+    attributes = {
+        key: str(properties[key]).lower()
+        if isinstance(properties[key], bool)
+        else str(properties[key])
+        for key in _QUEUE_ATTRIBUTES
+        if key in properties
+    }
+    if "RedrivePolicy" in properties:
+        attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+    queue_name = properties.get("QueueName") or (
+        f"{name}.fifo" if properties.get("FifoQueue") else name
+    )
+    url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]  # names come from the template
+    stack.refs[name] = url
+    stack.attributes[(name, "QueueUrl")] = url
+    stack.attributes[(name, "QueueName")] = queue_name
+    stack.attributes[(name, "Arn")] = _arn(stack, "sqs", queue_name)
+
+
+def _create_bucket(stack: Stack, name: str, properties: dict[str, Any]) -> None:
+    s3 = boto3.client("s3")
+    bucket = properties.get("BucketName", name.lower())
+    s3.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": stack.region},  # type: ignore[typeddict-item]  # region is a runtime value
+    )
+    stack.refs[name] = bucket
+    stack.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
+    stack.attributes[(name, "DomainName")] = f"{bucket}.s3.amazonaws.com"
+    stack.attributes[(name, "RegionalDomainName")] = f"{bucket}.s3.{stack.region}.amazonaws.com"
+
+
+def _name_the_rest(stack: Stack) -> None:
+    """What `Ref`/`GetAtt` give for functions and APIs, which are served locally, not
+    created in the endpoint."""
+    for name, resource in load_template()["Resources"].items():
+        if name in stack.refs:
+            continue
+        if resource["Type"] == "AWS::Serverless::Function":
+            stack.refs[name] = name
+            stack.attributes[(name, "Arn")] = _arn(stack, "lambda", f"function:{name}")
+        elif resource["Type"] in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api"):
+            stack.refs[name] = name.lower()

@@ -19,7 +19,7 @@ class _TemplateLoader(yaml.SafeLoader):
 
 
 def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    name = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if tag_suffix == "GetAtt":
@@ -49,39 +49,24 @@ def resources(kind: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def table_definition(logical_id: str, table_name: str) -> dict[str, Any]:
-    """CreateTable arguments for a table the template declares."""
-    properties = load_template()["Resources"][logical_id]["Properties"]
-    kwargs: dict[str, Any] = {
-        "TableName": table_name,
-        "KeySchema": properties["KeySchema"],
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "BillingMode": properties["BillingMode"],
-    }
-    if "GlobalSecondaryIndexes" in properties:
-        kwargs["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
-    if "StreamSpecification" in properties:
-        kwargs["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
-    return kwargs
-
-
-def function_environment(logical_id: str, physical: dict[str, str]) -> dict[str, str]:
-    """A function's environment (Globals merged), with Refs resolved through `physical`."""
+def function_properties(logical_id: str) -> dict[str, Any]:
+    """A function's properties with the template's Globals merged in as SAM merges them:
+    maps key by key, lists concatenated (Globals first), the function's own values win."""
     template = load_template()
-    merged: dict[str, Any] = {}
-    for source in (
-        template.get("Globals", {}).get("Function", {}),
-        template["Resources"][logical_id]["Properties"],
-    ):
-        merged.update(source.get("Environment", {}).get("Variables", {}))
-    parameters = template.get("Parameters", {})
-    resolved: dict[str, str] = {}
-    for name, value in merged.items():
-        if isinstance(value, dict) and "Ref" in value:
-            ref = value["Ref"]
-            value = physical[ref] if ref in physical else parameters[ref]["Default"]
-        resolved[name] = str(value)
-    return resolved
+    globals_ = template.get("Globals", {}).get("Function", {})
+    merged: dict[str, Any] = _merge(globals_, template["Resources"][logical_id]["Properties"])
+    return merged
+
+
+def _merge(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = _merge(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(override, list):
+        return base + override
+    return override
 
 
 def event_sources(kind: str) -> list[tuple[str, dict[str, Any]]]:

@@ -4,7 +4,6 @@ template.yaml and each function's environment taken from the template."""
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 # Before any Powertools or boto3 import: no real AWS, no X-Ray daemon, a fixed region.
@@ -28,23 +27,14 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from devtools.intrinsics import Stack
 from devtools.provision import provision
-from devtools.template import function_environment, resources
+from devtools.template import resources
 from stockroom import aws as stockroom_aws
 from stockroom import catalog, catalog_import, ordering
 from stockroom.dal import idempotency
 from stockroom.settings import get_settings
 from support.context import FakeLambdaContext
-
-
-@dataclass
-class Stack:
-    """Physical names of what the template declares, as created in moto."""
-
-    physical: dict[str, str]
-
-    def __getitem__(self, logical_id: str) -> str:
-        return self.physical[logical_id]
 
 
 def reset_container_state() -> None:
@@ -78,13 +68,13 @@ def _serialize_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     _serialize_moto_requests(monkeypatch)
     with mock_aws():
-        physical = provision()
+        stack = provision()
         for function in resources("AWS::Serverless::Function"):
-            for key, value in function_environment(function, physical).items():
+            for key, value in stack.function_environment(function).items():
                 if not key.startswith("POWERTOOLS_"):
                     monkeypatch.setenv(key, value)
         reset_container_state()
-        yield Stack(physical)
+        yield stack
         reset_container_state()
 
 

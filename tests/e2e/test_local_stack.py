@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools.local_stack import make_token
+from devtools.http_api import make_token
 from devtools.template import ROOT
 
 
@@ -34,7 +34,15 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         for key, value in os.environ.items()
         if not key.startswith(("AWS_", "POWERTOOLS_"))
     }
-    env |= {"STOCKROOM_AWS_PORT": str(aws_port), "STOCKROOM_API_PORT": str(api_port)}
+    # A folder of its own for the key, outputs and state: a developer's `make run` is
+    # left alone, and tokens made here are signed with this stack's key.
+    local_dir = tmp_path_factory.mktemp("local-dir")
+    os.environ["STOCKROOM_LOCAL_DIR"] = str(local_dir)
+    env |= {
+        "STOCKROOM_AWS_PORT": str(aws_port),
+        "STOCKROOM_API_PORT": str(api_port),
+        "STOCKROOM_LOCAL_DIR": str(local_dir),
+    }
     log = tmp_path_factory.mktemp("local-stack") / "output.log"
     with log.open("w") as output:
         process = subprocess.Popen(
@@ -45,23 +53,27 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             stderr=subprocess.STDOUT,
         )
     api = f"http://127.0.0.1:{api_port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{api}/health", timeout=1)
-            break
-        except OSError:
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the local stack did not serve /health within 60 s")
-    outputs = json.loads((ROOT / ".local" / "outputs.json").read_text())
+    deadline = time.monotonic() + 90
+    # Ready means serving, with the sample catalog under seed/ imported.
+    while "ready in" not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the local stack was not ready within 90 s:\n{log.read_text()}")
+        time.sleep(0.2)
+    outputs = json.loads((local_dir / "outputs.json").read_text())
     try:
-        yield {"api": api, "endpoint": f"http://127.0.0.1:{aws_port}", "outputs": outputs}
+        yield {
+            "api": api,
+            "endpoint": f"http://127.0.0.1:{aws_port}",
+            "outputs": outputs,
+            "log": log,
+            "local_dir": local_dir,
+        }
     finally:
         process.terminate()
         process.wait(timeout=10)
+        del os.environ["STOCKROOM_LOCAL_DIR"]
 
 
 def request(
@@ -116,14 +128,14 @@ def settled(api: str, order_id: str, token: str, timeout: float = 20) -> dict[st
 
 def test_products_orders_and_the_outbox_over_http(local_stack):
     api = local_stack["api"]
-    put_product(local_stack, "MUG-1", on_hand=5)
+    put_product(local_stack, "E2E-MUG", on_hand=5)
 
-    status, headers, product = request(f"{api}/products/MUG-1")
+    status, headers, product = request(f"{api}/products/E2E-MUG")
     assert status == 200
     assert product["available"] == 5
     assert headers["ETag"]
 
-    order_body = {"items": [{"sku": "MUG-1", "quantity": 2}]}
+    order_body = {"items": [{"sku": "E2E-MUG", "quantity": 2}]}
     assert request(f"{api}/orders", "POST", order_body)[0] == 401
     assert request(f"{api}/orders", "POST", order_body, token="not.a.token")[0] == 401
 
@@ -141,9 +153,9 @@ def test_products_orders_and_the_outbox_over_http(local_stack):
 
 def test_concurrent_orders_for_scarce_stock_settle_and_cancel_returns_stock(local_stack):
     api = local_stack["api"]
-    put_product(local_stack, "LAMP-1", on_hand=3)
+    put_product(local_stack, "E2E-LAMP", on_hand=3)
     tokens = [make_token(f"customer-{n}") for n in range(8)]
-    body = {"items": [{"sku": "LAMP-1", "quantity": 1}]}
+    body = {"items": [{"sku": "E2E-LAMP", "quantity": 1}]}
 
     with ThreadPoolExecutor(max_workers=len(tokens)) as pool:
         placed = list(pool.map(lambda t: request(f"{api}/orders", "POST", body, token=t), tokens))
@@ -157,11 +169,11 @@ def test_concurrent_orders_for_scarce_stock_settle_and_cancel_returns_stock(loca
     rejected = [order for order in decided if order["status"] == "REJECTED"]
     assert (len(confirmed), len(rejected)) == (3, 5)
     assert all(
-        order["reason"] == {"code": "OUT_OF_STOCK", "skus": ["LAMP-1"]} for order in rejected
+        order["reason"] == {"code": "OUT_OF_STOCK", "skus": ["E2E-LAMP"]} for order in rejected
     )
     # The catalog serves a product from a cache for a few seconds; bypass it as clients can.
     fresh = {"Cache-Control": "no-cache"}
-    assert request(f"{api}/products/LAMP-1", headers=fresh)[2]["available"] == 0
+    assert request(f"{api}/products/E2E-LAMP", headers=fresh)[2]["available"] == 0
 
     owner = make_token(confirmed[0]["customer_id"])
     status, _, cancelled = request(
@@ -170,7 +182,7 @@ def test_concurrent_orders_for_scarce_stock_settle_and_cancel_returns_stock(loca
     assert (status, cancelled["status"]) == (200, "CANCELLED")
     again = request(f"{api}/orders/{confirmed[0]['order_id']}/cancel", "POST", token=owner)
     assert again[0] == 409
-    assert request(f"{api}/products/LAMP-1", headers=fresh)[2]["available"] == 1
+    assert request(f"{api}/products/E2E-LAMP", headers=fresh)[2]["available"] == 1
 
 
 def test_an_expired_token_is_refused(local_stack):

@@ -22,6 +22,7 @@ from support.context import FakeLambdaContext
 from support.events import load_event
 from support.imports import (
     HEADER,
+    bucket,
     checkpoint_event,
     csv_bytes,
     import_to_the_end,
@@ -353,7 +354,7 @@ def test_a_missing_object_gets_a_failed_report_naming_its_key(stack):
     outcome = invoke(load_event("s3_put_import_generated"))
 
     assert outcome[0]["outcome"] == "FAILED"
-    assert f"s3://importbucket/{key} does not exist" in outcome[0]["detail"]
+    assert f"s3://{bucket()}/{key} does not exist" in outcome[0]["detail"]
     assert f"{key} does not exist" in report(key)[0]["reason"]
 
 

@@ -16,6 +16,9 @@ import boto3
 
 import catalog_import
 from devtools import buckets
+from devtools.intrinsics import Stack
+from devtools.provision import LOCAL_STACK_NAME
+from devtools.template import load_template
 from stockroom import aws as stockroom_aws
 from stockroom.dal import products as products_table
 from stockroom.settings import get_settings
@@ -25,7 +28,10 @@ HEADER = ["sku", "name", "unit_price_cents", "currency", "on_hand"]
 
 
 def bucket() -> str:
-    return "importbucket"
+    """The import bucket as `provision` names it (the template's BucketName, resolved)."""
+    name = load_template()["Resources"]["ImportBucket"]["Properties"]["BucketName"]
+    region = boto3.session.Session().region_name or "eu-west-1"
+    return str(Stack(LOCAL_STACK_NAME, region).resolve(name))
 
 
 def csv_bytes(rows: Iterable[Iterable[Any]], header: Iterable[str] = HEADER) -> bytes:

@@ -1,0 +1,79 @@
+"""`make invoke FUNCTION=<LogicalId> EVENT=<file>`: the Docker-free twin of
+`sam local invoke FUNCTION -e FILE`. Runs the function once, in a fresh execution
+environment, against the running local stack's AWS endpoint if one is up, else against
+a fresh embedded one provisioned from the template. The result goes to stdout as one
+JSON document and logs to stderr; an unhandled error prints Lambda's error shape
+(errorType, errorMessage) and exits with status 1."""
+
+import argparse
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from devtools.template import resources
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make invoke", description=__doc__)
+    parser.add_argument("function", help="the function's logical id in template.yaml")
+    parser.add_argument("event", type=Path, help="a JSON event file ('-' for stdin)")
+    arguments = parser.parse_args(argv)
+    functions = resources("AWS::Serverless::Function")
+    if arguments.function not in functions:
+        parser.error(f"no function {arguments.function!r}; the template has {', '.join(functions)}")
+    source = sys.stdin.read() if str(arguments.event) == "-" else arguments.event.read_text()
+    try:
+        event: Any = json.loads(source)
+    except json.JSONDecodeError as error:
+        parser.error(f"{arguments.event} is not JSON: {error}")
+
+    from devtools.local_stack import (
+        authorizer_parameters,
+        load_state,
+        local_aws_environment,
+        start_aws_endpoint,
+        use_local_endpoint,
+    )
+    from devtools.workers import FunctionError, FunctionPool, FunctionSpec
+
+    running = load_state()
+    embedded = None
+    if running:
+        stack, endpoint = running
+        use_local_endpoint(endpoint)
+        print(f"[invoke] using the running stack at {endpoint}", file=sys.stderr)
+    else:
+        from devtools.provision import provision
+
+        endpoint = f"http://127.0.0.1:{_free_port()}"
+        use_local_endpoint(endpoint)
+        embedded = start_aws_endpoint("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
+        stack = provision(parameter_overrides=authorizer_parameters())
+        print(f"[invoke] no stack running: a fresh one at {endpoint}", file=sys.stderr)
+    pool = FunctionPool(
+        FunctionSpec.from_template(arguments.function, stack, local_aws_environment(endpoint))
+    )
+    try:
+        result = pool.invoke(event)
+    except FunctionError as error:
+        print(json.dumps(error.shape))
+        return 1
+    finally:
+        pool.close()
+        if embedded:
+            embedded.shutdown()
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

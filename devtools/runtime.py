@@ -1,0 +1,96 @@
+"""One warm execution environment of a function, as a process of its own: the local
+stack's twin of Lambda's Python runtime. Started as a script (not `-m`), so the function
+sees only what Lambda would put on its path: its code folder (/var/task) and its layers
+(/opt/python), then the interpreter's packages.
+
+    python devtools/runtime.py '<spec JSON>'
+
+The spec names the handler, the folders and the limits. The handler module is imported
+once (Lambda's init); then each line on stdin is one invocation (an event and a request
+id), answered by one line on the original stdout: {"result": ...} or {"error": {...}} in
+Lambda's error shape. Anything the function prints goes to stderr, so it cannot corrupt
+the answers.
+"""
+
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+
+class LocalContext:
+    """The Lambda context object: identity, limits and the time left."""
+
+    def __init__(
+        self, function: str, timeout_seconds: float, memory_mb: int = 512, request_id: str = ""
+    ) -> None:
+        self.function_name = function
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.invoked_function_arn = f"arn:aws:lambda:local:123456789012:function:{function}"
+        self.aws_request_id = request_id or os.urandom(16).hex()
+        self.log_group_name = f"/aws/lambda/{function}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def error_shape(error: BaseException) -> dict[str, Any]:
+    """An unhandled exception as Lambda reports it."""
+    return {
+        "errorType": type(error).__name__,
+        "errorMessage": str(error),
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
+
+
+def main(spec: dict[str, Any]) -> None:
+    # Ctrl-C reaches the whole process group; the local stack stops its environments.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # print() and loggers writing to stdout now reach stderr
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
+    sys.path[:0] = [spec["code"], *spec["layers"]]
+    try:
+        handler = getattr(importlib.import_module(spec["module"]), spec["attribute"])
+    except Exception as error:  # Lambda's Runtime.ImportModuleError, reported per request
+        init_error: dict[str, Any] | None = error_shape(error)
+        traceback.print_exc()
+    else:
+        init_error = None
+    answers.write(json.dumps({"ready": init_error is None}) + "\n")
+    answers.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        answer: dict[str, Any]
+        if init_error is not None:
+            answer = {"error": init_error}
+        else:
+            context = LocalContext(
+                spec["function"], spec["timeout"], spec["memory"], request["request_id"]
+            )
+            try:
+                answer = {"result": handler(request["event"], context)}
+            except Exception as error:
+                traceback.print_exc()
+                answer = {"error": error_shape(error)}
+        try:
+            line = json.dumps(answer)
+        except (TypeError, ValueError) as error:  # Lambda's Runtime.MarshalError
+            line = json.dumps(
+                {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}}
+            )
+        answers.write(line + "\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

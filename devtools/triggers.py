@@ -1,0 +1,361 @@
+"""The template's event sources, driven as Lambda drives them, by polling the local AWS
+endpoint: DynamoDB streams and SQS queues (event source mappings) and S3 notifications
+(asynchronous invocations with retries and an on-failure destination)."""
+
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+import boto3
+
+from devtools.http_api import Invoke
+from devtools.intrinsics import Stack
+from devtools.queues import batch_event, delete_succeeded, receive_batch
+from devtools.streams import lambda_record, streams_client
+from devtools.template import event_sources, function_properties
+
+# Lambda polls a queue with five pollers when no MaximumConcurrency caps them.
+DEFAULT_SQS_CONCURRENCY = 5
+POLL_INTERVAL_SECONDS = 0.2
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _failure_record(
+    stack: Stack, function: str, condition: str, attempts: int, error: Exception
+) -> dict[str, Any]:
+    """The envelope Lambda sends to an on-failure destination."""
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "functionArn": stack.get_att(function, "Arn"),
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "responseContext": {
+            "statusCode": 200,
+            "executedVersion": "$LATEST",
+            "functionError": "Unhandled",
+        },
+        "responsePayload": getattr(error, "shape", {"errorMessage": str(error)}),
+    }
+
+
+def _send_to_destination(
+    stack: Stack, destination: dict[str, Any], record: dict[str, Any], function: str
+) -> None:
+    if destination.get("Type", "SQS") != "SQS" or "Destination" not in destination:
+        _log(f"[invoke] {function}: failure dropped (no SQS on-failure destination)")
+        return
+    queue_url = _queue_url(stack, destination["Destination"])
+    boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+
+
+def _queue_url(stack: Stack, arn_reference: Any) -> str:
+    """The URL of the queue an ARN (or a `GetAtt Queue.Arn`) names."""
+    arn = str(stack.resolve(arn_reference))
+    account, name = arn.split(":")[4:6]
+    return str(
+        boto3.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)[
+            "QueueUrl"
+        ]
+    )
+
+
+# ----------------------------------------------------------------------- streams
+def stream_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[threading.Thread]:
+    return [
+        threading.Thread(
+            target=StreamPoller(stack, invoke, function, properties).run,
+            args=(stop,),
+            name=f"stream {function}",
+            daemon=True,
+        )
+        for function, properties in event_sources("DynamoDB")
+    ]
+
+
+class StreamPoller:
+    """A DynamoDB stream event source mapping on a one-shard stream: records in order,
+    batches retried until they succeed or MaximumRetryAttempts is spent (-1: until they
+    succeed), halved first under BisectBatchOnFunctionError, resumed from the first
+    reported failure under ReportBatchItemFailures, and a batch given up on described to
+    the OnFailure destination."""
+
+    def __init__(
+        self, stack: Stack, invoke: Invoke, function: str, properties: dict[str, Any]
+    ) -> None:
+        self.stack, self.invoke, self.function = stack, invoke, function
+        self.arn = str(stack.resolve(properties["Stream"]))
+        self.filters = [
+            json.loads(item["Pattern"])
+            for item in properties.get("FilterCriteria", {}).get("Filters", [])
+        ]
+        self.batch_size = int(properties.get("BatchSize", 100))
+        self.max_retries = int(properties.get("MaximumRetryAttempts", -1))
+        self.bisect = bool(properties.get("BisectBatchOnFunctionError", False))
+        self.reports_failures = "ReportBatchItemFailures" in properties.get(
+            "FunctionResponseTypes", []
+        )
+        self.destination = properties.get("DestinationConfig", {}).get("OnFailure", {})
+        self.pending: list[dict[str, Any]] = []
+        self._limit = self.batch_size
+        self._attempts = 0
+
+    def passes(self, record: dict[str, Any]) -> bool:
+        return not self.filters or any(
+            all(record.get(key) in allowed for key, allowed in pattern.items())
+            for pattern in self.filters
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        streams = streams_client()
+        shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
+        iterator = streams.get_shard_iterator(
+            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        region = os.environ["AWS_DEFAULT_REGION"]
+        while not stop.is_set():
+            response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+            iterator = response.get("NextShardIterator") or iterator
+            for record in response.get("Records", []):
+                shaped = lambda_record(record, self.arn, region)
+                if self.passes(shaped):
+                    self.pending.append(shaped)
+            if self.pending:
+                self.deliver(shard["ShardId"])
+            stop.wait(POLL_INTERVAL_SECONDS)
+
+    def deliver(self, shard_id: str) -> None:
+        """Invokes the function with the next batch and moves past what succeeded."""
+        batch = self.pending[: self._limit]
+        try:
+            result = self.invoke(self.function, "dynamodb-stream", {"Records": batch})
+        except Exception as error:
+            self._failed(batch, 0, error, shard_id)
+            return
+        failed = set()
+        if self.reports_failures:
+            failed = {
+                item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])
+            }
+        sequence_numbers = [record["dynamodb"]["SequenceNumber"] for record in batch]
+        if not failed:
+            self._succeeded(len(batch))
+            return
+        # Lambda checkpoints before the lowest failed record and retries from there.
+        first_failed = min(
+            sequence_numbers.index(number) for number in failed if number in sequence_numbers
+        )
+        self._failed(batch, first_failed, RuntimeError("batch item failures"), shard_id)
+
+    def _succeeded(self, count: int) -> None:
+        del self.pending[:count]
+        self._attempts = 0
+        if not self.pending or self._limit >= self.batch_size:
+            self._limit = self.batch_size
+
+    def _failed(
+        self, batch: list[dict[str, Any]], done: int, error: Exception, shard_id: str
+    ) -> None:
+        if done:
+            self._succeeded(done)
+            batch = batch[done:]
+        if self.bisect and len(batch) > 1:
+            self._limit = len(batch) // 2  # halving does not count as a retry
+            return
+        self._attempts += 1
+        if self.max_retries < 0 or self._attempts <= self.max_retries:
+            return
+        record = _failure_record(
+            self.stack, self.function, "RetryAttemptsExhausted", self._attempts, error
+        )
+        record["DDBStreamBatchInfo"] = {
+            "shardId": shard_id,
+            "startSequenceNumber": batch[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": batch[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": batch[0]["dynamodb"].get(
+                "ApproximateCreationDateTime"
+            ),
+            "approximateArrivalOfLastRecord": batch[-1]["dynamodb"].get(
+                "ApproximateCreationDateTime"
+            ),
+            "batchSize": len(batch),
+            "streamArn": self.arn,
+        }
+        _send_to_destination(self.stack, self.destination, record, self.function)
+        _log(
+            f"[invoke] {self.function}: gave up on {len(batch)} stream record(s) "
+            f"after {self._attempts} attempts"
+        )
+        self._succeeded(len(batch))  # skipped: the stream moves on
+
+
+# ------------------------------------------------------------------------ queues
+def queue_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[threading.Thread]:
+    """Each SQS event source's pollers: one per unit of MaximumConcurrency, each
+    invoking with batches of its own."""
+    threads = []
+    for function, properties in event_sources("SQS"):
+        concurrency = int(
+            properties.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_SQS_CONCURRENCY)
+        )
+        queue_url = _queue_url(stack, properties["Queue"])
+        for index in range(concurrency):
+            threads.append(
+                threading.Thread(
+                    target=_poll_queue,
+                    args=(
+                        invoke,
+                        function,
+                        queue_url,
+                        str(stack.resolve(properties["Queue"])),
+                        properties,
+                        stop,
+                    ),
+                    name=f"sqs {function} {index}",
+                    daemon=True,
+                )
+            )
+    return threads
+
+
+def _poll_queue(
+    invoke: Invoke,
+    function: str,
+    queue_url: str,
+    queue_arn: str,
+    properties: dict[str, Any],
+    stop: threading.Event,
+) -> None:
+    sqs = boto3.client("sqs")
+    batch_size = int(properties.get("BatchSize", 10))
+    window = float(properties.get("MaximumBatchingWindowInSeconds", 0))
+    reports_failures = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
+    while not stop.is_set():
+        messages = receive_batch(sqs, queue_url, batch_size)
+        if not messages:
+            stop.wait(POLL_INTERVAL_SECONDS)  # short polls: a long poll would hold moto's lock
+            continue
+        filled_by = time.monotonic() + window
+        while len(messages) < batch_size and time.monotonic() < filled_by:
+            stop.wait(0.1)
+            messages += receive_batch(sqs, queue_url, batch_size - len(messages))
+        try:
+            result = invoke(function, "sqs", batch_event(messages, queue_arn, sqs.meta.region_name))
+        except Exception:
+            continue  # nothing deleted: every message returns after its visibility timeout
+        delete_succeeded(sqs, queue_url, messages, result, reports_failures)
+
+
+# ------------------------------------------------------------------- S3 triggers
+class AsyncInvoker:
+    """Lambda's asynchronous invocation: each event in its own thread, the first try and
+    EventInvokeConfig's MaximumRetryAttempts retries (1 s, then 2 s apart; minutes on
+    AWS), then the event to the OnFailure destination."""
+
+    def __init__(self, stack: Stack, invoke: Invoke) -> None:
+        self.stack, self.invoke = stack, invoke
+        self._in_flight = 0
+        self._idle = threading.Condition()
+
+    def submit(self, function: str, trigger: str, event: dict[str, Any]) -> None:
+        with self._idle:
+            self._in_flight += 1
+        threading.Thread(target=self._run, args=(function, trigger, event), daemon=True).start()
+
+    def settle(self, timeout: float) -> bool:
+        """Waits until no asynchronous invocation is under way; False if one still is."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
+    def _run(self, function: str, trigger: str, event: dict[str, Any]) -> None:
+        try:
+            self._deliver(function, trigger, event)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _deliver(self, function: str, trigger: str, event: dict[str, Any]) -> None:
+        config = function_properties(function).get("EventInvokeConfig", {})
+        attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
+        for attempt in range(1, attempts + 1):
+            try:
+                self.invoke(function, f"{trigger} (attempt {attempt})", event)
+            except Exception as error:
+                failure = error
+                if attempt < attempts:
+                    time.sleep(attempt)
+            else:
+                return
+        record = _failure_record(self.stack, function, "RetriesExhausted", attempts, failure)
+        record["requestPayload"] = event
+        destination = config.get("DestinationConfig", {}).get("OnFailure", {})
+        _send_to_destination(self.stack, destination, record, function)
+
+
+def bucket_triggers(
+    stack: Stack, invoker: AsyncInvoker, stop: threading.Event
+) -> tuple[list[threading.Thread], list[str]]:
+    """The template's S3 events: moto sends each bucket's notifications (with the events'
+    filters) to a local queue, and a poller hands each record to `invoker`. Returns the
+    pollers and the notification queues' URLs."""
+    sqs, s3 = boto3.client("sqs"), boto3.client("s3")
+    configurations: dict[str, list[Any]] = {}
+    for function, properties in event_sources("S3"):
+        bucket = str(stack.resolve(properties["Bucket"]))
+        events = properties["Events"]
+        configuration: dict[str, Any] = {
+            # The configuration id names the function: moto puts it in each record.
+            "Id": f"{function}-{len(configurations.get(bucket, []))}",
+            "Events": events if isinstance(events, list) else [events],
+        }
+        rules = properties.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+        if rules:
+            configuration["Filter"] = {"Key": {"FilterRules": stack.resolve(rules)}}
+        configurations.setdefault(bucket, []).append(configuration)
+    threads, queue_urls = [], []
+    for bucket, bucket_configurations in configurations.items():
+        queue_url = sqs.create_queue(QueueName=f"{bucket[:60]}-notifications")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        queues: Any = [{"QueueArn": arn, **each} for each in bucket_configurations]
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
+        )
+        threads.append(
+            threading.Thread(
+                target=_poll_notifications,
+                args=(sqs, queue_url, invoker, stop),
+                name=f"s3 {bucket}",
+                daemon=True,
+            )
+        )
+        queue_urls.append(queue_url)
+    return threads, queue_urls
+
+
+def _poll_notifications(
+    sqs: Any, queue_url: str, invoker: AsyncInvoker, stop: threading.Event
+) -> None:
+    while not stop.is_set():
+        messages = receive_batch(sqs, queue_url, 10)
+        if not messages:
+            stop.wait(POLL_INTERVAL_SECONDS)
+            continue
+        for message in messages:
+            # S3 sends a test event when notifications are configured; it has no Records.
+            for record in json.loads(message["Body"]).get("Records", []):
+                function = record["s3"]["configurationId"].rsplit("-", 1)[0]
+                invoker.submit(function, "s3", {"Records": [record]})
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])

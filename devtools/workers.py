@@ -1,0 +1,273 @@
+"""Functions run as Lambda runs them: each in warm processes of its own (execution
+environments, see devtools/runtime.py), one invocation at a time per process, a pool
+that grows under concurrent invocations up to a limit, the function's timeout enforced by
+ending the process, and every process replaced after its code changes."""
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from devtools.intrinsics import Stack
+from devtools.template import ROOT, function_properties, handler_location, load_template
+
+RUNTIME = Path(__file__).with_name("runtime.py")
+DEFAULT_TIMEOUT_SECONDS = 3  # Lambda's defaults where the template says nothing
+DEFAULT_MEMORY_MB = 128
+# Lambda's account limit is 1,000 environments; a laptop's is a few per function.
+DEFAULT_MAX_ENVIRONMENTS = int(os.environ.get("STOCKROOM_MAX_ENVIRONMENTS", "8"))
+# Variables a process needs to start at all, taken from the shell; Lambda's own AWS_*
+# variables come from the local endpoint (see `local_environment`).
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
+
+
+class FunctionError(Exception):
+    """An invocation that ended in an error, in Lambda's shape (errorType, errorMessage)."""
+
+    def __init__(self, shape: dict[str, Any]) -> None:
+        super().__init__(f"{shape.get('errorType')}: {shape.get('errorMessage')}")
+        self.shape = shape
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What an execution environment of one function needs, read from the template."""
+
+    function: str
+    module: str
+    attribute: str
+    code: Path
+    layers: tuple[Path, ...]
+    timeout: float
+    memory: int
+    environment: dict[str, str]
+    max_environments: int
+
+    @classmethod
+    def from_template(cls, function: str, stack: Stack, aws: dict[str, str]) -> "FunctionSpec":
+        properties = function_properties(function)
+        location = handler_location(function)
+        timeout = float(stack.resolve(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS)))
+        memory = int(stack.resolve(properties.get("MemorySize", DEFAULT_MEMORY_MB)))
+        reserved = properties.get("ReservedConcurrentExecutions")
+        environment = {
+            **{name: os.environ[name] for name in _INHERITED if name in os.environ},
+            **aws,
+            "AWS_LAMBDA_FUNCTION_NAME": function,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+            "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "_HANDLER": properties["Handler"],
+            "LAMBDA_TASK_ROOT": str(location.folder),
+            "PYTHONUNBUFFERED": "1",
+            **stack.function_environment(function),
+        }
+        return cls(
+            function=function,
+            module=location.module,
+            attribute=location.attribute,
+            code=location.folder,
+            layers=tuple(layer_folders(function)),
+            timeout=timeout,
+            memory=memory,
+            environment=environment,
+            max_environments=int(reserved) if reserved else DEFAULT_MAX_ENVIRONMENTS,
+        )
+
+    def folders(self) -> tuple[Path, ...]:
+        return (self.code, *self.layers)
+
+    def contains(self, path: Path) -> bool:
+        """Whether `path` is part of this function's code or layers."""
+        return any(path.is_relative_to(folder) for folder in self.folders())
+
+
+def layer_folders(function: str) -> list[Path]:
+    """The folders of the function's layers that this template builds (a `Ref` to a
+    LayerVersion); layers published elsewhere (Powertools) come from the venv."""
+    template = load_template()["Resources"]
+    folders = []
+    for layer in function_properties(function).get("Layers", []):
+        name = layer.get("Ref") if isinstance(layer, dict) else None
+        if name in template and template[name]["Type"] == "AWS::Serverless::LayerVersion":
+            folders.append(ROOT / template[name]["Properties"]["ContentUri"])
+    return folders
+
+
+class _Environment:
+    """One execution environment: a runtime process, initialised and waiting."""
+
+    def __init__(self, spec: FunctionSpec, generation: int) -> None:
+        self.generation = generation
+        self.process = subprocess.Popen(
+            [sys.executable, str(RUNTIME), json.dumps(_runtime_spec(spec))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=spec.environment,
+            cwd=spec.code,
+            text=True,
+        )
+        assert self.process.stdin and self.process.stdout
+        self._requests: IO[str] = self.process.stdin
+        self._answers: IO[str] = self.process.stdout
+        self._answers.readline()  # {"ready": ...}: the init phase is over
+
+    def invoke(self, event: Any, timeout: float) -> dict[str, Any]:
+        request_id = str(uuid.uuid4())
+        self._requests.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
+        self._requests.flush()
+        ready, _, _ = select.select([self._answers], [], [], timeout)
+        if not ready:
+            self.stop()
+            return {
+                "error": {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after "
+                    f"{timeout:.2f} seconds",
+                }
+            }
+        line = self._answers.readline()
+        if not line:  # the process died: os._exit, a crash, out of memory
+            code = self.process.wait()
+            return {
+                "error": {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with "
+                    f"error: exit status {code}",
+                }
+            }
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+        for pipe in (self._requests, self._answers):
+            with contextlib.suppress(OSError):  # a pipe the process broke by dying
+                pipe.close()
+
+
+def _runtime_spec(spec: FunctionSpec) -> dict[str, Any]:
+    return {
+        "function": spec.function,
+        "module": spec.module,
+        "attribute": spec.attribute,
+        "code": str(spec.code),
+        "layers": [str(folder) for folder in spec.layers],
+        "timeout": spec.timeout,
+        "memory": spec.memory,
+    }
+
+
+class FunctionPool:
+    """A function's execution environments: reused when idle, added under concurrent
+    invocations up to `max_environments` (then invocations wait, as throttled ones
+    would be retried), replaced after a timeout, a crash or a code change."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._idle: list[_Environment] = []
+        self._count = 0
+        self._generation = 0
+        self._changed = threading.Condition()
+
+    @property
+    def size(self) -> int:
+        return self._count
+
+    def invoke(self, event: Any) -> Any:
+        """The function's result; raises FunctionError for an error or a timeout."""
+        environment = self._acquire()
+        try:
+            answer = environment.invoke(event, self.spec.timeout)
+        finally:
+            self._release(environment)
+        if "error" in answer:
+            raise FunctionError(answer["error"])
+        return answer.get("result")
+
+    def warm(self) -> None:
+        """Starts one environment ahead of the first invocation, if none is idle."""
+        with self._changed:
+            if self._idle or self._count >= self.spec.max_environments:
+                return
+            self._count += 1
+            generation = self._generation
+        self._release(self._start(generation))
+
+    def reload(self) -> None:
+        """New code: idle environments stop now, busy ones when their invocation ends."""
+        with self._changed:
+            self._generation += 1
+            retired, self._idle = self._idle, []
+            self._count -= len(retired)
+            self._changed.notify_all()
+        for environment in retired:
+            environment.stop()
+
+    def close(self) -> None:
+        self.reload()
+
+    def _acquire(self) -> _Environment:
+        with self._changed:
+            while not self._idle and self._count >= self.spec.max_environments:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._count += 1
+            generation = self._generation
+        return self._start(generation)
+
+    def _start(self, generation: int) -> _Environment:
+        try:
+            return _Environment(self.spec, generation)
+        except BaseException:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify()
+            raise
+
+    def _release(self, environment: _Environment) -> None:
+        with self._changed:
+            keep = environment.alive() and environment.generation == self._generation
+            if keep:
+                self._idle.append(environment)
+            else:
+                self._count -= 1
+            self._changed.notify()
+        if not keep:
+            environment.stop()
+
+
+def invoke_logged(pool: FunctionPool, trigger: str, event: Any) -> Any:
+    """`pool.invoke`, with the one line per invocation the local stack prints."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        result = pool.invoke(event)
+    except FunctionError as error:
+        outcome = f"error {error.shape.get('errorType')}"
+        raise
+    else:
+        if isinstance(result, dict) and "statusCode" in result:
+            outcome = str(result["statusCode"])
+        return result
+    finally:
+        elapsed = (time.perf_counter() - started) * 1000
+        print(
+            f"[invoke] {pool.spec.function} {trigger} {elapsed:.1f} ms {outcome}",
+            file=sys.stderr,
+            flush=True,
+        )

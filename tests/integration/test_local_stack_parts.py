@@ -1,0 +1,171 @@
+"""The local stack's parts against moto in-process: outputs, the JWT parameters, the
+stream poller's retries, and asynchronous invocation's retries and destination. A plain
+Python function stands in for the Lambda function being invoked."""
+
+import json
+import threading
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.http_api import LOCAL_AUDIENCE, LOCAL_ISSUER
+from devtools.local_stack import authorizer_parameters, local_outputs
+from devtools.template import event_sources, load_template
+from devtools.triggers import AsyncInvoker, StreamPoller, queue_pollers
+from devtools.workers import FunctionError
+
+
+def test_outputs_are_the_templates_resolved_with_the_api_at_its_local_url(stack):
+    outputs = local_outputs(stack, "http://127.0.0.1:3000", "http://127.0.0.1:4566")
+
+    assert set(load_template()["Outputs"]) | {"AwsEndpointUrl"} == set(outputs)
+    assert outputs["ApiUrl"] == "http://127.0.0.1:3000"
+    assert outputs["ImportBucketName"] == stack["ImportBucket"]
+    assert outputs["OrderQueueUrl"] == stack["OrderQueue"]
+    assert outputs["AwsEndpointUrl"] == "http://127.0.0.1:4566"
+
+
+def test_the_authorizers_issuer_and_audience_parameters_take_the_local_issuers_values():
+    overrides = authorizer_parameters()
+    assert overrides == {"JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE}
+
+
+def test_each_sqs_source_gets_as_many_pollers_as_its_maximum_concurrency(stack):
+    expected = sum(
+        properties.get("ScalingConfig", {}).get("MaximumConcurrency", 5)
+        for _, properties in event_sources("SQS")
+    )
+    assert len(queue_pollers(stack, lambda *_: None, threading.Event())) == expected
+
+
+def stream_records(count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "eventName": "INSERT",
+            "dynamodb": {
+                "SequenceNumber": f"{n:021d}",
+                "ApproximateCreationDateTime": 1_800_000_000,
+            },
+        }
+        for n in range(1, count + 1)
+    ]
+
+
+def relay_poller(stack, invoke) -> StreamPoller:
+    ((function, properties),) = event_sources("DynamoDB")
+    return StreamPoller(stack, invoke, function, properties)
+
+
+def destination_messages(stack, queue: str) -> list[dict[str, Any]]:
+    messages = (
+        boto3.client("sqs")
+        .receive_message(QueueUrl=stack[queue], MaxNumberOfMessages=10)
+        .get("Messages", [])
+    )
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def test_a_failing_stream_batch_is_halved_retried_then_described_to_the_destination(stack):
+    seen: list[list[str]] = []
+
+    def always_failing(function: str, trigger: str, event: dict[str, Any]) -> Any:
+        seen.append([record["dynamodb"]["SequenceNumber"] for record in event["Records"]])
+        raise FunctionError({"errorType": "RuntimeError", "errorMessage": "broken"})
+
+    poller = relay_poller(stack, always_failing)
+    poller.pending = stream_records(4)
+    while len(poller.pending) == 4:
+        poller.deliver("shard-1")
+
+    # 4 -> 2 -> 1 records (halving is free), then the first try and 10 retries of one record.
+    assert [len(batch) for batch in seen] == [4, 2] + [1] * (1 + poller.max_retries)
+    assert {batch[0] for batch in seen} == {f"{1:021d}"}
+    (failure,) = destination_messages(stack, "OrderRelayFailureQueue")
+    assert failure["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert failure["requestContext"]["approximateInvokeCount"] == 1 + poller.max_retries
+    info = failure["DDBStreamBatchInfo"]
+    assert (info["startSequenceNumber"], info["batchSize"], info["shardId"]) == (
+        f"{1:021d}",
+        1,
+        "shard-1",
+    )
+    assert failure["responsePayload"]["errorMessage"] == "broken"
+    assert [r["dynamodb"]["SequenceNumber"] for r in poller.pending] == [
+        f"{n:021d}" for n in (2, 3, 4)
+    ]
+
+
+def test_a_reported_item_failure_resumes_the_stream_from_that_record(stack):
+    batches: list[int] = []
+
+    def fails_the_third_once(function: str, trigger: str, event: dict[str, Any]) -> Any:
+        batches.append(len(event["Records"]))
+        third = f"{3:021d}"
+        numbers = [record["dynamodb"]["SequenceNumber"] for record in event["Records"]]
+        if len(batches) == 1 and third in numbers:
+            return {"batchItemFailures": [{"itemIdentifier": third}]}
+        return {"batchItemFailures": []}
+
+    poller = relay_poller(stack, fails_the_third_once)
+    poller.pending = stream_records(5)
+    poller.deliver("shard-1")
+    assert [r["dynamodb"]["SequenceNumber"] for r in poller.pending][0] == f"{3:021d}"
+    while poller.pending:
+        poller.deliver("shard-1")
+    assert batches[0] == 5 and sum(batches[1:]) == 3  # records 3, 4, 5 again
+    assert destination_messages(stack, "OrderRelayFailureQueue") == []
+
+
+def test_an_async_event_is_tried_three_times_then_sent_to_the_on_failure_queue(stack):
+    attempts: list[str] = []
+
+    def failing(function: str, trigger: str, event: dict[str, Any]) -> Any:
+        attempts.append(trigger)
+        raise FunctionError({"errorType": "TransientWriteError", "errorMessage": "throttled"})
+
+    invoker = AsyncInvoker(stack, failing)
+    event = {"Records": [{"s3": {"object": {"key": "imports/x.csv"}}}]}
+    invoker.submit("CatalogImportFunction", "s3", event)
+    assert invoker.settle(timeout=15)
+
+    assert attempts == [f"s3 (attempt {n})" for n in (1, 2, 3)]
+    (failure,) = destination_messages(stack, "ImportDeadLetterQueue")
+    assert failure["requestContext"]["condition"] == "RetriesExhausted"
+    assert failure["requestPayload"] == event
+    assert failure["responsePayload"]["errorType"] == "TransientWriteError"
+
+
+def test_an_async_event_that_succeeds_on_a_retry_sends_nothing(stack):
+    attempts: list[str] = []
+
+    def fails_once(function: str, trigger: str, event: dict[str, Any]) -> Any:
+        attempts.append(trigger)
+        if len(attempts) == 1:
+            raise FunctionError({"errorType": "RuntimeError", "errorMessage": "once"})
+        return {"ok": True}
+
+    invoker = AsyncInvoker(stack, fails_once)
+    invoker.submit("CatalogImportFunction", "s3", {"Records": []})
+    assert invoker.settle(timeout=10)
+    assert len(attempts) == 2
+    assert destination_messages(stack, "ImportDeadLetterQueue") == []
+
+
+@pytest.mark.parametrize("origin", ["https://shop.example", None])
+def test_cors_headers_follow_the_apis_configuration(stack, origin):
+    from devtools.http_api import api_cors
+
+    cors = api_cors(stack.resolve)
+    assert cors is not None
+    configuration = load_template()["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    preflight = cors.preflight_headers(origin)
+    response = cors.response_headers(origin)
+    if origin is None:  # not a CORS request: API Gateway adds nothing
+        assert preflight == response == {}
+        return
+    assert preflight["Access-Control-Allow-Origin"] == "*"  # CorsAllowOrigin's default
+    assert preflight["Access-Control-Allow-Methods"].split(",") == configuration["AllowMethods"]
+    assert preflight["Access-Control-Allow-Headers"].split(",") == configuration["AllowHeaders"]
+    assert preflight["Access-Control-Max-Age"] == str(configuration["MaxAge"])
+    assert response["Access-Control-Expose-Headers"].split(",") == configuration["ExposeHeaders"]
