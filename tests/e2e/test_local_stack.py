@@ -1,7 +1,9 @@
 """Starts the local stack as `make run` does and walks a customer's journey over HTTP."""
 
+import csv
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -217,3 +219,75 @@ def test_a_file_uploaded_under_imports_is_imported_and_reported(local_stack):
         f"{local_stack['api']}/products/E2E-IMPORT-1", headers={"Cache-Control": "no-cache"}
     )
     assert (status, product["name"], product["available"]) == (200, "Teapot", 4)
+
+
+def test_the_sample_catalog_under_seed_is_served_as_soon_as_the_stack_is_ready(local_stack):
+    seed = ROOT / "seed" / "ImportBucket" / "imports" / "sample-catalog.csv"
+    with seed.open() as rows:
+        expected = {row["sku"]: int(row["on_hand"]) for row in csv.DictReader(rows)}
+    served = {}
+    for sku in expected:
+        status, _, product = request(f"{local_stack['api']}/products/{sku}")
+        assert status == 200, sku
+        served[sku] = product["available"]
+    assert served == expected
+
+
+def test_a_cors_preflight_is_answered_by_the_api_even_for_a_secured_route(local_stack):
+    api = local_stack["api"]
+    status, headers, _ = request(
+        f"{api}/orders",
+        "OPTIONS",
+        headers={
+            "Origin": "https://shop.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,idempotency-key",
+        },
+    )
+    assert status == 204
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in headers["Access-Control-Allow-Methods"].split(",")
+    assert "idempotency-key" in headers["Access-Control-Allow-Headers"].split(",")
+
+    _, headers, _ = request(f"{api}/health", headers={"Origin": "https://shop.example"})
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "etag" in headers["Access-Control-Expose-Headers"].split(",")
+    assert "Access-Control-Allow-Origin" not in request(f"{api}/health")[1]
+
+
+def test_an_unknown_route_is_404_and_every_invocation_is_logged_on_one_line(local_stack):
+    assert request(f"{local_stack['api']}/nothing-here")[0] == 404
+    request(f"{local_stack['api']}/health")
+    lines = local_stack["log"].read_text().splitlines()
+    assert any(
+        re.fullmatch(r"\[invoke\] CatalogFunction http GET /health [\d.]+ ms 200", line)
+        for line in lines
+    )
+    assert any(
+        re.fullmatch(r"\[invoke\] CatalogImportFunction s3 \(attempt 1\) [\d.]+ ms ok", line)
+        for line in lines
+    )
+
+
+def test_make_invoke_uses_the_running_stack(local_stack, tmp_path):
+    sku = "MUG-1"  # one of the sample catalog's
+    event = json.loads((ROOT / "events" / "get_product.json").read_text())
+    event["rawPath"] = f"/products/{sku}"
+    event["pathParameters"] = {"sku": sku}
+    event_file = tmp_path / "event.json"
+    event_file.write_text(json.dumps(event))
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "devtools.invoke", "CatalogFunction", str(event_file)],
+        cwd=ROOT,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    result = json.loads(completed.stdout)
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"])["sku"] == sku
+    assert "using the running stack" in completed.stderr

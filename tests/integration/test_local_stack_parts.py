@@ -110,7 +110,7 @@ def test_a_reported_item_failure_resumes_the_stream_from_that_record(stack):
     poller = relay_poller(stack, fails_the_third_once)
     poller.pending = stream_records(5)
     poller.deliver("shard-1")
-    assert [r["dynamodb"]["SequenceNumber"] for r in poller.pending][0] == f"{3:021d}"
+    assert poller.pending[0]["dynamodb"]["SequenceNumber"] == f"{3:021d}"
     while poller.pending:
         poller.deliver("shard-1")
     assert batches[0] == 5 and sum(batches[1:]) == 3  # records 3, 4, 5 again
