@@ -357,7 +357,6 @@ def main() -> None:
     moto = start_aws_endpoint(host, aws_port)
     stack = provision(parameter_overrides=authorizer_parameters())
     functions = Functions(stack, local_aws_environment(endpoint))
-    functions.warm()
 
     stop = threading.Event()
     invoker = AsyncInvoker(stack, functions.invoke)
@@ -376,6 +375,7 @@ def main() -> None:
         make_http_handler(compile_routes(), functions.invoke, api_cors(stack.resolve)),
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    functions.warm()  # after the API is up: a first request needs no other process
 
     outputs = local_outputs(stack, api_url, endpoint)
     (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")

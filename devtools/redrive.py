@@ -18,10 +18,9 @@ from typing import Any
 
 import boto3
 
+from devtools.http_api import local_dir
 from devtools.queues import queue_arn
-from devtools.template import ROOT
 
-OUTPUTS_FILE = ROOT / ".local" / "outputs.json"
 DEFAULT_OUTPUT = "OrderDeadLetterQueueUrl"
 _FINISHED = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -95,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     dlq_url = args.queue
     if not dlq_url:
-        if not OUTPUTS_FILE.exists():
-            parser.error("no QUEUE given and no local stack outputs (.local/outputs.json)")
-        outputs = json.loads(OUTPUTS_FILE.read_text())
+        outputs_file = local_dir() / "outputs.json"
+        if not outputs_file.exists():
+            parser.error(f"no QUEUE given and no local stack outputs ({outputs_file})")
+        outputs = json.loads(outputs_file.read_text())
         dlq_url = outputs[DEFAULT_OUTPUT]
         os.environ.setdefault("AWS_ENDPOINT_URL", outputs["AwsEndpointUrl"])
         for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

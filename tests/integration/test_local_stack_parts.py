@@ -169,3 +169,23 @@ def test_cors_headers_follow_the_apis_configuration(stack, origin):
     assert preflight["Access-Control-Allow-Headers"].split(",") == configuration["AllowHeaders"]
     assert preflight["Access-Control-Max-Age"] == str(configuration["MaxAge"])
     assert response["Access-Control-Expose-Headers"].split(",") == configuration["ExposeHeaders"]
+
+
+def test_the_sam_env_vars_file_sets_only_variables_the_template_declares(
+    stack, tmp_path, monkeypatch
+):
+    from devtools.local_stack import SAM_ENV_VARS_FILE, write_sam_env_vars
+    from devtools.template import function_properties, resources
+
+    monkeypatch.setenv("STOCKROOM_LOCAL_DIR", str(tmp_path))
+    write_sam_env_vars(stack, 4566)
+    variables = json.loads((tmp_path / SAM_ENV_VARS_FILE).read_text())
+
+    # SAM CLI overrides declared variables only: AWS_ENDPOINT_URL must be declared.
+    assert variables["Parameters"] == {"AWS_ENDPOINT_URL": "http://host.docker.internal:4566"}
+    for function in resources("AWS::Serverless::Function"):
+        declared = function_properties(function)["Environment"]["Variables"]
+        assert "AWS_ENDPOINT_URL" in declared
+        assert set(variables[function]) <= set(declared)
+        assert variables[function]["POWERTOOLS_SERVICE_NAME"] == "stockroom"
+    assert variables["OrderRelayFunction"]["ORDER_QUEUE_URL"] == stack["OrderQueue"]

@@ -35,3 +35,11 @@ def test_catalog_import_benchmark_runs_the_handler_to_the_end():
     summary = bench_summary("catalog_import", "--rows", "40", "--skus", "20")
     assert (summary["status"], summary["rows"], summary["imported"]) == ("SUCCEEDED", 40, 40)
     assert summary["peak_rss_mb"] >= summary["baseline_rss_mb"] > 0
+
+
+def test_local_api_benchmark_measures_both_paths_and_a_reload():
+    summary = bench_summary("local_api", "--requests", "5")
+    assert summary["through_api"]["p50_ms"] > 0
+    assert summary["direct"]["p50_ms"] > 0
+    assert 0 < summary["serving_s"] <= summary["ready_s"]
+    assert summary["reload_to_served_ms"] > 0

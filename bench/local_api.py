@@ -1,0 +1,194 @@
+"""The local stack's cost: time from `python -m devtools.local_stack` to serving and to
+ready (sample catalog imported), the latency a request through its HTTP API adds over
+calling the same handler directly against the same AWS endpoint, and the time from a
+code change to a request served by the new code.
+
+  .venv/bin/python -m bench.local_api [--requests N] [--json]
+
+Both paths read the same product from the same moto server (the catalog's in-memory
+cache answers after the first read), so the difference is the local API: HTTP parsing,
+routing, the payload 2.0 event, the pipe to the function's process and back.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from devtools.template import ROOT
+
+SKU = "MUG-1"  # in the sample catalog under seed/
+PATH = f"/products/{SKU}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered), 2),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
+        "min_ms": round(ordered[0], 2),
+        "max_ms": round(ordered[-1], 2),
+    }
+
+
+def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"no {text!r} from the local stack:\n{log.read_text()}")
+        time.sleep(0.01)
+
+
+def _serving(port: int, process: subprocess.Popen[bytes]) -> float:
+    """perf_counter() when GET /health first answers 200."""
+    while process.poll() is None:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return time.perf_counter()
+        except OSError:
+            time.sleep(0.01)
+        finally:
+            connection.close()
+    raise RuntimeError("the local stack exited before serving")
+
+
+def _through_api(port: int, requests: int) -> list[float]:
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        connection.request("GET", PATH)
+        response = connection.getresponse()
+        response.read()
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status == 200, response.status
+    connection.close()
+    return timings
+
+
+def _direct(local_dir: Path, requests: int) -> list[float]:
+    """The catalog handler in this process, against the running stack's endpoint."""
+    os.environ["STOCKROOM_LOCAL_DIR"] = str(local_dir)
+    from devtools.local_stack import load_state, use_local_endpoint
+    from devtools.runtime import LocalContext
+    from devtools.template import import_handler_module
+
+    running = load_state()
+    assert running, "the local stack's state is missing"
+    stack, endpoint = running
+    use_local_endpoint(endpoint)
+    os.environ.update(stack.function_environment("CatalogFunction"))
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    handler = import_handler_module("CatalogFunction").handler
+    event = json.loads((ROOT / "events" / "get_product.json").read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = PATH
+    event["pathParameters"] = {"sku": SKU}
+    timings = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        result = handler(event, LocalContext("CatalogFunction", 10))
+        timings.append((time.perf_counter() - started) * 1000)
+        assert result["statusCode"] == 200, result
+    return timings
+
+
+def _reload(port: int, log: Path) -> float:
+    """Milliseconds from touching the catalog's code to a request served after the
+    stack reloaded it (the new environment's start included)."""
+    source = ROOT / "functions" / "catalog" / "catalog_api.py"
+    reloads = log.read_text().count("[reload] CatalogFunction")
+    started = time.perf_counter()
+    os.utime(source)  # a save without a change: the stack cannot tell the difference
+    while log.read_text().count("[reload] CatalogFunction") == reloads:
+        time.sleep(0.005)
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    connection.request("GET", PATH)
+    assert connection.getresponse().status == 200
+    connection.close()
+    return (time.perf_counter() - started) * 1000
+
+
+def run(requests: int) -> dict[str, Any]:
+    aws_port, api_port = _free_port(), _free_port()
+    local_dir = Path(tempfile.mkdtemp(prefix="stockroom-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env |= {
+        "STOCKROOM_AWS_PORT": str(aws_port),
+        "STOCKROOM_API_PORT": str(api_port),
+        "STOCKROOM_LOCAL_DIR": str(local_dir),
+        "POWERTOOLS_LOG_LEVEL": "ERROR",
+    }
+    log = local_dir / "output.log"
+    started = time.perf_counter()
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.local_stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        serving_s = _serving(api_port, process) - started
+        _wait_for(log, "ready in", process, 60)
+        ready_s = time.perf_counter() - started
+        _through_api(api_port, 5)  # warm: the environment and the catalog's cache
+        api = _through_api(api_port, requests)
+        _direct(local_dir, 5)
+        direct = _direct(local_dir, requests)
+        reload_ms = _reload(api_port, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    through_api, directly = _percentiles(api), _percentiles(direct)
+    return {
+        "requests": requests,
+        "through_api": through_api,
+        "direct": directly,
+        "overhead_p50_ms": round(through_api["p50_ms"] - directly["p50_ms"], 2),
+        "serving_s": round(serving_s, 2),
+        "ready_s": round(ready_s, 2),
+        "reload_to_served_ms": round(reload_ms, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args()
+    summary = run(args.requests)
+    if args.json:
+        print(json.dumps(summary))
+        return
+    print(f"GET {PATH}, {args.requests} requests each, moto server over HTTP")
+    for name in ("through_api", "direct"):
+        figures = summary[name]
+        print(
+            f"{name:<12} p50 {figures['p50_ms']:>6} ms  p99 {figures['p99_ms']:>6} ms"
+            f"  min {figures['min_ms']:>6} ms  max {figures['max_ms']:>6} ms"
+        )
+    print(f"overhead p50 {summary['overhead_p50_ms']} ms")
+    print(f"serving after {summary['serving_s']} s, ready after {summary['ready_s']} s (seeded)")
+    print(f"code change to a request served by the new code: {summary['reload_to_served_ms']} ms")
+
+
+if __name__ == "__main__":
+    main()
