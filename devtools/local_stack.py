@@ -53,9 +53,10 @@ parity with AWS:
                 its own (a pool per function that grows under concurrent invocations),
                 with the template's environment, its layer's folder on its path and its
                 timeout enforced; HttpApi routes, payload 2.0 events, JWT bearer check
-                (local HS256 key, issuer and audience), CORS as declared, 10 MB payload
-                limit; DynamoDB stream sources (filters, batch size, partial batch
-                failures, bisection, MaximumRetryAttempts, on-failure destination); SQS
+                (local HS256 key, issuer and audience), CORS as declared, payload limits
+                (10 MB request, 6 MB function response); DynamoDB stream sources
+                (filters, batch size, partial batch failures, bisection,
+                MaximumRetryAttempts, on-failure destination); SQS
                 sources (batch size, batching window, MaximumConcurrency pollers,
                 ReportBatchItemFailures, visibility timeout, redrive to the DLQ); S3
                 notifications with prefix/suffix filters, invoked asynchronously (two
@@ -112,13 +113,7 @@ def local_aws_environment(endpoint: str) -> dict[str, str]:
 
 def use_local_endpoint(endpoint: str) -> None:
     """Points boto3 and Powertools in this process at a local AWS endpoint."""
-    os.environ.update(
-        {
-            **local_aws_environment(endpoint),
-            "POWERTOOLS_SERVICE_NAME": "stockroom",
-            "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
-        }
-    )
+    os.environ.update(local_aws_environment(endpoint))
     os.environ.pop("AWS_PROFILE", None)
 
 

@@ -22,6 +22,17 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+# A synchronous invocation's response payload limit.
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+
+
+def _too_large(size: int) -> dict[str, Any]:
+    return {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": f"Response payload size ({size} bytes) exceeded maximum allowed "
+        f"payload size ({MAX_RESPONSE_BYTES} bytes).",
+    }
+
 
 class LocalContext:
     """The Lambda context object: identity, limits and the time left."""
@@ -84,6 +95,9 @@ def main(spec: dict[str, Any]) -> None:
                 answer = {"error": error_shape(error)}
         try:
             line = json.dumps(answer)
+            if len(line) > MAX_RESPONSE_BYTES:
+                answer = {"error": _too_large(len(line))}
+                line = json.dumps(answer)
         except (TypeError, ValueError) as error:  # Lambda's Runtime.MarshalError
             line = json.dumps(
                 {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}}

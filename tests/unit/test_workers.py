@@ -230,3 +230,10 @@ def test_invoke_logs_one_line_per_invocation(pool_for, capsys):
     assert line.startswith("[invoke] ThrowawayFunction http POST /things ")
     assert line.endswith(" ms 201")
     json.dumps(line)  # one plain line
+
+
+def test_a_response_over_six_megabytes_is_refused_as_lambda_refuses_it(pool_for):
+    pool = pool_for("def handler(event, context):\n    return 'x' * (6 * 1024 * 1024 + 1)\n")
+    with pytest.raises(FunctionError) as raised:
+        pool.invoke({})
+    assert raised.value.shape["errorType"] == "Function.ResponseSizeTooLarge"
