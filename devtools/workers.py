@@ -22,6 +22,7 @@ from devtools.template import ROOT, function_properties, handler_location, load_
 RUNTIME = Path(__file__).with_name("runtime.py")
 DEFAULT_TIMEOUT_SECONDS = 3  # Lambda's defaults where the template says nothing
 DEFAULT_MEMORY_MB = 128
+INIT_TIMEOUT_SECONDS = 10
 # Lambda's account limit is 1,000 environments; a laptop's is a few per function.
 DEFAULT_MAX_ENVIRONMENTS = int(os.environ.get("STOCKROOM_MAX_ENVIRONMENTS", "8"))
 # Variables a process needs to start at all, taken from the shell; Lambda's own AWS_*
@@ -118,12 +119,25 @@ class _Environment:
         assert self.process.stdin and self.process.stdout
         self._requests: IO[str] = self.process.stdin
         self._answers: IO[str] = self.process.stdout
-        self._answers.readline()  # {"ready": ...}: the init phase is over
+        # {"ready": ...} ends the init phase, which Lambda bounds at 10 seconds.
+        ready, _, _ = select.select([self._answers], [], [], INIT_TIMEOUT_SECONDS)
+        if not ready or not self._answers.readline():
+            self.stop()
+            raise FunctionError(
+                {
+                    "errorType": "Runtime.ExitError" if ready else "Sandbox.Timedout",
+                    "errorMessage": f"{spec.function}: the init phase "
+                    + ("ended the process" if ready else f"took over {INIT_TIMEOUT_SECONDS} s"),
+                }
+            )
 
     def invoke(self, event: Any, timeout: float) -> dict[str, Any]:
         request_id = str(uuid.uuid4())
-        self._requests.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
-        self._requests.flush()
+        try:
+            self._requests.write(json.dumps({"event": event, "request_id": request_id}) + "\n")
+            self._requests.flush()
+        except BrokenPipeError:  # the process died while idle (killed from outside)
+            return {"error": self._exited(request_id)}
         ready, _, _ = select.select([self._answers], [], [], timeout)
         if not ready:
             self.stop()
@@ -136,16 +150,17 @@ class _Environment:
             }
         line = self._answers.readline()
         if not line:  # the process died: os._exit, a crash, out of memory
-            code = self.process.wait()
-            return {
-                "error": {
-                    "errorType": "Runtime.ExitError",
-                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with "
-                    f"error: exit status {code}",
-                }
-            }
+            return {"error": self._exited(request_id)}
         answer: dict[str, Any] = json.loads(line)
         return answer
+
+    def _exited(self, request_id: str) -> dict[str, str]:
+        code = self.process.wait()
+        return {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: "
+            f"exit status {code}",
+        }
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -205,7 +220,11 @@ class FunctionPool:
                 return
             self._count += 1
             generation = self._generation
-        self._release(self._start(generation))
+        try:
+            environment = self._start(generation)
+        except FunctionError:
+            return  # the first invocation reports it
+        self._release(environment)
 
     def reload(self) -> None:
         """New code: idle environments stop now, busy ones when their invocation ends."""
@@ -221,13 +240,22 @@ class FunctionPool:
         self.reload()
 
     def _acquire(self) -> _Environment:
+        dead = []
         with self._changed:
-            while not self._idle and self._count >= self.spec.max_environments:
-                self._changed.wait()
-            if self._idle:
-                return self._idle.pop()
+            while True:
+                while not self._idle and self._count >= self.spec.max_environments:
+                    self._changed.wait()
+                if not self._idle:
+                    break
+                environment = self._idle.pop()
+                if environment.alive():
+                    return environment
+                dead.append(environment)  # ended from outside while idle: replace it
+                self._count -= 1
             self._count += 1
             generation = self._generation
+        for environment in dead:
+            environment.stop()
         return self._start(generation)
 
     def _start(self, generation: int) -> _Environment:

@@ -237,3 +237,22 @@ def test_a_response_over_six_megabytes_is_refused_as_lambda_refuses_it(pool_for)
     with pytest.raises(FunctionError) as raised:
         pool.invoke({})
     assert raised.value.shape["errorType"] == "Function.ResponseSizeTooLarge"
+
+
+def test_a_module_that_exits_while_importing_fails_the_invocation_and_warming_is_quiet(pool_for):
+    pool = pool_for("import sys\nsys.exit(4)\n")
+    pool.warm()
+    assert pool.size == 0
+    with pytest.raises(FunctionError) as raised:
+        pool.invoke({})
+    assert raised.value.shape["errorType"] == "Runtime.ExitError"
+    assert pool.size == 0
+
+
+def test_an_idle_environment_killed_from_outside_is_replaced_unnoticed(pool_for):
+    pool = pool_for("import os\n\ndef handler(event, context):\n    return os.getpid()\n")
+    pid = pool.invoke({})
+    os.kill(pid, 9)
+    time.sleep(0.2)
+    assert pool.invoke({}) != pid
+    assert pool.size == 1
