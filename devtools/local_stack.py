@@ -65,7 +65,8 @@ parity with AWS:
                 at most STOCKROOM_MAX_ENVIRONMENTS (8) processes per function unless
                 ReservedConcurrentExecutions says otherwise; each AWS request is served
                 atomically (moto's conditional writes are not atomic under concurrency);
-                a stack's data lives in memory until Ctrl-C
+                a stack's data lives in memory until Ctrl-C; functions can import
+                what the dev venv holds (Lambda: the runtime's boto3 and the layers)
   ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics and alarms,
                 lifecycle rules, TTL expiry, memory limits, deployment preferences"""
 

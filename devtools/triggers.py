@@ -119,14 +119,23 @@ class StreamPoller:
     def run(self, stop: threading.Event) -> None:
         streams = streams_client()
         shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
-        iterator = streams.get_shard_iterator(
-            StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
         region = os.environ["AWS_DEFAULT_REGION"]
+        last_read: str | None = None
         while not stop.is_set():
+            # A fresh iterator each poll, not NextShardIterator: moto 5.2.5 restores a copy
+            # of the table when a transaction is cancelled, and iterators opened before
+            # keep reading the old copy's stream, which never grows again.
+            position: dict[str, str] = (
+                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last_read}
+                if last_read
+                else {"ShardIteratorType": "TRIM_HORIZON"}
+            )
+            iterator = streams.get_shard_iterator(
+                StreamArn=self.arn, ShardId=shard["ShardId"], **position
+            )["ShardIterator"]
             response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            iterator = response.get("NextShardIterator") or iterator
             for record in response.get("Records", []):
+                last_read = record["dynamodb"]["SequenceNumber"]
                 shaped = lambda_record(record, self.arn, region)
                 if self.passes(shaped):
                     self.pending.append(shaped)

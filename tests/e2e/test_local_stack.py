@@ -291,3 +291,36 @@ def test_make_invoke_uses_the_running_stack(local_stack, tmp_path):
     assert result["statusCode"] == 200
     assert json.loads(result["body"])["sku"] == sku
     assert "using the running stack" in completed.stderr
+
+
+def upload_and_wait_for_report(local_stack, key: str, body: bytes) -> dict[str, Any]:
+    s3 = boto3.client("s3", endpoint_url=local_stack["endpoint"])
+    bucket = local_stack["outputs"]["ImportBucketName"]
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            report = s3.get_object(Bucket=bucket, Key=f"reports/{key}.json")["Body"].read()
+            return dict(json.loads(report))
+        except s3.exceptions.NoSuchKey:
+            assert time.monotonic() < deadline, "no report within 20 s"
+            time.sleep(0.2)
+
+
+def test_a_restock_import_keeps_what_confirmed_orders_reserved(local_stack):
+    api = local_stack["api"]
+    put_product(local_stack, "E2E-KETTLE", on_hand=1)
+    token = make_token("restock-customer")
+    body = {"items": [{"sku": "E2E-KETTLE", "quantity": 1}]}
+    _, _, order = request(f"{api}/orders", "POST", body, token=token)
+    assert settled(api, order["order_id"], token)["status"] == "CONFIRMED"
+
+    report = upload_and_wait_for_report(
+        local_stack,
+        "imports/restock.csv",
+        b"sku,name,unit_price_cents,currency,on_hand\nE2E-KETTLE,Product E2E-KETTLE,1299,EUR,5\n",
+    )
+
+    assert (report["status"], report["imported"]) == ("SUCCEEDED", 1)
+    fresh = {"Cache-Control": "no-cache"}
+    assert request(f"{api}/products/E2E-KETTLE", headers=fresh)[2]["available"] == 4

@@ -189,3 +189,56 @@ def test_the_sam_env_vars_file_sets_only_variables_the_template_declares(
         assert set(variables[function]) <= set(declared)
         assert variables[function]["POWERTOOLS_SERVICE_NAME"] == "stockroom"
     assert variables["OrderRelayFunction"]["ORDER_QUEUE_URL"] == stack["OrderQueue"]
+
+
+def test_the_stream_poller_keeps_reading_after_a_cancelled_transaction(stack):
+    """moto restores a copy of a table when a transaction is cancelled; a poller that
+    followed its old shard iterator would never see another record."""
+    dynamodb = boto3.client("dynamodb")
+    table = stack["OrdersTable"]
+    delivered: list[str] = []
+    received = threading.Event()
+
+    def relay(function: str, trigger: str, event: dict[str, Any]) -> Any:
+        delivered.extend(r["dynamodb"]["NewImage"]["order_id"]["S"] for r in event["Records"])
+        received.set()
+        return {"batchItemFailures": []}
+
+    def insert(order_id: str) -> None:
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "order_id": {"S": order_id},
+                "customer_id": {"S": "c"},
+                "created_at": {"S": "2026-11-21T00:00:00Z"},
+            },
+        )
+
+    stop = threading.Event()
+    poller = threading.Thread(target=relay_poller(stack, relay).run, args=(stop,), daemon=True)
+    poller.start()
+    try:
+        insert("first")
+        assert received.wait(10)
+        with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": {"order_id": {"S": "first"}},
+                            "UpdateExpression": "SET #s = :s",
+                            "ConditionExpression": "attribute_not_exists(order_id)",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {":s": {"S": "X"}},
+                        }
+                    }
+                ]
+            )
+        received.clear()
+        insert("second")
+        assert received.wait(10)
+    finally:
+        stop.set()
+        poller.join(5)
+    assert delivered == ["first", "second"]
