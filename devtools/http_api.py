@@ -4,6 +4,7 @@ payload 2.0 events, the JWT authorizer checked against a local signing key, the 
 `CorsConfiguration` (preflight answered by the API, headers added to responses), and
 the 10 MB request payload limit."""
 
+import base64
 import json
 import os
 import re
@@ -313,12 +314,7 @@ def _http_response(result: Any) -> tuple[dict[str, str], int, bytes]:
     with a statusCode is used as given; anything else is a 200 JSON body."""
     if isinstance(result, dict) and "statusCode" in result:
         body = result.get("body") or ""
-        if result.get("isBase64Encoded"):
-            import base64
-
-            payload = base64.b64decode(body)
-        else:
-            payload = body.encode()
+        payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
         headers = {key: str(value) for key, value in (result.get("headers") or {}).items()}
         for name, values in (result.get("multiValueHeaders") or {}).items():
             headers[name] = ",".join(str(value) for value in values)

@@ -14,7 +14,7 @@ import boto3
 
 from devtools.http_api import Invoke
 from devtools.intrinsics import Stack
-from devtools.queues import batch_event, delete_succeeded, receive_batch
+from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
 from devtools.streams import lambda_record, streams_client
 from devtools.template import event_sources, function_properties
 
@@ -335,9 +335,7 @@ def bucket_triggers(
     threads, queue_urls = [], []
     for bucket, bucket_configurations in configurations.items():
         queue_url = sqs.create_queue(QueueName=f"{bucket[:60]}-notifications")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
+        arn = queue_arn(sqs, queue_url)
         queues: Any = [{"QueueArn": arn, **each} for each in bucket_configurations]
         s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
