@@ -5,7 +5,6 @@ HTTP, answering one request at a time (see devtools/local_stack.py).
 """
 
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextmanager
 def moto_endpoint(latency_ms: float = 0.0) -> Iterator[str]:
     """Starts the server, points boto3 and Powertools in this process at it, and stops
     it afterwards. `latency_ms` is added to every request, as a network round trip."""
-    port = _free_port()
+    from devtools.local_stack import free_port
+
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     server = subprocess.Popen([sys.executable, "-m", "bench.endpoint", str(port), str(latency_ms)])
     try:

@@ -14,10 +14,8 @@ import argparse
 import http.client
 import json
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,13 +25,6 @@ from devtools.template import ROOT
 
 SKU = "MUG-1"  # in the sample catalog under seed/
 PATH = f"/products/{SKU}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _percentiles(samples: list[float]) -> dict[str, float]:
@@ -126,37 +117,24 @@ def _reload(port: int, log: Path) -> float:
 
 
 def run(requests: int) -> dict[str, Any]:
-    aws_port, api_port = _free_port(), _free_port()
+    from devtools.local_stack import start_in_background
+
     local_dir = Path(tempfile.mkdtemp(prefix="stockroom-bench-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    env |= {
-        "STOCKROOM_AWS_PORT": str(aws_port),
-        "STOCKROOM_API_PORT": str(api_port),
-        "STOCKROOM_LOCAL_DIR": str(local_dir),
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-    }
-    log = local_dir / "output.log"
     started = time.perf_counter()
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local_stack"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    stack = start_in_background(
+        local_dir, local_dir / "output.log", {"POWERTOOLS_LOG_LEVEL": "ERROR"}
+    )
     try:
-        serving_s = _serving(api_port, process) - started
-        _wait_for(log, "ready in", process, 60)
+        serving_s = _serving(stack.api_port, stack.process) - started
+        _wait_for(stack.log, "ready in", stack.process, 60)
         ready_s = time.perf_counter() - started
-        _through_api(api_port, 5)  # warm: the environment and the catalog's cache
-        api = _through_api(api_port, requests)
+        _through_api(stack.api_port, 5)  # warm: the environment and the catalog's cache
+        api = _through_api(stack.api_port, requests)
         _direct(local_dir, 5)
         direct = _direct(local_dir, requests)
-        reload_ms = _reload(api_port, log)
+        reload_ms = _reload(stack.api_port, stack.log)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stack.stop()
     through_api, directly = _percentiles(api), _percentiles(direct)
     return {
         "requests": requests,

@@ -7,19 +7,11 @@ JSON document and logs to stderr; an unhandled error prints Lambda's error shape
 
 import argparse
 import json
-import socket
 import sys
 from pathlib import Path
 from typing import Any
 
 from devtools.template import resources
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from devtools.local_stack import (
         authorizer_parameters,
+        free_port,
         load_state,
         local_aws_environment,
         start_aws_endpoint,
@@ -54,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from devtools.provision import provision
 
-        endpoint = f"http://127.0.0.1:{_free_port()}"
+        endpoint = f"http://127.0.0.1:{free_port()}"
         use_local_endpoint(endpoint)
         embedded = start_aws_endpoint("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
         stack = provision(parameter_overrides=authorizer_parameters())

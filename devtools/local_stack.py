@@ -16,10 +16,13 @@ import json
 import logging
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -335,6 +338,61 @@ def wait_for_notifications(queue_urls: list[str], settled: Any, timeout: float) 
             return True
         time.sleep(0.1)
     return False
+
+
+# ------------------------------------------------------------ in the background
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class BackgroundStack:
+    """`make run` in a child process on free ports (tests and benchmarks)."""
+
+    process: "subprocess.Popen[bytes]"
+    log: Path
+    local_dir: Path
+    aws_port: int
+    api_port: int
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.aws_port}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start_in_background(
+    local_dir: Path, log: Path, environment: dict[str, str] | None = None
+) -> BackgroundStack:
+    """Starts the stack with its key, outputs and state in `local_dir` and its output in
+    `log`, from a clean environment (no AWS_* or POWERTOOLS_* of the caller's)."""
+    aws_port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
+    env |= {
+        "STOCKROOM_AWS_PORT": str(aws_port),
+        "STOCKROOM_API_PORT": str(api_port),
+        "STOCKROOM_LOCAL_DIR": str(local_dir),
+        **(environment or {}),
+    }
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devtools.local_stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    return BackgroundStack(process, log, local_dir, aws_port, api_port)
 
 
 # ------------------------------------------------------------------------- main

@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -18,63 +17,37 @@ import boto3
 import pytest
 
 from devtools.http_api import make_token
+from devtools.local_stack import start_in_background
 from devtools.template import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    aws_port, api_port = free_port(), free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("AWS_", "POWERTOOLS_"))
-    }
     # A folder of its own for the key, outputs and state: a developer's `make run` is
     # left alone, and tokens made here are signed with this stack's key.
     local_dir = tmp_path_factory.mktemp("local-dir")
     os.environ["STOCKROOM_LOCAL_DIR"] = str(local_dir)
-    env |= {
-        "STOCKROOM_AWS_PORT": str(aws_port),
-        "STOCKROOM_API_PORT": str(api_port),
-        "STOCKROOM_LOCAL_DIR": str(local_dir),
-    }
     log = tmp_path_factory.mktemp("local-stack") / "output.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devtools.local_stack"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    api = f"http://127.0.0.1:{api_port}"
+    stack = start_in_background(local_dir, log)
     deadline = time.monotonic() + 90
     # Ready means serving, with the sample catalog under seed/ imported.
     while "ready in" not in log.read_text():
-        assert process.poll() is None, log.read_text()
+        assert stack.process.poll() is None, log.read_text()
         if time.monotonic() > deadline:
-            process.kill()
+            stack.process.kill()
             pytest.fail(f"the local stack was not ready within 90 s:\n{log.read_text()}")
         time.sleep(0.2)
     outputs = json.loads((local_dir / "outputs.json").read_text())
     try:
         yield {
-            "api": api,
-            "endpoint": f"http://127.0.0.1:{aws_port}",
+            "api": stack.api,
+            "endpoint": stack.endpoint,
             "outputs": outputs,
             "log": log,
             "local_dir": local_dir,
         }
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stack.stop()
         del os.environ["STOCKROOM_LOCAL_DIR"]
 
 
