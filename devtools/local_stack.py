@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -196,12 +196,12 @@ class CodeWatcher:
         }
         self._seen = now
         affected = [pool for pool in self.pools if any(map(pool.spec.contains, changed))]
+        names = ", ".join(
+            sorted(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in changed)
+        )
         for pool in affected:
             pool.reload()
             threading.Thread(target=pool.warm, daemon=True).start()
-            names = ", ".join(
-                sorted(str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p) for p in changed)
-            )
             print(f"[reload] {pool.spec.function} ({names})", file=sys.stderr, flush=True)
         return affected
 
@@ -284,7 +284,8 @@ def load_state() -> tuple[Stack, str] | None:
 def write_sam_env_vars(stack: Stack, aws_port: int) -> None:
     """`sam local invoke/start-api --env-vars` input: each function's variables as this
     stack resolves them, and AWS_ENDPOINT_URL pointing containers at this endpoint (SAM
-    overrides only variables the template declares; template.yaml declares it empty)."""
+    overrides only variables the template declares: template.yaml declares it in Globals
+    as AWS::NoValue, so it is absent once deployed)."""
     variables: dict[str, Any] = {
         "Parameters": {"AWS_ENDPOINT_URL": f"http://host.docker.internal:{aws_port}"}
     }
@@ -313,7 +314,9 @@ def upload_seed(stack: Stack) -> list[str]:
     return uploaded
 
 
-def wait_for_notifications(queue_urls: list[str], settled: Any, timeout: float) -> bool:
+def wait_for_notifications(
+    queue_urls: list[str], settled: Callable[[float], bool], timeout: float
+) -> bool:
     """True once the notification queues are empty and `settled(seconds)` says the
     invocations they started have ended."""
     import boto3

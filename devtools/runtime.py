@@ -94,15 +94,14 @@ def main(spec: dict[str, Any]) -> None:
                 traceback.print_exc()
                 answer = {"error": error_shape(error)}
         try:
-            line = json.dumps(answer)
-            if len(line) > MAX_RESPONSE_BYTES:
-                answer = {"error": _too_large(len(line))}
-                line = json.dumps(answer)
+            reply = json.dumps(answer)
+            if len(reply) > MAX_RESPONSE_BYTES:
+                reply = json.dumps({"error": _too_large(len(reply))})
         except (TypeError, ValueError) as error:  # Lambda's Runtime.MarshalError
-            line = json.dumps(
+            reply = json.dumps(
                 {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}}
             )
-        answers.write(line + "\n")
+        answers.write(reply + "\n")
         answers.flush()
 
 

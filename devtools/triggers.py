@@ -169,7 +169,7 @@ class StreamPoller:
     def _succeeded(self, count: int) -> None:
         del self.pending[:count]
         self._attempts = 0
-        if not self.pending or self._limit >= self.batch_size:
+        if not self.pending:  # a halved batch stays halved until the backlog is through
             self._limit = self.batch_size
 
     def _failed(
@@ -217,19 +217,13 @@ def queue_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[t
         concurrency = int(
             properties.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_SQS_CONCURRENCY)
         )
-        queue_url = _queue_url(stack, properties["Queue"])
+        arn = str(stack.resolve(properties["Queue"]))
+        url = _queue_url(stack, arn)
         for index in range(concurrency):
             threads.append(
                 threading.Thread(
                     target=_poll_queue,
-                    args=(
-                        invoke,
-                        function,
-                        queue_url,
-                        str(stack.resolve(properties["Queue"])),
-                        properties,
-                        stop,
-                    ),
+                    args=(invoke, function, url, arn, properties, stop),
                     name=f"sqs {function} {index}",
                     daemon=True,
                 )
@@ -241,7 +235,7 @@ def _poll_queue(
     invoke: Invoke,
     function: str,
     queue_url: str,
-    queue_arn: str,
+    arn: str,
     properties: dict[str, Any],
     stop: threading.Event,
 ) -> None:
@@ -259,7 +253,7 @@ def _poll_queue(
             stop.wait(0.1)
             messages += receive_batch(sqs, queue_url, batch_size - len(messages))
         try:
-            result = invoke(function, "sqs", batch_event(messages, queue_arn, sqs.meta.region_name))
+            result = invoke(function, "sqs", batch_event(messages, arn, sqs.meta.region_name))
         except Exception:
             continue  # nothing deleted: every message returns after its visibility timeout
         delete_succeeded(sqs, queue_url, messages, result, reports_failures)

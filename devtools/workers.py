@@ -26,7 +26,7 @@ INIT_TIMEOUT_SECONDS = 10
 # Lambda's account limit is 1,000 environments; a laptop's is a few per function.
 DEFAULT_MAX_ENVIRONMENTS = int(os.environ.get("STOCKROOM_MAX_ENVIRONMENTS", "8"))
 # Variables a process needs to start at all, taken from the shell; Lambda's own AWS_*
-# variables come from the local endpoint (see `local_environment`).
+# variables come from the local endpoint (`local_stack.local_aws_environment`).
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
 
 
@@ -58,7 +58,7 @@ class FunctionSpec:
         location = handler_location(function)
         timeout = float(stack.resolve(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS)))
         memory = int(stack.resolve(properties.get("MemorySize", DEFAULT_MEMORY_MB)))
-        reserved = properties.get("ReservedConcurrentExecutions")
+        reserved = stack.resolve(properties.get("ReservedConcurrentExecutions"))
         environment = {
             **{name: os.environ[name] for name in _INHERITED if name in os.environ},
             **aws,
