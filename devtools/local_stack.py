@@ -301,9 +301,10 @@ def upload_seed(stack: Stack) -> list[str]:
     import boto3
 
     s3 = boto3.client("s3")
+    buckets = resources("AWS::S3::Bucket")
     uploaded = []
     for folder in sorted(SEED_DIR.iterdir()) if SEED_DIR.is_dir() else []:
-        if folder.name not in stack:
+        if folder.name not in buckets or folder.name not in stack:
             print(f"[seed] {folder.name}: no such bucket in the template", file=sys.stderr)
             continue
         bucket = stack[folder.name]

@@ -160,9 +160,11 @@ class StreamPoller:
         if not failed:
             self._succeeded(len(batch))
             return
-        # Lambda checkpoints before the lowest failed record and retries from there.
+        # Lambda checkpoints before the lowest failed record and retries from there; an
+        # identifier naming no record of the batch fails the whole batch.
         first_failed = min(
-            sequence_numbers.index(number) for number in failed if number in sequence_numbers
+            (sequence_numbers.index(number) for number in failed if number in sequence_numbers),
+            default=0,
         )
         self._failed(batch, first_failed, RuntimeError("batch item failures"), shard_id)
 

@@ -242,3 +242,36 @@ def test_the_stream_poller_keeps_reading_after_a_cancelled_transaction(stack):
         stop.set()
         poller.join(5)
     assert delivered == ["first", "second"]
+
+
+def test_a_reported_failure_naming_no_record_of_the_batch_fails_the_whole_batch(stack):
+    calls: list[int] = []
+
+    def names_a_stranger(function: str, trigger: str, event: dict[str, Any]) -> Any:
+        calls.append(len(event["Records"]))
+        if len(calls) == 1:
+            return {"batchItemFailures": [{"itemIdentifier": "not-in-this-batch"}]}
+        return {"batchItemFailures": []}
+
+    poller = relay_poller(stack, names_a_stranger)
+    poller.pending = stream_records(2)
+    poller.deliver("shard-1")
+    assert len(poller.pending) == 2  # nothing moved past: the batch is retried
+    while poller.pending:
+        poller.deliver("shard-1")
+    assert calls[0] == 2 and sum(calls[1:]) == 2
+
+
+def test_the_seed_goes_to_buckets_only(stack, tmp_path, monkeypatch, capsys):
+    import devtools.local_stack as local_stack
+
+    (tmp_path / "ImportBucket" / "imports").mkdir(parents=True)
+    (tmp_path / "ImportBucket" / "imports" / "a.csv").write_text("sku\n")
+    (tmp_path / "ProductsTable").mkdir()  # a resource, but not a bucket
+    (tmp_path / "ProductsTable" / "b.csv").write_text("sku\n")
+    monkeypatch.setattr(local_stack, "SEED_DIR", tmp_path)
+
+    uploaded = local_stack.upload_seed(stack)
+
+    assert uploaded == [f"s3://{stack['ImportBucket']}/imports/a.csv"]
+    assert "ProductsTable: no such bucket" in capsys.readouterr().err
