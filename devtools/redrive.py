@@ -20,8 +20,10 @@ import boto3
 
 from devtools.http_api import local_dir
 from devtools.queues import queue_arn
+from devtools.template import load_template
 
 DEFAULT_OUTPUT = "OrderDeadLetterQueueUrl"
+REDRIVE_METRIC = "MessagesRedriven"
 _FINISHED = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
@@ -79,13 +81,40 @@ def move_by_copy(sqs: Any, dlq_url: str) -> int:
             moved += 1
 
 
-def redrive(dlq_url: str, sqs: Any | None = None, *, local: bool | None = None) -> int:
+def record_redrive(moved: int, cloudwatch: Any) -> None:
+    """Counts the redrive where the functions' business metrics are (the dashboard shows
+    it beside the DLQs): their namespace, with the service as the dimension."""
+    if not moved:
+        return
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    cloudwatch.put_metric_data(
+        Namespace=variables["POWERTOOLS_METRICS_NAMESPACE"],
+        MetricData=[
+            {
+                "MetricName": REDRIVE_METRIC,
+                "Dimensions": [{"Name": "service", "Value": variables["POWERTOOLS_SERVICE_NAME"]}],
+                "Unit": "Count",
+                "Value": moved,
+            }
+        ],
+    )
+
+
+def redrive(
+    dlq_url: str,
+    sqs: Any | None = None,
+    *,
+    local: bool | None = None,
+    cloudwatch: Any | None = None,
+) -> int:
     """Moves every message in `dlq_url` back to its source queue; returns how many.
     `local` (default: AWS_ENDPOINT_URL is set) means an endpoint without move tasks."""
     sqs = sqs or boto3.client("sqs")
     if local is None:
         local = bool(os.environ.get("AWS_ENDPOINT_URL"))
-    return move_by_copy(sqs, dlq_url) if local else move_with_task(sqs, dlq_url)
+    moved = move_by_copy(sqs, dlq_url) if local else move_with_task(sqs, dlq_url)
+    record_redrive(moved, cloudwatch or boto3.client("cloudwatch"))
+    return moved
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from devtools.intrinsics import Stack
+from devtools.intrinsics import NO_VALUE, Stack
 from devtools.template import ROOT, function_properties, handler_location, load_template
 
 RUNTIME = Path(__file__).with_name("runtime.py")
@@ -80,7 +80,9 @@ class FunctionSpec:
             timeout=timeout,
             memory=memory,
             environment=environment,
-            max_environments=int(reserved) if reserved else DEFAULT_MAX_ENVIRONMENTS,
+            max_environments=(
+                int(reserved) if reserved not in (None, NO_VALUE) else DEFAULT_MAX_ENVIRONMENTS
+            ),
         )
 
     def folders(self) -> tuple[Path, ...]:

@@ -7,21 +7,28 @@ from collections.abc import Iterator
 from typing import Any
 
 # Before any Powertools or boto3 import: no real AWS, no X-Ray daemon, a fixed region.
+# Except for the end-to-end journeys against a deployed stack (tests/e2e/conftest.py),
+# which need the real credentials, region and endpoint.
+if "STOCKROOM_E2E_OUTPUTS" not in os.environ:
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECURITY_TOKEN": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }
+    )
+    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        os.environ.pop(variable, None)
 os.environ.update(
     {
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SECURITY_TOKEN": "testing",
-        "AWS_SESSION_TOKEN": "testing",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "stockroom",
         "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 )
-for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-    os.environ.pop(variable, None)
 
 import pytest
 from moto import mock_aws

@@ -14,8 +14,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockroom import catalog_import
 from stockroom.observability import logger, metrics, tracer
 
+S3_REQUEST_ID = 'Records[0].responseElements."x-amz-request-id"'
 
-@logger.inject_lambda_context
+
+# The upload's S3 request id, which S3's own logs and CloudTrail also carry.
+@logger.inject_lambda_context(correlation_id_path=S3_REQUEST_ID)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_source(data_class=S3Event)

@@ -23,6 +23,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
 def relay_record(record: DynamoDBRecord) -> None:
+    logger.set_correlation_id(record.event_id)
     image = record.dynamodb.new_image if record.dynamodb else None
     outbox.relay_placed_order(image or {})
 

@@ -31,8 +31,11 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
 
 def decide_message(record: SQSRecord) -> reservation.Decision:
     """One message's decision; any exception makes it a batch item failure."""
+    # Records are decided side by side in threads: each thread's log lines name its message.
+    logger.thread_safe_append_keys(correlation_id=record.message_id)
     try:
         message = OrderPlacedMessage.model_validate_json(record.body)
+        logger.thread_safe_append_keys(order_id=message.order_id)
         return reservation.decide_order(message.order_id)
     except RetryLaterError:
         logger.warning(
@@ -47,6 +50,8 @@ def decide_message(record: SQSRecord) -> reservation.Decision:
             receive_count=record.attributes.approximate_receive_count,
         )
         raise
+    finally:
+        logger.thread_safe_clear_keys()
 
 
 async def decide_record(record: SQSRecord) -> str:

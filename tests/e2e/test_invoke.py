@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from devtools.template import ROOT
+
+pytestmark = pytest.mark.local_only
 
 
 def run_invoke(arguments: list[str], local_dir: Path) -> subprocess.CompletedProcess[str]:

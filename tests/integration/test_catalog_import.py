@@ -9,7 +9,9 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.jmespath_utils import query
 
+from catalog_import import S3_REQUEST_ID
 from stockroom import reservation, retry
 from stockroom.dal import products as products_table
 from stockroom.dal.import_bucket import SourceMissingError
@@ -513,3 +515,8 @@ def test_an_import_whose_file_is_overwritten_stops_and_the_new_upload_is_importe
     assert (summary["rows"], summary["imported"]) == (1, 1)
     assert stock("SKU-X") == (7, 0, 7)
     assert products_table.get_product("SKU-10") is None
+
+
+def test_the_importer_correlates_its_logs_by_the_uploads_s3_request_id():
+    event = load_event("s3_put_import_generated")  # `sam local generate-event s3 put`
+    assert query(event, S3_REQUEST_ID) == "EXAMPLE123456789"

@@ -1,6 +1,7 @@
 """A message the worker keeps failing ends in the order DLQ after maxReceiveCount
 receives, never dropped; `make redrive` moves it back and the worker then settles it."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -75,10 +76,32 @@ def test_a_failing_order_reaches_the_dlq_and_redrive_settles_it(stack, lambda_co
     assert redrive(stack["OrderDeadLetterQueue"], sqs, local=True) == 1
 
     assert queue_depth(sqs, stack["OrderDeadLetterQueue"]) == 0
+    assert redriven_count() == 1
     assert deliver_once(sqs, stack["OrderQueue"], lambda_context) == 1
     assert status_of(order) is OrderStatus.CONFIRMED
     assert queue_depth(sqs, stack["OrderQueue"]) == 0
     assert_stock_adds_up("SKU-A")
+
+
+def redriven_count() -> float:
+    """MessagesRedriven as the dashboard reads it."""
+    now = datetime.now(UTC)
+    statistics = boto3.client("cloudwatch").get_metric_statistics(
+        Namespace="Stockroom",
+        MetricName="MessagesRedriven",
+        Dimensions=[{"Name": "service", "Value": "stockroom"}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return float(sum(point["Sum"] for point in statistics))
+
+
+def test_an_empty_dlq_records_no_redrive(stack):
+    sqs = boto3.client("sqs")
+    assert redrive(stack["OrderDeadLetterQueue"], sqs, local=True) == 0
+    assert redriven_count() == 0
 
 
 # moto 5.2.5 has no message move tasks, so this path is checked against botocore's

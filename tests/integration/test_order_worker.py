@@ -1,7 +1,9 @@
 """The order worker decides each placed order exactly once: CONFIRMED with its stock
 reserved, or REJECTED as out of stock with nothing reserved; failures come back."""
 
+import io
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +15,7 @@ from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderStatus
+from stockroom.observability import logger
 from stockroom.reservation import Decision
 from support.catalog_data import add_product
 from support.events import load_event
@@ -270,3 +273,22 @@ def test_a_batch_of_orders_for_scarce_stock_settles_within_the_stock(stack, lamb
     assert statuses.count(OrderStatus.CONFIRMED) == 4
     assert statuses.count(OrderStatus.REJECTED) == 6
     assert_stock_adds_up("SKU-LAST")
+
+
+def test_each_records_log_lines_carry_its_message_id_as_correlation_id(stack, lambda_context):
+    event = sqs_event("this is not JSON", message_for("no-such-order"))
+    # Powertools' handler keeps the stdout it found at import: give it a buffer instead.
+    buffer = io.StringIO()
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(buffer)
+    try:
+        failed_ids(event, lambda_context)
+    finally:
+        handler.setStream(previous)
+
+    logged = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    failures = [line for line in logged if line["message"].startswith("order message failed")]
+    assert sorted(line["correlation_id"] for line in failures) == sorted(record_ids(event))
+    (unknown,) = [line for line in failures if "order_id" in line]
+    assert unknown["order_id"] == "no-such-order"

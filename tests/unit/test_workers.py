@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.intrinsics import Stack
 from devtools.local_stack import CodeWatcher
-from devtools.workers import FunctionError, FunctionPool, FunctionSpec
+from devtools.template import load_template
+from devtools.workers import DEFAULT_MAX_ENVIRONMENTS, FunctionError, FunctionPool, FunctionSpec
 
 
 def write_function(folder: Path, body: str) -> None:
@@ -256,3 +258,15 @@ def test_an_idle_environment_killed_from_outside_is_replaced_unnoticed(pool_for)
     time.sleep(0.2)
     assert pool.invoke({}) != pid
     assert pool.size == 1
+
+
+@pytest.mark.parametrize(("reserved", "expected"), [("0", DEFAULT_MAX_ENVIRONMENTS), ("3", 3)])
+def test_the_importers_reserved_concurrency_bounds_its_pool_when_set(reserved, expected):
+    stack = Stack(
+        "local",
+        "eu-west-1",
+        parameter_overrides={"ImportReservedConcurrency": reserved},
+        refs={name: name for name in load_template()["Resources"]},
+    )
+    spec = FunctionSpec.from_template("CatalogImportFunction", stack, aws={})
+    assert spec.max_environments == expected

@@ -1,0 +1,107 @@
+"""Where the end-to-end journeys run: a fresh local stack (what `make run` starts), or a
+deployed stack given its outputs.
+
+  STOCKROOM_E2E_OUTPUTS  the stack's outputs as JSON: `sam list stack-outputs --output json`
+                         (a list of OutputKey/OutputValue) or {"ApiUrl": ...}
+  STOCKROOM_E2E_TOKEN    a bearer token the deployed API's JWT authorizer accepts
+
+Against a deployed stack boto3 uses the environment's credentials and region, and tests
+marked `local_only` (they need the local stack's token signer, seed or logs) are skipped.
+"""
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools.http_api import make_token
+from devtools.local_stack import start_in_background
+
+OUTPUTS_VARIABLE = "STOCKROOM_E2E_OUTPUTS"
+TOKEN_VARIABLE = "STOCKROOM_E2E_TOKEN"
+
+
+def deployed() -> bool:
+    return OUTPUTS_VARIABLE in os.environ
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    outputs = json.loads(path.read_text())
+    if isinstance(outputs, list):  # sam list stack-outputs / CloudFormation's shape
+        return {output["OutputKey"]: output["OutputValue"] for output in outputs}
+    return {str(key): str(value) for key, value in outputs.items()}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running Stockroom: its API, outputs, AWS endpoint and a way to get tokens."""
+
+    api: str
+    outputs: dict[str, str]
+    endpoint: str | None  # None: boto3's own (the deployed stack's account)
+    token_for: Callable[[str], str]
+    # Names this run creates (SKUs, object keys) carry it, so runs never collide.
+    run_id: str = uuid.uuid4().hex[:8].upper()
+
+    def client(self, service: str) -> Any:
+        make_client: Any = boto3.client  # typed per service name; this one is a variable
+        return make_client(service, endpoint_url=self.endpoint)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not deployed():
+        return
+    skip = pytest.mark.skip(reason="needs the local stack (its token signer, seed or logs)")
+    for item in items:
+        if "local_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    # A folder of its own for the key, outputs and state: a developer's `make run` is
+    # left alone, and tokens made here are signed with this stack's key.
+    local_dir = tmp_path_factory.mktemp("local-dir")
+    os.environ["STOCKROOM_LOCAL_DIR"] = str(local_dir)
+    log = tmp_path_factory.mktemp("local-stack") / "output.log"
+    stack = start_in_background(local_dir, log)
+    deadline = time.monotonic() + 90
+    # Ready means serving, with the sample catalog under seed/ imported.
+    while "ready in" not in log.read_text():
+        assert stack.process.poll() is None, log.read_text()
+        if time.monotonic() > deadline:
+            stack.process.kill()
+            pytest.fail(f"the local stack was not ready within 90 s:\n{log.read_text()}")
+        time.sleep(0.2)
+    try:
+        yield {
+            "api": stack.api,
+            "endpoint": stack.endpoint,
+            "outputs": read_outputs(local_dir / "outputs.json"),
+            "log": log,
+            "local_dir": local_dir,
+        }
+    finally:
+        stack.stop()
+        del os.environ["STOCKROOM_LOCAL_DIR"]
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Target:
+    if deployed():
+        outputs = read_outputs(Path(os.environ[OUTPUTS_VARIABLE]))
+        token = os.environ.get(TOKEN_VARIABLE) or pytest.fail(
+            f"{OUTPUTS_VARIABLE} names a deployed stack: "
+            f"set {TOKEN_VARIABLE} to a token its API accepts"
+        )
+        # A deployed API knows its identity provider's customers only: one for every role.
+        return Target(outputs["ApiUrl"].rstrip("/"), outputs, None, lambda _customer: token)
+    local = request.getfixturevalue("local_stack")
+    return Target(local["api"], local["outputs"], local["endpoint"], make_token)
