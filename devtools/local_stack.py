@@ -70,8 +70,10 @@ parity with AWS:
                 atomically (moto's conditional writes are not atomic under concurrency);
                 a stack's data lives in memory until Ctrl-C; functions can import
                 what the dev venv holds (Lambda: the runtime's boto3 and the layers)
-  ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics and alarms,
-                lifecycle rules, TTL expiry, memory limits, deployment preferences"""
+  ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics, alarms and the
+                dashboard, log groups, API throttling and access logs, aliases and
+                deployment preferences (the latest code serves), lifecycle rules, TTL
+                expiry, memory limits"""
 
 
 # ----------------------------------------------------------------- AWS endpoint

@@ -37,23 +37,8 @@ from moto.core.botocore_stubber import BotocoreStubber
 from devtools.intrinsics import Stack
 from devtools.provision import provision
 from devtools.template import resources
-from stockroom import aws as stockroom_aws
-from stockroom import catalog, catalog_import, ordering
-from stockroom.dal import idempotency
-from stockroom.settings import get_settings
+from support.container import reset_container_state
 from support.context import FakeLambdaContext
-
-
-def reset_container_state() -> None:
-    """What a fresh Lambda container would not have: settings, clients, caches."""
-    get_settings.cache_clear()
-    stockroom_aws.reset_clients()
-    catalog.product_cache.cache_clear()
-    ordering.idempotency_config.cache_clear()
-    ordering._idempotent_placement.cache_clear()
-    idempotency.persistence_layer.cache_clear()
-    catalog_import.idempotency_config.cache_clear()
-    catalog_import._idempotent_handling.cache_clear()
 
 
 def _serialize_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,50 +9,17 @@ Against a deployed stack boto3 uses the environment's credentials and region, an
 marked `local_only` (they need the local stack's token signer, seed or logs) are skipped.
 """
 
-import json
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools.http_api import make_token
 from devtools.local_stack import start_in_background
-
-OUTPUTS_VARIABLE = "STOCKROOM_E2E_OUTPUTS"
-TOKEN_VARIABLE = "STOCKROOM_E2E_TOKEN"
-
-
-def deployed() -> bool:
-    return OUTPUTS_VARIABLE in os.environ
-
-
-def read_outputs(path: Path) -> dict[str, str]:
-    outputs = json.loads(path.read_text())
-    if isinstance(outputs, list):  # sam list stack-outputs / CloudFormation's shape
-        return {output["OutputKey"]: output["OutputValue"] for output in outputs}
-    return {str(key): str(value) for key, value in outputs.items()}
-
-
-@dataclass(frozen=True)
-class Target:
-    """A running Stockroom: its API, outputs, AWS endpoint and a way to get tokens."""
-
-    api: str
-    outputs: dict[str, str]
-    endpoint: str | None  # None: boto3's own (the deployed stack's account)
-    token_for: Callable[[str], str]
-    # Names this run creates (SKUs, object keys) carry it, so runs never collide.
-    run_id: str = uuid.uuid4().hex[:8].upper()
-
-    def client(self, service: str) -> Any:
-        make_client: Any = boto3.client  # typed per service name; this one is a variable
-        return make_client(service, endpoint_url=self.endpoint)
+from support.targets import OUTPUTS_VARIABLE, TOKEN_VARIABLE, Target, deployed, read_outputs
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

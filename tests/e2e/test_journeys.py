@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from e2e.conftest import Target
+
+from support.targets import Target
 
 FRESH = {"Cache-Control": "no-cache"}  # past the catalog's few seconds of caching
 

@@ -10,11 +10,11 @@ import subprocess
 import sys
 
 import pytest
-from e2e.conftest import OUTPUTS_VARIABLE, TOKEN_VARIABLE
 from e2e.test_journeys import request
 
 from devtools.http_api import make_token
 from devtools.template import ROOT
+from support.targets import OUTPUTS_VARIABLE, TOKEN_VARIABLE
 
 pytestmark = pytest.mark.local_only
 

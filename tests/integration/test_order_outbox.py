@@ -18,6 +18,7 @@ from devtools.template import resources
 from stockroom import aws as stockroom_aws
 from stockroom.settings import get_settings
 from support.catalog_data import add_product
+from support.container import reset_container_state
 from support.events import http_event, load_event, parse_response
 from support.streams import matching_filter, stream_records
 
@@ -84,8 +85,6 @@ def test_an_order_whose_process_died_after_the_write_is_still_delivered(
     assert queued_order_ids(stack["OrderQueue"]) == []
 
     # Later, in another container, the stream invokes the relay.
-    from conftest import reset_container_state
-
     reset_container_state()
     batch = matching_filter(stream_records(stack["OrdersTable"]), relay_filter_event_names())
     assert relay(batch, lambda_context) == []
