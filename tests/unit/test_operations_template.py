@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from devtools.intrinsics import Stack
+from devtools.intrinsics import NO_VALUE, Stack
 from devtools.template import ROOT, function_properties, load_template, resources
 from stockroom.models import ImportStatus
 
@@ -221,9 +221,11 @@ def test_api_routes_are_throttled_and_the_importer_can_be_capped():
     settings = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]
     assert set(settings["DefaultRouteSettings"]) == {"ThrottlingRateLimit", "ThrottlingBurstLimit"}
     cap = function_properties("CatalogImportFunction")["ReservedConcurrentExecutions"]
-    assert resolved(cap, "prod") is not None
+    assert resolved(cap, "prod") is NO_VALUE  # by default: a new account cannot reserve any
     capped = Stack("s", "eu-west-1", parameter_overrides={"ImportReservedConcurrency": "4"})
     assert capped.resolve(cap) == "4"
+    prod = _samconfig()["prod"]["deploy"]["parameters"]["parameter_overrides"]
+    assert 'ImportReservedConcurrency="4"' in prod
 
 
 def _samconfig() -> dict[str, Any]:
