@@ -1,6 +1,5 @@
 """Catalog HTTP API (public): GET /health, GET /products, GET /products/{sku}."""
 
-import hashlib
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -10,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import catalog
 from stockroom.http import create_resolver, described, documented, json_response
+from stockroom.http_rules import etag_matches, etag_of, wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics, tracer
 
@@ -53,22 +53,6 @@ def list_products(
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
 ) -> ProductPage:
     return catalog.list_products(limit, cursor)
-
-
-def wants_fresh(cache_control: str | None) -> bool:
-    """True when the client asked not to be served from a cache (no-cache, max-age=0)."""
-    directives = {part.strip().lower() for part in (cache_control or "").split(",")}
-    return bool(directives & {"no-cache", "no-store", "max-age=0"})
-
-
-def etag_of(view: ProductView) -> str:
-    return '"' + hashlib.sha256(view.model_dump_json().encode()).hexdigest()[:32] + '"'
-
-
-def etag_matches(if_none_match: str, etag: str) -> bool:
-    """If-None-Match uses weak comparison: W/ prefixes are ignored, `*` matches anything."""
-    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-    return "*" in candidates or etag in candidates
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

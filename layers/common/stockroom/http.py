@@ -11,29 +11,11 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
-from stockroom.errors import (
-    ConflictError,
-    FieldProblem,
-    InvalidRequestError,
-    NotFoundError,
-    RetryLaterError,
-    StockroomError,
-    UnauthorizedError,
-)
+from stockroom.errors import FieldProblem, StockroomError
+from stockroom.http_rules import caller_from_claims, error_envelope, status_of, validation_failure
 from stockroom.identity import Caller
-from stockroom.models import ErrorBody, ErrorDetail, ErrorEnvelope
+from stockroom.models import ErrorEnvelope
 from stockroom.observability import logger
-
-# Every domain error's HTTP status, in one place.
-STATUS_OF: dict[type[StockroomError], int] = {
-    InvalidRequestError: 422,
-    NotFoundError: 404,
-    ConflictError: 409,
-    UnauthorizedError: 401,
-    RetryLaterError: 503,
-}
-_LOCATION_KINDS = {"body", "query", "path", "header", "cookie"}
-
 
 _ERROR_MEANINGS = {
     400: "Malformed request (for example a body that is not JSON)",
@@ -76,38 +58,12 @@ def json_response(
 def error_response(
     status: int, code: str, message: str, details: list[FieldProblem] | None = None
 ) -> Response[Any]:
-    envelope = ErrorEnvelope(
-        error=ErrorBody(
-            code=code,
-            message=message,
-            details=[ErrorDetail(field=d.field, message=d.message) for d in details or []],
-        )
-    )
-    return json_response(status, envelope)
-
-
-def field_name(location: tuple[Any, ...] | list[Any]) -> str:
-    """('body', 'items', 0, 'sku') -> 'items[0].sku'; ('query', 'limit') -> 'limit'."""
-    parts = list(location)
-    if parts and parts[0] in _LOCATION_KINDS:
-        kind = parts.pop(0)
-        if not parts or (kind == "body" and all(isinstance(part, int) for part in parts)):
-            return str(kind)
-    name = ""
-    for part in parts:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name
+    return json_response(status, error_envelope(code, message, details))
 
 
 def _validation_response(error: RequestValidationError) -> Response[Any]:
-    problems = [
-        FieldProblem(field_name(detail.get("loc", ())), str(detail.get("msg", "invalid")))
-        for detail in error.errors()
-    ]
-    if any(detail.get("type") == "json_invalid" for detail in error.errors()):
-        return error_response(400, "MALFORMED_JSON", "request body is not valid JSON", problems)
-    fields = ", ".join(dict.fromkeys(problem.field for problem in problems))
-    return error_response(422, "VALIDATION_FAILED", f"invalid request: {fields}", problems)
+    status, envelope = validation_failure(error.errors())
+    return json_response(status, envelope)
 
 
 def create_resolver() -> APIGatewayHttpResolver:
@@ -126,8 +82,7 @@ def create_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(StockroomError)
     def domain_error(error: StockroomError) -> Response[Any]:
-        status = next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 500)
-        return error_response(status, error.code, error.message, error.details)
+        return error_response(status_of(error), error.code, error.message, error.details)
 
     @app.not_found
     def no_route(_: Exception) -> Response[Any]:
@@ -147,15 +102,4 @@ def create_resolver() -> APIGatewayHttpResolver:
 def caller_of(app: APIGatewayHttpResolver) -> Caller:
     """The caller whose JWT API Gateway verified; a route without one is refused."""
     authorizer = app.current_event.request_context.authorizer
-    claims = authorizer.jwt_claim
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise UnauthorizedError("a bearer token with a subject is required")
-    scopes = set(authorizer.jwt_scopes or [])
-    claimed = claims.get("scope") or claims.get("scp") or ""
-    if isinstance(claimed, str):
-        # HTTP APIs pass list claims as "[a b]" strings.
-        scopes.update(claimed.strip("[]").split())
-    elif isinstance(claimed, list):
-        scopes.update(str(scope) for scope in claimed)
-    return Caller(customer_id=subject, scopes=frozenset(scopes))
+    return caller_from_claims(authorizer.jwt_claim, authorizer.jwt_scopes)

@@ -1,0 +1,104 @@
+"""What Stockroom's HTTP APIs answer, whatever framework serves them: each domain
+error's status, the one error envelope, the fields a validation error names, and the
+catalog's caching headers. No web framework is imported here (bench/fastapi_app.py
+serves the same answers with FastAPI)."""
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stockroom.errors import (
+    ConflictError,
+    FieldProblem,
+    InvalidRequestError,
+    NotFoundError,
+    RetryLaterError,
+    StockroomError,
+    UnauthorizedError,
+)
+from stockroom.identity import Caller
+from stockroom.models import ErrorBody, ErrorDetail, ErrorEnvelope, ProductView
+
+# Every domain error's HTTP status, in one place.
+STATUS_OF: dict[type[StockroomError], int] = {
+    InvalidRequestError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    UnauthorizedError: 401,
+    RetryLaterError: 503,
+}
+_LOCATION_KINDS = {"body", "query", "path", "header", "cookie"}
+
+
+def status_of(error: StockroomError) -> int:
+    return next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 500)
+
+
+def error_envelope(
+    code: str, message: str, details: list[FieldProblem] | None = None
+) -> ErrorEnvelope:
+    return ErrorEnvelope(
+        error=ErrorBody(
+            code=code,
+            message=message,
+            details=[ErrorDetail(field=d.field, message=d.message) for d in details or []],
+        )
+    )
+
+
+def field_name(location: tuple[Any, ...] | list[Any]) -> str:
+    """('body', 'items', 0, 'sku') -> 'items[0].sku'; ('query', 'limit') -> 'limit'."""
+    parts = list(location)
+    if parts and parts[0] in _LOCATION_KINDS:
+        kind = parts.pop(0)
+        if not parts or (kind == "body" and all(isinstance(part, int) for part in parts)):
+            return str(kind)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def validation_failure(errors: Iterable[Mapping[str, Any]]) -> tuple[int, ErrorEnvelope]:
+    """A request that failed validation (pydantic's error list): 400 for a body that is
+    not JSON, else 422 naming each field."""
+    errors = list(errors)
+    problems = [
+        FieldProblem(field_name(error.get("loc", ())), str(error.get("msg", "invalid")))
+        for error in errors
+    ]
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return 400, error_envelope("MALFORMED_JSON", "request body is not valid JSON", problems)
+    fields = ", ".join(dict.fromkeys(problem.field for problem in problems))
+    return 422, error_envelope("VALIDATION_FAILED", f"invalid request: {fields}", problems)
+
+
+def wants_fresh(cache_control: str | None) -> bool:
+    """True when the client asked not to be served from a cache (no-cache, max-age=0)."""
+    directives = {part.strip().lower() for part in (cache_control or "").split(",")}
+    return bool(directives & {"no-cache", "no-store", "max-age=0"})
+
+
+def etag_of(view: ProductView) -> str:
+    return '"' + hashlib.sha256(view.model_dump_json().encode()).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """If-None-Match uses weak comparison: W/ prefixes are ignored, `*` matches anything."""
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+def caller_from_claims(claims: Mapping[str, Any], scopes: Iterable[str] | None) -> Caller:
+    """The caller named by the claims API Gateway's JWT authorizer verified; none, 401."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise UnauthorizedError("a bearer token with a subject is required")
+    granted = set(scopes or [])
+    claimed = claims.get("scope") or claims.get("scp") or ""
+    if isinstance(claimed, str):
+        # HTTP APIs pass list claims as "[a b]" strings.
+        granted.update(claimed.strip("[]").split())
+    elif isinstance(claimed, list):
+        granted.update(str(scope) for scope in claimed)
+    return Caller(customer_id=subject, scopes=frozenset(granted))
