@@ -1,0 +1,78 @@
+"""What both FastAPI functions share: the error envelope, the caller, the Lambda
+handler around Mangum."""
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from mangum import Mangum
+from starlette.exceptions import HTTPException
+
+from stockroom.errors import StockroomError
+from stockroom.http_rules import caller_from_claims, error_envelope, status_of, validation_failure
+from stockroom.identity import Caller
+from stockroom.models import ErrorEnvelope
+from stockroom.observability import logger, metrics, tracer
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def _envelope_response(status: int, envelope: ErrorEnvelope) -> JSONResponse:
+    return JSONResponse(envelope.model_dump(mode="json"), status_code=status)
+
+
+def create_app() -> FastAPI:
+    """An app whose every error, expected or not, uses the one envelope."""
+    app = FastAPI(title="Stockroom")
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        return _envelope_response(*validation_failure(error.errors()))
+
+    @app.exception_handler(HTTPException)
+    async def no_route(request: Request, error: HTTPException) -> JSONResponse:
+        # Starlette raises these for unknown routes (404) and methods (405).
+        code = "ROUTE_NOT_FOUND" if error.status_code == 404 else f"HTTP_{error.status_code}"
+        message = f"no route for {request.method} {request.url.path}"
+        return _envelope_response(error.status_code, error_envelope(code, message))
+
+    @app.exception_handler(StockroomError)
+    async def domain_error(_: Request, error: StockroomError) -> JSONResponse:
+        envelope = error_envelope(error.code, error.message, error.details)
+        return _envelope_response(status_of(error), envelope)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error while serving the request")
+        envelope = error_envelope("INTERNAL_ERROR", "internal error; the request id is logged")
+        return _envelope_response(500, envelope)
+
+    return app
+
+
+def caller(request: Request) -> Caller:
+    """A dependency: the caller whose JWT API Gateway verified (Mangum keeps the event)."""
+    authorizer = request.scope["aws.event"]["requestContext"].get("authorizer") or {}
+    jwt = authorizer.get("jwt") or {}
+    return caller_from_claims(jwt.get("claims") or {}, jwt.get("scopes"))
+
+
+def lambda_handler(
+    app: FastAPI, before: Callable[[LambdaContext], None] | None = None
+) -> LambdaHandler:
+    """Mangum around the app, inside the same observability as the Powertools functions."""
+    adapter = Mangum(app, lifespan="off")
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if before is not None:
+            before(context)
+        return adapter(event, context)  # type: ignore[arg-type]  # Mangum's own event types
+
+    return handler

@@ -1,0 +1,56 @@
+"""The orders function's routes with FastAPI + Mangum: POST /orders, GET /orders,
+GET /orders/{order_id}, POST /orders/{order_id}/cancel (functions/orders/orders_api.py
+is the deployed version)."""
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Path, Query
+from fastapi.responses import JSONResponse
+
+from bench.fastapi.common import caller, create_app, lambda_handler
+from stockroom import ordering
+from stockroom.identity import Caller
+from stockroom.models import Order, OrderPage, PlaceOrderRequest
+
+app = create_app()
+OrderId = Annotated[str, Path(min_length=1, max_length=64)]
+CallerOf = Annotated[Caller, Depends(caller)]
+
+
+@app.post("/orders", status_code=202, response_model=Order)
+def place_order(
+    request: PlaceOrderRequest,
+    who: CallerOf,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
+) -> JSONResponse:
+    order = ordering.place_order(who.customer_id, request, idempotency_key)
+    return JSONResponse(
+        order.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/orders/{order.order_id}"},
+    )
+
+
+@app.get("/orders/{order_id}")
+def get_order(order_id: OrderId, who: CallerOf) -> Order:
+    return ordering.get_order(who, order_id)
+
+
+@app.post("/orders/{order_id}/cancel")
+def cancel_order(order_id: OrderId, who: CallerOf) -> Order:
+    return ordering.cancel_order(who, order_id)
+
+
+@app.get("/orders")
+def list_orders(
+    who: CallerOf,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+) -> OrderPage:
+    return ordering.list_orders(who.customer_id, limit, cursor)
+
+
+# Lets an idempotency record left by a timed-out invocation expire with it.
+handler = lambda_handler(
+    app, before=lambda context: ordering.idempotency_config().register_lambda_context(context)
+)
