@@ -14,27 +14,17 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.stats import percentiles
 from devtools.template import ROOT
 
 SKU = "MUG-1"  # in the sample catalog under seed/
 PATH = f"/products/{SKU}"
-
-
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    return {
-        "p50_ms": round(statistics.median(ordered), 2),
-        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 2),
-        "min_ms": round(ordered[0], 2),
-        "max_ms": round(ordered[-1], 2),
-    }
 
 
 def _wait_for(log: Path, text: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -135,7 +125,7 @@ def run(requests: int) -> dict[str, Any]:
         reload_ms = _reload(stack.api_port, stack.log)
     finally:
         stack.stop()
-    through_api, directly = _percentiles(api), _percentiles(direct)
+    through_api, directly = percentiles(api, 2), percentiles(direct, 2)
     return {
         "requests": requests,
         "through_api": through_api,

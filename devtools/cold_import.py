@@ -26,7 +26,9 @@ print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
 """
 
 
-def _environment(function_folder: Path) -> dict[str, str]:
+def isolated_environment(path: tuple[Path, ...]) -> dict[str, str]:
+    """This process's environment without Python's, Powertools' or AWS's settings, with
+    `path` as PYTHONPATH: what a fresh function interpreter starts from."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -34,7 +36,7 @@ def _environment(function_folder: Path) -> dict[str, str]:
     }
     env.update(
         {
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "layers/common"), str(function_folder)]),
+            "PYTHONPATH": os.pathsep.join(str(folder) for folder in path),
             "PYTHONDONTWRITEBYTECODE": "",
             "AWS_DEFAULT_REGION": "eu-west-1",
             "AWS_ACCESS_KEY_ID": "cold-start",
@@ -49,7 +51,7 @@ def _environment(function_folder: Path) -> dict[str, str]:
 def _run(statement: str, function_folder: Path) -> dict[str, object]:
     completed = subprocess.run(
         [sys.executable, "-c", _PROBE, statement],
-        env=_environment(function_folder),
+        env=isolated_environment((ROOT / "layers/common", function_folder)),
         capture_output=True,
         text=True,
         check=True,

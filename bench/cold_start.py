@@ -1,0 +1,299 @@
+"""Cold start: a fresh interpreter importing a handler module and serving its first
+event, as Lambda's init and first invocation do, for every function, the boto3 floor
+(bench/floor.py) and the FastAPI + Mangum variants (bench/fastapi), against moto's
+server over HTTP.
+
+  .venv/bin/python -m bench.cold_start [--runs N] [--json]
+
+Each run gets the function's environment from the template and what Lambda's runtime
+adds (LAMBDA_TASK_ROOT, the function's name and memory, a sampled trace id), so the
+Tracer is on as it is when deployed; X-Ray segments go to a UDP port nobody reads.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.endpoint import moto_endpoint
+from bench.stats import spread
+from devtools.template import ROOT, function_properties, handler_location
+
+# How the probe times one cold start; nothing but the standard library is imported
+# before the clock starts.
+_PROBE = """
+import importlib, json, sys, time
+spec = json.loads(sys.argv[1])
+with open(spec["event"]) as file:
+    event = json.load(file)
+
+class Context:
+    function_name = spec["function_name"]
+    function_version = "$LATEST"
+    memory_limit_in_mb = spec["memory"]
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:" + function_name
+    aws_request_id = "cold-start"
+    log_group_name = "/aws/lambda/" + function_name
+    log_stream_name = "cold-start"
+    def get_remaining_time_in_millis(self):
+        return 10_000
+
+started = time.perf_counter()
+module = importlib.import_module(spec["module"])
+imported = time.perf_counter()
+result = module.handler(event, Context())
+served = time.perf_counter()
+print("\\n" + json.dumps({
+    "init_ms": (imported - started) * 1000,
+    "first_event_ms": (served - imported) * 1000,
+    "total_ms": (served - started) * 1000,
+    "result": result,
+}, default=str))
+"""
+
+
+# What Lambda sets for a sampled invocation of a function with active tracing.
+TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One thing whose cold start is measured: a handler module and where it runs."""
+
+    name: str
+    function: str  # the template function whose environment, memory and event it takes
+    module: str
+    path: tuple[Path, ...]
+
+
+def variants() -> list[Variant]:
+    layer = ROOT / "layers" / "common"
+    found = [Variant("boto3 floor", "CatalogFunction", "bench.floor", (ROOT,))]
+    for function in (
+        "CatalogFunction",
+        "OrdersFunction",
+        "OrderRelayFunction",
+        "OrderWorkerFunction",
+        "CatalogImportFunction",
+    ):
+        location = handler_location(function)
+        found.append(Variant(function, function, location.module, (location.folder, layer)))
+    found.append(
+        Variant("FastAPI catalog", "CatalogFunction", "bench.fastapi.catalog", (ROOT, layer))
+    )
+    found.append(Variant("FastAPI orders", "OrdersFunction", "bench.fastapi.orders", (ROOT, layer)))
+    return found
+
+
+def _served(function: str, result: Any) -> bool:
+    """Whether the first event was served, not failed."""
+    if function in ("CatalogFunction", "OrdersFunction"):
+        return isinstance(result, dict) and 200 <= result.get("statusCode", 500) < 300
+    if function == "CatalogImportFunction":
+        return all(item["outcome"] == "SUCCEEDED" for item in result["objects"])
+    return not (isinstance(result, dict) and result.get("batchItemFailures"))
+
+
+class Events:
+    """A fresh first event for each run (an order to decide, a file to import), built on
+    the samples in events/ against the provisioned stack."""
+
+    def __init__(self, physical: Any, folder: Path) -> None:
+        self.physical = physical
+        self.folder = folder
+        self.count = 0
+        from stockroom.dal import products
+        from stockroom.models import Product, utc_now
+
+        for sku in ("SKU-001", "SKU-002"):
+            products.put_product(
+                Product(
+                    sku=sku,
+                    name=sku,
+                    unit_price_cents=1299,
+                    currency="EUR",
+                    on_hand=1_000_000,
+                    available=1_000_000,
+                    updated_at=utc_now(),
+                )
+            )
+
+    def _sample(self, name: str) -> dict[str, Any]:
+        sample: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+        return sample
+
+    def _place_order(self) -> str:
+        from stockroom import ordering
+        from stockroom.models import PlaceOrderRequest
+
+        request = PlaceOrderRequest.model_validate({"items": [{"sku": "SKU-001", "quantity": 1}]})
+        return ordering.place_order("cold-start", request).order_id
+
+    def _import_file(self) -> dict[str, Any]:
+        import boto3
+
+        from devtools.buckets import object_put_event
+
+        bucket = self.physical["ImportBucket"]
+        key = f"imports/cold-start-{uuid.uuid4().hex}.csv"
+        body = "sku,name,unit_price_cents,currency,on_hand\nCOLD-1,Cold start,100,EUR,5\n"
+        boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
+        return object_put_event(bucket, key)
+
+    def build(self, function: str) -> dict[str, Any]:
+        if function == "CatalogFunction":
+            return self._sample("get_product")
+        if function == "OrdersFunction":
+            event = self._sample("place_order")
+            event["headers"]["idempotency-key"] = uuid.uuid4().hex
+            return event
+        if function == "OrderRelayFunction":
+            return self._sample("order_placed_stream")
+        if function == "OrderWorkerFunction":
+            event = self._sample("order_placed_sqs")
+            event["Records"] = event["Records"][:1]
+            event["Records"][0]["body"] = json.dumps({"order_id": self._place_order()})
+            return event
+        return self._import_file()
+
+    def write(self, function: str) -> Path:
+        self.count += 1
+        path = self.folder / f"event-{self.count}.json"
+        path.write_text(json.dumps(self.build(function)))
+        return path
+
+
+def _environment(variant: Variant, physical: Any, endpoint: str) -> dict[str, str]:
+    from devtools.cold_import import isolated_environment
+    from devtools.local_stack import local_aws_environment
+
+    properties = function_properties(variant.function)
+    name = f"stockroom-{variant.function}"
+    env = isolated_environment(variant.path)
+    env.update(physical.function_environment(variant.function))
+    env.update(
+        {
+            key: value
+            for key, value in local_aws_environment(endpoint).items()
+            if not key.startswith("POWERTOOLS_")  # traced and measured, as deployed
+        }
+    )
+    env.update(
+        {
+            "LAMBDA_TASK_ROOT": str(variant.path[0]),
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(properties["MemorySize"]),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "_X_AMZN_TRACE_ID": TRACE_ID,
+            "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+        }
+    )
+    return env
+
+
+def _probe(
+    variant: Variant, env: dict[str, str], event: Path, *flags: str
+) -> tuple[dict[str, Any], str]:
+    spec = {
+        "module": variant.module,
+        "event": str(event),
+        "function_name": env["AWS_LAMBDA_FUNCTION_NAME"],
+        "memory": int(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]),
+    }
+    completed = subprocess.run(
+        [sys.executable, *flags, "-c", _PROBE, json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    outcome: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    if not _served(variant.function, outcome["result"]):
+        raise RuntimeError(f"{variant.name} did not serve its first event: {outcome['result']}")
+    return outcome, completed.stderr
+
+
+def heaviest_imports(importtime: str, count: int) -> list[dict[str, Any]]:
+    """`-X importtime` output summed by top-level package (self times), heaviest first."""
+    by_package: dict[str, int] = defaultdict(int)
+    for line in importtime.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, name = (part.strip() for part in line.removeprefix("import time:").split("|"))
+        by_package[name.split(".")[0]] += int(self_us)
+    heaviest = sorted(by_package.items(), key=lambda item: item[1], reverse=True)[:count]
+    return [{"package": package, "ms": round(us / 1000, 1)} for package, us in heaviest]
+
+
+def run(runs: int) -> dict[str, Any]:
+    with moto_endpoint() as endpoint, tempfile.TemporaryDirectory() as folder:
+        from devtools.provision import provision
+        from devtools.template import import_handler_module
+
+        physical = provision()
+        for function in ("OrdersFunction", "CatalogImportFunction"):
+            os.environ.update(physical.function_environment(function))
+        import_handler_module("OrdersFunction")  # puts the layer on this process's path
+        events = Events(physical, Path(folder))
+        summary: dict[str, Any] = {"runs": runs, "variants": {}}
+        for variant in variants():
+            env = _environment(variant, physical, endpoint)
+            _probe(variant, env, events.write(variant.function))  # writes .pyc files
+            samples: dict[str, list[float]] = defaultdict(list)
+            for _ in range(runs):
+                outcome, _ = _probe(variant, env, events.write(variant.function))
+                for key in ("init_ms", "first_event_ms", "total_ms"):
+                    samples[key].append(outcome[key])
+            _, importtime = _probe(variant, env, events.write(variant.function), "-X", "importtime")
+            summary["variants"][variant.name] = {
+                "module": variant.module,
+                **{key: spread(values) for key, values in samples.items()},
+                "heaviest_imports": heaviest_imports(importtime, 6),
+            }
+    floor = summary["variants"]["boto3 floor"]["total_ms"]["median_ms"]
+    for figures in summary["variants"].values():
+        figures["x_floor"] = round(figures["total_ms"]["median_ms"] / floor, 2)
+    return summary
+
+
+Printer = Callable[[str], None]
+
+
+def print_table(summary: dict[str, Any], out: Printer = print) -> None:
+    out(f"cold start (import + first event), median of {summary['runs']} fresh interpreters")
+    columns = ("variant", "total ms", "min", "max", "init", "event", "x floor")
+    out("{:<24} {:>9} {:>7} {:>7} {:>7} {:>7} {:>8}".format(*columns))
+    for name, figures in summary["variants"].items():
+        total = figures["total_ms"]
+        init, event = figures["init_ms"]["median_ms"], figures["first_event_ms"]["median_ms"]
+        out(
+            f"{name:<24} {total['median_ms']:>9.1f} {total['min_ms']:>7.1f} {total['max_ms']:>7.1f}"
+            f" {init:>7.1f} {event:>7.1f} {figures['x_floor']:>8.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args()
+    summary = run(args.runs)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print_table(summary)
+
+
+if __name__ == "__main__":
+    main()
