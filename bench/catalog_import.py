@@ -1,21 +1,22 @@
-"""Catalog import: throughput and peak memory of the deployed handler importing one file
-from moto's S3 into moto's DynamoDB, over HTTP, following its checkpoints to the end.
+"""Catalog import: throughput and peak memory of the deployed handler importing files
+from moto's S3 into moto's DynamoDB over HTTP (following its checkpoints to the end),
+against the ceiling: bare UpdateItem calls, as wide as the importer's pool, to the same
+endpoint, with no file, parsing or validation.
 
-  .venv/bin/python -m bench.catalog_import --rows 10000 --skus 10000
-  .venv/bin/python -m bench.catalog_import --rows 1000000 --skus 10 --gzip
+  .venv/bin/python -m bench.catalog_import [--sizes 10000 100000 1000000] [--skus 4]
 
 Each import runs in a fresh process, so its peak RSS is the import's alone (the file is
-generated and uploaded by the parent, moto runs in a third process). `--skus` is how many
-distinct SKUs the rows cycle through: the importer writes the last row for a SKU in each
-chunk of rows, so fewer SKUs mean fewer writes for the same rows read, parsed and
-validated (moto spends ~7 ms per conditional UpdateItem; a million of them would take
-hours without saying anything about the importer).
+generated and uploaded by the parent, moto runs in a third process), in CSV and in
+gzipped JSON Lines. `--skus` is how many distinct SKUs the rows cycle through: the
+importer writes the last row for a SKU in each chunk of rows, so an import of R rows
+sends about R/1000 x SKUs updates. moto spends ~13 ms on a conditional UpdateItem (its
+expression parser), so a million distinct SKUs would take hours. The ceiling's rate is
+measured once and scaled by each import's own rows per update sent (counted).
 """
 
 import argparse
 import csv
 import gzip
-import io
 import json
 import os
 import resource
@@ -23,47 +24,106 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.endpoint import moto_endpoint
 
 KEY_PREFIX = "imports/bench"
+FORMATS = ("csv", "jsonl.gz")  # the two the issue names; each format is read either way
+COLUMNS = ("sku", "name", "unit_price_cents", "currency", "on_hand")
 
 
-def run(rows: int, skus: int, gzipped: bool) -> dict[str, Any]:
+def run(sizes: list[int], skus: int, ceiling_updates: int) -> dict[str, Any]:
     with moto_endpoint():
         from devtools.provision import provision
 
         physical = provision()
         environment = physical.function_environment("CatalogImportFunction")
+        os.environ.update(environment)
         bucket = physical["ImportBucket"]
-        key = f"{KEY_PREFIX}-{rows}.csv{'.gz' if gzipped else ''}"
-        size = _upload(bucket, key, rows, skus, gzipped)
-        child = subprocess.run(
-            [sys.executable, "-m", "bench.catalog_import", "--import", bucket, key],
-            env={**os.environ, **environment, "POWERTOOLS_LOG_LEVEL": "ERROR"},
-            capture_output=True,
-            text=True,
-            check=True,
+        imports = []
+        for rows in sizes:
+            for file_format in FORMATS:
+                key = f"{KEY_PREFIX}-{rows}.{file_format}"
+                size = _upload(bucket, key, rows, skus)
+                child = subprocess.run(
+                    [sys.executable, "-m", "bench.catalog_import", "--import", bucket, key],
+                    env={**os.environ, **environment, "POWERTOOLS_LOG_LEVEL": "ERROR"},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                outcome: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
+                outcome.update(rows=rows, format=file_format, file_mb=round(size / 2**20, 2))
+                imports.append(outcome)
+        ceiling = _ceiling(skus, ceiling_updates)
+    for outcome in imports:
+        # The ceiling's rate of updates, over as many rows per update as this import had.
+        ceiling_rows_per_s = ceiling["updates_per_s"] * outcome["rows"] / outcome["update_calls"]
+        outcome["ceiling_rows_per_s"] = round(ceiling_rows_per_s)
+        outcome["x_ceiling"] = round(outcome["rows_per_s"] / ceiling_rows_per_s, 2)
+    return {"skus": skus, "ceiling": ceiling, "imports": imports}
+
+
+def _ceiling(skus: int, updates: int) -> dict[str, Any]:
+    """Bare updates, no file, parsing or validation: the same UpdateItem the importer
+    sends, for the same SKUs, through a pool as wide as the importer's, to the same
+    endpoint."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devtools.template import import_handler_module
+
+    import_handler_module("CatalogImportFunction")  # the layer on the path
+    from stockroom.dal.products import apply_catalog_entry
+    from stockroom.models import CatalogEntry, utc_now
+    from stockroom.settings import get_settings
+
+    concurrency = get_settings().import_write_concurrency
+    entries = [
+        CatalogEntry(
+            sku=_sku(n % skus),
+            name=f"Product {n}",
+            unit_price_cents=100,
+            currency="EUR",
+            on_hand=n % 50,
         )
-    summary: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
-    summary.update(rows=rows, skus=skus, gzip=gzipped, file_mb=round(size / 2**20, 1))
-    return summary
+        for n in range(updates)
+    ]
+    now = utc_now()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda entry: apply_catalog_entry(entry, now), entries))
+    seconds = time.perf_counter() - started
+    return {
+        "updates": updates,
+        "concurrency": concurrency,
+        "updates_per_s": round(updates / seconds, 1),
+    }
 
 
-def _upload(bucket: str, key: str, rows: int, skus: int, gzipped: bool) -> int:
+def _sku(n: int) -> str:
+    return f"BENCH-{n:07d}"
+
+
+def _upload(bucket: str, key: str, rows: int, skus: int) -> int:
     import boto3
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "file"
+        gzipped = key.endswith(".gz")
         with gzip.open(path, "wt") if gzipped else path.open("w") as file:
-            writer = csv.writer(file, lineterminator="\n")
-            writer.writerow(["sku", "name", "unit_price_cents", "currency", "on_hand"])
-            for n in range(rows):
-                writer.writerow(
-                    [f"BENCH-{n % skus:07d}", f"Product {n}", 100 + n % 900, "EUR", n % 50]
-                )
+            records = (
+                (_sku(n % skus), f"Product {n}", 100 + n % 900, "EUR", n % 50) for n in range(rows)
+            )
+            if ".jsonl" in key:
+                for record in records:
+                    file.write(json.dumps(dict(zip(COLUMNS, record, strict=True))) + "\n")
+            else:
+                writer = csv.writer(file, lineterminator="\n")
+                writer.writerow(COLUMNS)
+                writer.writerows(records)
         boto3.client("s3").upload_file(str(path), bucket, key)
         return path.stat().st_size
 
@@ -75,6 +135,12 @@ def _import(bucket: str, key: str) -> dict[str, Any]:
     from devtools.template import function_properties, import_handler_module
 
     handler = import_handler_module("CatalogImportFunction").handler
+    from stockroom import aws
+
+    updates: list[str] = []
+    aws.dynamodb().meta.events.register(
+        "before-call.dynamodb.UpdateItem", lambda **_: updates.append("UpdateItem")
+    )
     baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     event = object_put_event(bucket, key)
@@ -100,6 +166,7 @@ def _import(bucket: str, key: str) -> dict[str, Any]:
         "status": report["status"],
         "imported": report["imported"],
         "invocations": invocations,
+        "update_calls": len(updates),
         "seconds": round(seconds, 1),
         "rows_per_s": round(report["rows"] / seconds),
         "baseline_rss_mb": round(baseline_kb / 1024, 1),
@@ -107,25 +174,38 @@ def _import(bucket: str, key: str) -> dict[str, Any]:
     }
 
 
+def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    ceiling = summary["ceiling"]
+    out(
+        f"catalog import, rows cycling {summary['skus']} SKUs; ceiling "
+        f"{ceiling['updates_per_s']} bare updates/s at concurrency {ceiling['concurrency']}"
+    )
+    columns = ("rows", "format", "seconds", "rows/s", "ceiling", "x ceil", "peak MB", "updates")
+    out("{:>9} {:<9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}".format(*columns))
+    for row in summary["imports"]:
+        out(
+            f"{row['rows']:>9} {row['format']:<9} {row['seconds']:>8} {row['rows_per_s']:>8}"
+            f" {row['ceiling_rows_per_s']:>8} {row['x_ceiling']:>7} {row['peak_rss_mb']:>8}"
+            f" {row['update_calls']:>8}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--skus", type=int, help="distinct SKUs (default: one per row)")
-    parser.add_argument("--gzip", action="store_true")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--skus", type=int, default=4, help="distinct SKUs the rows cycle")
+    parser.add_argument("--ceiling-updates", type=int, default=400)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--import", nargs=2, dest="child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_import(*args.child)))
         return
-    summary = run(args.rows, args.skus or args.rows, args.gzip)
+    summary = run(args.sizes, args.skus, args.ceiling_updates)
     if args.json:
         print(json.dumps(summary))
-        return
-    out = io.StringIO()
-    for name, value in summary.items():
-        out.write(f"{name:>16}: {value}\n")
-    print(out.getvalue(), end="")
+    else:
+        print_table(summary)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,19 @@ def run(requests: int) -> dict[str, Any]:
     }
 
 
+def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    out(f"local stack: GET {PATH}, {summary['requests']} requests each, moto server over HTTP")
+    for name in ("through_api", "direct"):
+        figures = summary[name]
+        out(
+            f"{name:<12} p50 {figures['p50_ms']:>6} ms  p99 {figures['p99_ms']:>6} ms"
+            f"  min {figures['min_ms']:>6} ms  max {figures['max_ms']:>6} ms"
+        )
+    out(f"overhead p50 {summary['overhead_p50_ms']} ms")
+    out(f"serving after {summary['serving_s']} s, ready after {summary['ready_s']} s (seeded)")
+    out(f"code change to a request served by the new code: {summary['reload_to_served_ms']} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=500)
@@ -145,17 +159,8 @@ def main() -> None:
     summary = run(args.requests)
     if args.json:
         print(json.dumps(summary))
-        return
-    print(f"GET {PATH}, {args.requests} requests each, moto server over HTTP")
-    for name in ("through_api", "direct"):
-        figures = summary[name]
-        print(
-            f"{name:<12} p50 {figures['p50_ms']:>6} ms  p99 {figures['p99_ms']:>6} ms"
-            f"  min {figures['min_ms']:>6} ms  max {figures['max_ms']:>6} ms"
-        )
-    print(f"overhead p50 {summary['overhead_p50_ms']} ms")
-    print(f"serving after {summary['serving_s']} s, ready after {summary['ready_s']} s (seeded)")
-    print(f"code change to a request served by the new code: {summary['reload_to_served_ms']} ms")
+    else:
+        print_table(summary)
 
 
 if __name__ == "__main__":

@@ -126,6 +126,18 @@ def _measure(
     return samples
 
 
+def _placement_usage(place: Call, orders: int = 20) -> dict[str, Any]:
+    """What placing one order through the deployed handler asks of DynamoDB."""
+    from bench.usage import Usage
+    from stockroom import aws
+
+    usage = Usage()
+    usage.watch(aws.dynamodb())
+    for _ in range(orders):
+        place()
+    return usage.per(orders)
+
+
 def run(requests: int, rounds: int = 5) -> dict[str, Any]:
     from moto import mock_aws
 
@@ -165,7 +177,8 @@ def run(requests: int, rounds: int = 5) -> dict[str, Any]:
         # Powertools flushes metrics every 100 values even when disabled: not our output.
         with contextlib.redirect_stdout(io.StringIO()):
             samples = _measure(calls, requests, rounds)
-    summary: dict[str, Any] = {"requests": requests, "routes": {}}
+            placement = _placement_usage(calls[ROUTES[2]]["powertools"])
+    summary: dict[str, Any] = {"requests": requests, "routes": {}, "per_order": placement}
     for route, timings in samples.items():
         figures = {name: percentiles(values) for name, values in timings.items()}
         logic = figures["logic"]["p50_ms"]

@@ -15,6 +15,7 @@ import json
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.endpoint import moto_endpoint
@@ -42,6 +43,8 @@ def _measure(rounds: int) -> dict[str, Any]:
     from devtools.template import ROOT, function_properties, import_handler_module
 
     order_worker = import_handler_module("OrderWorkerFunction")
+    order_relay = import_handler_module("OrderRelayFunction")
+    from bench.usage import Usage
     from stockroom import aws, ordering
     from stockroom.dal import products
     from stockroom.models import PlaceOrderRequest, Product, utc_now
@@ -49,12 +52,26 @@ def _measure(rounds: int) -> dict[str, Any]:
     physical = provision()
     os.environ.update(physical.function_environment("OrderWorkerFunction"))
     os.environ.update(physical.function_environment("OrdersFunction"))
-    calls: list[str] = []
-    aws.dynamodb().meta.events.register(
-        "before-call.dynamodb.*", lambda model, **_: calls.append(model.name)
-    )
+    os.environ.update(physical.function_environment("OrderRelayFunction"))
+    usage = Usage()
+    usage.watch(aws.dynamodb())
+    usage.watch(aws.sqs())
     sequential = BatchProcessor(event_type=EventType.SQS)
     sample = json.loads((ROOT / "events" / "order_placed_sqs.json").read_text())["Records"][0]
+    stream_sample = json.loads((ROOT / "events" / "order_placed_stream.json").read_text())
+
+    def relay_event(order_ids: list[str]) -> dict[str, Any]:
+        """The orders' INSERT records as the table's stream delivers them."""
+        records = []
+        for order_id in order_ids:
+            item = aws.dynamodb().get_item(
+                TableName=os.environ["ORDERS_TABLE_NAME"], Key={"order_id": {"S": order_id}}
+            )["Item"]
+            record = json.loads(json.dumps(stream_sample["Records"][0]))
+            record["dynamodb"]["Keys"] = {"order_id": item["order_id"]}
+            record["dynamodb"]["NewImage"] = item
+            records.append(record)
+        return {"Records": records}
 
     def batch_event(sku: str) -> dict[str, Any]:
         products.put_product(
@@ -70,6 +87,7 @@ def _measure(rounds: int) -> dict[str, Any]:
         )
         request = PlaceOrderRequest.model_validate({"items": [{"sku": sku, "quantity": 1}]})
         orders = [ordering.place_order("bench", request) for _ in range(BATCH)]
+        order_ids.extend(order.order_id for order in orders)
         return {
             "Records": [
                 sample | {"messageId": f"m-{n}", "body": json.dumps({"order_id": order.order_id})}
@@ -77,12 +95,24 @@ def _measure(rounds: int) -> dict[str, Any]:
             ]
         }
 
-    timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": []}
-    calls_per_order: dict[str, float] = {}
+    timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": [], "relay": []}
+    usage_per_order: dict[str, dict[str, Any]] = {}
+    order_ids: list[str] = []
     for round_number in range(rounds):
         for variant in ("concurrent", "one_by_one"):
+            order_ids.clear()
             event = batch_event(f"BENCH-{variant}-{round_number}")
-            calls.clear()
+            if variant == "concurrent":
+                relayed = relay_event(order_ids)
+                usage.clear()
+                started = time.perf_counter()
+                relay_response = order_relay.handler(
+                    relayed, LocalContext("OrderRelayFunction", 30)
+                )
+                timings["relay"].append(time.perf_counter() - started)
+                assert relay_response["batchItemFailures"] == [], relay_response
+                usage_per_order["relay"] = usage.per(BATCH)
+            usage.clear()
             context = LocalContext(
                 "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
             )
@@ -98,21 +128,37 @@ def _measure(rounds: int) -> dict[str, Any]:
                 )
             timings[variant].append(time.perf_counter() - started)
             assert response["batchItemFailures"] == [], response
-            calls_per_order[variant] = len(calls) / BATCH
-            kinds = sorted(set(calls))
+            usage_per_order[variant] = usage.per(BATCH)
     summary: dict[str, Any] = {
         variant: {
             "median_s": statistics.median(values),
             "min_s": min(values),
             "max_s": max(values),
             "orders_per_s": BATCH / statistics.median(values),
-            "dynamodb_calls_per_order": calls_per_order[variant],
+            "per_order": usage_per_order[variant],
         }
         for variant, values in timings.items()
     }
     summary["speedup"] = summary["one_by_one"]["median_s"] / summary["concurrent"]["median_s"]
-    summary["dynamodb_operations"] = kinds
+    summary["batch"] = BATCH
     return summary
+
+
+def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    out(
+        f"order worker, batch of {BATCH}, moto server over HTTP, "
+        f"+{summary['latency_ms']:g} ms per request"
+    )
+    header = ("variant", "median ms", "min ms", "max ms", "orders/s", "calls per order")
+    out("{:<12} {:>10} {:>8} {:>8} {:>9}  {}".format(*header))
+    for variant in ("concurrent", "one_by_one", "relay"):
+        row = summary[variant]
+        calls = ", ".join(f"{name} {n:g}" for name, n in row["per_order"]["calls"].items())
+        out(
+            f"{variant:<12} {row['median_s'] * 1000:>10.1f} {row['min_s'] * 1000:>8.1f} "
+            f"{row['max_s'] * 1000:>8.1f} {row['orders_per_s']:>9.0f}  {calls}"
+        )
+    out(f"batch speedup over one by one: {summary['speedup']:.2f}x")
 
 
 def main() -> None:
@@ -124,19 +170,8 @@ def main() -> None:
     summary = run(args.rounds, args.latency_ms)
     if args.json:
         print(json.dumps(summary))
-        return
-    print(f"batch of {BATCH} orders, moto server over HTTP, +{args.latency_ms:g} ms per request")
-    header = ("variant", "median ms", "min ms", "max ms", "orders/s", "calls/order")
-    print("{:<12} {:>10} {:>8} {:>8} {:>9} {:>12}".format(*header))
-    for variant in ("concurrent", "one_by_one"):
-        row = summary[variant]
-        print(
-            f"{variant:<12} {row['median_s'] * 1000:>10.1f} {row['min_s'] * 1000:>8.1f} "
-            f"{row['max_s'] * 1000:>8.1f} {row['orders_per_s']:>9.0f} "
-            f"{row['dynamodb_calls_per_order']:>12.1f}"
-        )
-    operations = ", ".join(summary["dynamodb_operations"])
-    print(f"speedup {summary['speedup']:.2f}x; operations: {operations}")
+    else:
+        print_table(summary)
 
 
 if __name__ == "__main__":

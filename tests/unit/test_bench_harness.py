@@ -1,45 +1,109 @@
-"""The benchmark harnesses run (on a tiny input); their figures are not asserted."""
+"""`make bench` runs end to end on a tiny input (`--quick`): every part, the targets,
+the results file and docs/performance.md. Its figures are not asserted: benchmarks are
+not tests."""
 
 import json
 import subprocess
 import sys
 from typing import Any
 
+import pytest
+
 from devtools.template import ROOT
 
 
-def bench_summary(module: str, *args: str) -> dict[str, Any]:
-    """The JSON summary of `python -m bench.<module> ... --json`, run in a process of its
-    own (a harness points boto3 at its own endpoint)."""
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str, str]:
+    folder = tmp_path_factory.mktemp("bench")
     completed = subprocess.run(
-        [sys.executable, "-m", f"bench.{module}", *args, "--json"],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--results-dir",
+            str(folder),
+            "--docs",
+            str(folder / "performance.md"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=True,
     )
-    summary: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
-    return summary
+    (results,) = folder.glob("*.json")
+    return (
+        json.loads(results.read_text()),
+        (folder / "performance.md").read_text(),
+        completed.stdout,
+    )
 
 
-def test_worker_batch_benchmark_runs_and_counts_calls_per_order():
-    summary = bench_summary("worker_batch", "--rounds", "1", "--latency-ms", "0")
-    for variant in ("concurrent", "one_by_one"):
-        assert summary[variant]["median_s"] > 0
-        assert summary[variant]["dynamodb_calls_per_order"] == 2
-    assert summary["dynamodb_operations"] == ["GetItem", "TransactWriteItems"]
+def test_every_part_ran_and_served_what_it_measures(quick_run):
+    report, _, _ = quick_run
+    results = report["results"]
+    cold = results["cold_start"]["variants"]
+    assert set(cold) == {
+        "boto3 floor",
+        "CatalogFunction",
+        "OrdersFunction",
+        "OrderRelayFunction",
+        "OrderWorkerFunction",
+        "CatalogImportFunction",
+        "FastAPI catalog",
+        "FastAPI orders",
+    }
+    assert all(figures["total_ms"]["median_ms"] > 0 for figures in cold.values())
+    assert all(figures["heaviest_imports"] for figures in cold.values())
+    for figures in results["warm_api"]["routes"].values():
+        assert set(figures) == {"logic", "powertools", "fastapi"}
+    worker = results["worker_batch"]
+    assert worker["concurrent"]["per_order"]["calls"] == {"GetItem": 1, "TransactWriteItems": 1}
+    assert worker["relay"]["per_order"]["calls"] == {"SendMessage": 1}
+    imports = results["catalog_import"]["imports"]
+    assert {(row["rows"], row["format"]) for row in imports} == {
+        (rows, file_format) for rows in (200, 400) for file_format in ("csv", "jsonl.gz")
+    }
+    assert all(row["imported"] == row["rows"] and row["update_calls"] > 0 for row in imports)
+    assert results["local_api"]["direct"]["p50_ms"] > 0
 
 
-def test_catalog_import_benchmark_runs_the_handler_to_the_end():
-    summary = bench_summary("catalog_import", "--rows", "40", "--skus", "20")
-    assert (summary["status"], summary["rows"], summary["imported"]) == ("SUCCEEDED", 40, 40)
-    assert summary["peak_rss_mb"] >= summary["baseline_rss_mb"] > 0
+def test_every_target_is_reported_with_its_measurement(quick_run):
+    report, _, stdout = quick_run
+    assert len(report["targets"]) == 13
+    for target in report["targets"]:
+        assert isinstance(target["met"], bool)
+        assert f"{target['target']}: {target['measured']:g}" in stdout
 
 
-def test_local_api_benchmark_measures_both_paths_and_a_reload():
-    summary = bench_summary("local_api", "--requests", "5")
-    assert summary["through_api"]["p50_ms"] > 0
-    assert summary["direct"]["p50_ms"] > 0
-    assert 0 < summary["serving_s"] <= summary["ready_s"]
-    assert summary["reload_to_served_ms"] > 0
+def test_the_cost_model_adds_up_from_counted_requests(quick_run):
+    report, _, _ = quick_run
+    model = report["cost"]
+    # Placing: the idempotency record written twice and the order once; deciding: one
+    # transaction of the order and its one stock line, each item billed twice.
+    assert model["per_order"]["dynamodb_write_units"] == 3 + 4
+    assert model["usd_per_million_orders_total"] == pytest.approx(
+        sum(model["usd_per_million_orders"].values()), abs=0.01
+    )
+
+
+def test_the_performance_page_is_written_from_the_run(quick_run):
+    report, page, _ = quick_run
+    assert "A quick run" in page
+    assert f"{report['machine']['cores']} cores" in page
+    for target in report["targets"]:
+        assert f"| {target['target']} | {target['measured']:g} |" in page
+    assert f"${report['cost']['usd_per_million_orders_total']} per million orders" in page
+
+
+def test_the_committed_performance_page_comes_from_a_full_run():
+    """Its figures are those of the results file of its date, none typed in."""
+    page = (ROOT / "docs" / "performance.md").read_text()
+    assert "A quick run" not in page
+    date = page.split("Written by `make bench` on ", 1)[1].split(" ", 1)[0]
+    report = json.loads((ROOT / "bench" / "results" / f"{date}.json").read_text())
+    assert not report["quick"]
+    for target in report["targets"]:
+        assert f"| {target['target']} | {target['measured']:g} |" in page
+    assert f"${report['cost']['usd_per_million_orders_total']} per million orders" in page

@@ -1,0 +1,207 @@
+"""`make bench`: every benchmark in one run on this machine, each in a process of its
+own; prints the tables and the targets, writes bench/results/<date>.json and refreshes
+docs/performance.md from the figures just measured.
+
+  .venv/bin/python -m bench [--quick] [--results-dir DIR] [--docs FILE]
+
+`--quick` runs each harness on a tiny input (what `make test` checks); its figures mean
+nothing.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import catalog_import, cold_start, cost, local_api, warm_api, worker_batch
+from devtools.template import ROOT
+
+Printer = Callable[[str], None]
+
+# Each part: its module, and its arguments in a full run and in a quick one.
+PARTS: dict[str, tuple[Any, list[str], list[str]]] = {
+    "cold_start": (cold_start, ["--runs", "10"], ["--runs", "1"]),
+    "warm_api": (warm_api, ["--requests", "1000"], ["--requests", "10"]),
+    "worker_batch": (worker_batch, ["--rounds", "15"], ["--rounds", "1"]),
+    "catalog_import": (
+        catalog_import,
+        ["--sizes", "10000", "100000", "1000000", "--skus", "4"],
+        ["--sizes", "200", "400", "--skus", "4", "--ceiling-updates", "20"],
+    ),
+    "local_api": (local_api, ["--requests", "500"], ["--requests", "5"]),
+}
+
+
+def _run_part(name: str, arguments: list[str]) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", *arguments, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"bench.{name} failed:\n{completed.stderr[-4000:]}")
+    summary: dict[str, Any] = json.loads(completed.stdout.splitlines()[-1])
+    return summary, time.perf_counter() - started
+
+
+def _target(
+    what: str, measured: float, limit: float, unit: str, bound: str = "at most"
+) -> dict[str, Any]:
+    met = {"at most": measured <= limit, "at least": measured >= limit, "below": measured < limit}
+    return {
+        "target": what,
+        "measured": round(measured, 3),
+        "goal": f"{bound} {limit:g}{unit}",
+        "met": met[bound],
+    }
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    cold = results["cold_start"]["variants"]
+
+    def total(name: str) -> float:
+        return float(cold[name]["total_ms"]["median_ms"])
+
+    found = [
+        _target("catalog cold start / boto3 floor", cold["CatalogFunction"]["x_floor"], 1.3, "x"),
+        _target(
+            "catalog cold start / FastAPI + Mangum",
+            total("CatalogFunction") / total("FastAPI catalog"),
+            0.6,
+            "x",
+        ),
+        _target("orders cold start / boto3 floor", cold["OrdersFunction"]["x_floor"], 1.6, "x"),
+    ]
+    for route, figures in results["warm_api"]["routes"].items():
+        found.append(
+            _target(
+                f"warm handler overhead p50, {route}, against FastAPI + Mangum's",
+                figures["powertools"]["overhead_p50_ms"],
+                figures["fastapi"]["overhead_p50_ms"],
+                " ms",
+                "below",
+            )
+        )
+    worker = results["worker_batch"]
+    calls = worker["concurrent"]["per_order"]["calls"]
+    reads = sum(n for name, n in calls.items() if name in ("GetItem", "Query", "BatchGetItem"))
+    found += [
+        _target("worker batch / one by one", worker["speedup"], 3, "x", bound="at least"),
+        _target("worker transactions per order", calls.get("TransactWriteItems", 0), 1, ""),
+        _target("worker reads per order", reads, 1, ""),
+    ]
+    imports = results["catalog_import"]["imports"]
+    found.append(
+        _target(
+            "import / bare-update ceiling (lowest)",
+            min(row["x_ceiling"] for row in imports),
+            0.8,
+            "x",
+            bound="at least",
+        )
+    )
+    sizes = sorted({row["rows"] for row in imports})
+    for file_format in catalog_import.FORMATS:
+        peak = {row["rows"]: row["peak_rss_mb"] for row in imports if row["format"] == file_format}
+        found.append(
+            _target(
+                f"import peak RSS, {sizes[-1]} rows / {sizes[0]} rows ({file_format})",
+                peak[sizes[-1]] / peak[sizes[0]],
+                1.2,
+                "x",
+            )
+        )
+    found.append(
+        _target("local API overhead p50", results["local_api"]["overhead_p50_ms"], 3, " ms")
+    )
+    return found
+
+
+def machine() -> dict[str, Any]:
+    model = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor() or platform.machine(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else platform.machine()
+    )
+    from importlib.metadata import version
+
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": {
+            name: version(name)
+            for name in ("aws-lambda-powertools", "boto3", "pydantic", "moto", "fastapi", "mangum")
+        },
+    }
+
+
+def print_report(report: dict[str, Any], out: Printer = print) -> None:
+    results = report["results"]
+    for name, (module, _, _) in PARTS.items():
+        out("")
+        module.print_table(results[name], out)
+    out("")
+    out(f"cost per million orders: ${report['cost']['usd_per_million_orders_total']}")
+    for item, dollars in report["cost"]["usd_per_million_orders"].items():
+        out(f"  {item:<18} ${dollars}")
+    out("")
+    out("targets")
+    for target in report["targets"]:
+        verdict = "met" if target["met"] else "MISSED"
+        out(f"  {verdict:<7} {target['target']}: {target['measured']:g} ({target['goal']})")
+    out(f"\nmade in {report['seconds']} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="tiny inputs: the harness runs")
+    parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    results: dict[str, Any] = {}
+    durations: dict[str, float] = {}
+    for name, (_, full, quick) in PARTS.items():
+        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+        results[name], durations[name] = _run_part(name, quick if args.quick else full)
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    report = {
+        "date": today,
+        "quick": args.quick,
+        "machine": machine(),
+        "seconds": round(time.perf_counter() - started, 1),
+        "part_seconds": {name: round(seconds, 1) for name, seconds in durations.items()},
+        "results": results,
+        "cost": cost.model(results["warm_api"], results["worker_batch"]),
+    }
+    report["targets"] = targets(results)
+    print_report(report)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    (args.results_dir / f"{today}.json").write_text(json.dumps(report, indent=2) + "\n")
+    from bench.markdown import render
+
+    args.docs.parent.mkdir(parents=True, exist_ok=True)
+    args.docs.write_text(render(report, [module for module, _, _ in PARTS.values()]))
+
+
+if __name__ == "__main__":
+    main()

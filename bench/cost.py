@@ -1,0 +1,79 @@
+"""What a million orders cost to take, relay and decide, from the benchmark's measured
+durations and counted requests and the template's memory sizes.
+
+Per order:
+  HTTP API       1 request (POST /orders)
+  Lambda         invocations: orders 1 + relay 1/relay batch + worker 1/worker batch;
+                 GB-s = sum over functions of (duration per order in s) x (memory in GB)
+  SQS            the relay's sends (counted) + the worker's poller: 1 ReceiveMessage and
+                 1 DeleteMessageBatch per batch (Lambda's event source mapping)
+  DynamoDB       write and read request units of placing (counted through the orders
+                 handler) and deciding (counted through the worker); stream reads by
+                 Lambda are free
+Cost per million orders = 1e6 x sum(quantity per order x price per unit).
+
+Left out: free tiers, CloudWatch Logs and metrics, X-Ray traces, data transfer, clients
+reading their orders back (GET /orders/{id}: 1 API request, 1 invocation, 1 read each).
+Durations are measured against moto, whose calls are slower than DynamoDB's for writes
+and faster for the network round trip, so treat the Lambda line as an estimate.
+"""
+
+from typing import Any
+
+from devtools.template import function_properties
+
+# List prices in us-east-1 (USD), as published by AWS in 2026; not fetched at run time.
+PRICES = {
+    "http_api_per_million_requests": 1.00,
+    "lambda_per_million_requests": 0.20,
+    "lambda_arm64_per_gb_second": 0.0000133334,
+    "sqs_per_million_requests": 0.40,
+    "dynamodb_per_million_write_units": 0.625,
+    "dynamodb_per_million_read_units": 0.125,
+}
+WORKER_BATCH = 10  # the worker's BatchSize (template.yaml)
+
+
+def _memory_gb(function: str) -> float:
+    return int(function_properties(function)["MemorySize"]) / 1024
+
+
+def model(warm_api: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
+    relay_batch = worker["batch"]
+    place_s = warm_api["routes"]["POST /orders"]["powertools"]["p50_ms"] / 1000
+    relay_s = worker["relay"]["median_s"] / relay_batch
+    decide_s = worker["concurrent"]["median_s"] / relay_batch
+    gb_seconds = {
+        "OrdersFunction": place_s * _memory_gb("OrdersFunction"),
+        "OrderRelayFunction": relay_s * _memory_gb("OrderRelayFunction"),
+        "OrderWorkerFunction": decide_s * _memory_gb("OrderWorkerFunction"),
+    }
+    relay_sqs = sum(worker["relay"]["per_order"]["calls"].values())
+    placing, deciding = warm_api["per_order"], worker["concurrent"]["per_order"]
+    per_order = {
+        "http_api_requests": 1.0,
+        "lambda_invocations": 1 + 1 / relay_batch + 1 / WORKER_BATCH,
+        "lambda_gb_seconds": sum(gb_seconds.values()),
+        "sqs_requests": relay_sqs + 2 / WORKER_BATCH,
+        "dynamodb_write_units": placing["write_units"] + deciding["write_units"],
+        "dynamodb_read_units": placing["read_units"] + deciding["read_units"],
+    }
+    dollars = {
+        "HTTP API": per_order["http_api_requests"] * PRICES["http_api_per_million_requests"],
+        "Lambda requests": per_order["lambda_invocations"] * PRICES["lambda_per_million_requests"],
+        "Lambda compute": per_order["lambda_gb_seconds"]
+        * PRICES["lambda_arm64_per_gb_second"]
+        * 1e6,
+        "SQS": per_order["sqs_requests"] * PRICES["sqs_per_million_requests"],
+        "DynamoDB writes": per_order["dynamodb_write_units"]
+        * PRICES["dynamodb_per_million_write_units"],
+        "DynamoDB reads": per_order["dynamodb_read_units"]
+        * PRICES["dynamodb_per_million_read_units"],
+    }
+    return {
+        "prices_usd": PRICES,
+        "per_order": {name: round(value, 6) for name, value in per_order.items()},
+        "gb_seconds_per_order": {name: round(value, 6) for name, value in gb_seconds.items()},
+        "usd_per_million_orders": {name: round(value, 3) for name, value in dollars.items()},
+        "usd_per_million_orders_total": round(sum(dollars.values()), 2),
+    }

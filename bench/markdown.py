@@ -1,0 +1,103 @@
+"""docs/performance.md from one `make bench` report: every figure comes from the run."""
+
+from types import ModuleType
+from typing import Any
+
+from bench import cost
+
+_TITLES = {
+    "cold_start": "Cold start per function",
+    "warm_api": "Warm API latency",
+    "worker_batch": "Order worker: batch against one by one",
+    "catalog_import": "Catalog import against the bare-update ceiling",
+    "local_api": "Local stack overhead",
+}
+
+
+def _block(module: ModuleType, summary: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    module.print_table(summary, lines.append)
+    return ["```", *lines, "```"]
+
+
+def _heaviest_imports(cold_start: dict[str, Any]) -> list[str]:
+    lines = ["| variant | heaviest imports, by package (`-X importtime` self ms) |", "|---|---|"]
+    for name, figures in cold_start["variants"].items():
+        heaviest = ", ".join(f"{row['package']} {row['ms']}" for row in figures["heaviest_imports"])
+        lines.append(f"| {name} | {heaviest} |")
+    return lines
+
+
+def _cost(report: dict[str, Any]) -> list[str]:
+    model = report["cost"]
+    lines = [
+        f"**${model['usd_per_million_orders_total']} per million orders.**",
+        "",
+        "| item | per order | USD per million orders |",
+        "|---|---|---|",
+    ]
+    quantities = {
+        "HTTP API": "http_api_requests",
+        "Lambda requests": "lambda_invocations",
+        "Lambda compute": "lambda_gb_seconds",
+        "SQS": "sqs_requests",
+        "DynamoDB writes": "dynamodb_write_units",
+        "DynamoDB reads": "dynamodb_read_units",
+    }
+    for item, dollars in model["usd_per_million_orders"].items():
+        quantity = quantities[item]
+        lines.append(f"| {item} | {model['per_order'][quantity]:g} {quantity} | {dollars} |")
+    lines += ["", "Prices (USD):", ""]
+    lines += [f"- `{name}`: {price}" for name, price in model["prices_usd"].items()]
+    lines += ["", "How it is worked out (`bench/cost.py`):", "", "```"]
+    lines += (cost.__doc__ or "").strip().splitlines()
+    lines += ["```"]
+    return lines
+
+
+def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
+    machine = report["machine"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    lines = [
+        "# Performance",
+        "",
+        f"Written by `make bench` on {report['date']} in {report['seconds']} s; do not edit by "
+        "hand: run `make bench` again. "
+        + (
+            "**A quick run (`--quick`): tiny inputs, figures meaningless.**"
+            if report["quick"]
+            else ""
+        ),
+        "",
+        "## Machine",
+        "",
+        f"- {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB",
+        f"- {machine['os']}, Python {machine['python']}",
+        f"- {packages}",
+        "",
+        "## How to reproduce",
+        "",
+        "`make bench` (installs what it needs, like `make test`). Each part runs in a process",
+        "of its own and can be run alone: `.venv/bin/python -m bench.<part> --help`, with",
+        "`<part>` one of " + ", ".join(f"`{name}`" for name in _TITLES) + ".",
+        "Results go to `bench/results/<date>.json` as well as here.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for target in report["targets"]:
+        verdict = "yes" if target["met"] else "**no**"
+        lines.append(
+            f"| {target['target']} | {target['measured']:g} | {target['goal']} | {verdict} |"
+        )
+    for module in modules:
+        name = module.__name__.removeprefix("bench.")
+        lines += ["", f"## {_TITLES[name]}", ""]
+        lines += (module.__doc__ or "").strip().split("\n\n")[0].splitlines()
+        lines += ["", *_block(module, report["results"][name])]
+        if name == "cold_start":
+            lines += ["", *_heaviest_imports(report["results"][name])]
+    lines += ["", "## Cost per million orders", "", *_cost(report)]
+    return "\n".join(lines) + "\n"
