@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.cli import emit, harness_parser
 from bench.endpoint import moto_endpoint
 
 KEY_PREFIX = "imports/bench"
@@ -191,21 +192,16 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = harness_parser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--skus", type=int, default=4, help="distinct SKUs the rows cycle")
     parser.add_argument("--ceiling-updates", type=int, default=400)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--import", nargs=2, dest="child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_import(*args.child)))
         return
-    summary = run(args.sizes, args.skus, args.ceiling_updates)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_table(summary)
+    emit(run(args.sizes, args.skus, args.ceiling_updates), args.json, print_table)
 
 
 if __name__ == "__main__":

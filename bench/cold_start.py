@@ -10,7 +10,6 @@ adds (LAMBDA_TASK_ROOT, the function's name and memory, a sampled trace id), so 
 Tracer is on as it is when deployed; X-Ray segments go to a UDP port nobody reads.
 """
 
-import argparse
 import json
 import os
 import subprocess
@@ -23,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cli import emit, harness_parser
 from bench.endpoint import moto_endpoint
+from bench.seed import add_products, sample_event
 from bench.stats import spread
 from devtools.template import ROOT, function_properties, handler_location
 
@@ -110,25 +111,7 @@ class Events:
         self.physical = physical
         self.folder = folder
         self.count = 0
-        from stockroom.dal import products
-        from stockroom.models import Product, utc_now
-
-        for sku in ("SKU-001", "SKU-002"):
-            products.put_product(
-                Product(
-                    sku=sku,
-                    name=sku,
-                    unit_price_cents=1299,
-                    currency="EUR",
-                    on_hand=1_000_000,
-                    available=1_000_000,
-                    updated_at=utc_now(),
-                )
-            )
-
-    def _sample(self, name: str) -> dict[str, Any]:
-        sample: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
-        return sample
+        add_products(["SKU-001", "SKU-002"], on_hand=1_000_000)
 
     def _place_order(self) -> str:
         from stockroom import ordering
@@ -150,15 +133,15 @@ class Events:
 
     def build(self, function: str) -> dict[str, Any]:
         if function == "CatalogFunction":
-            return self._sample("get_product")
+            return sample_event("get_product")
         if function == "OrdersFunction":
-            event = self._sample("place_order")
+            event = sample_event("place_order")
             event["headers"]["idempotency-key"] = uuid.uuid4().hex
             return event
         if function == "OrderRelayFunction":
-            return self._sample("order_placed_stream")
+            return sample_event("order_placed_stream")
         if function == "OrderWorkerFunction":
-            event = self._sample("order_placed_sqs")
+            event = sample_event("order_placed_sqs")
             event["Records"] = event["Records"][:1]
             event["Records"][0]["body"] = json.dumps({"order_id": self._place_order()})
             return event
@@ -284,15 +267,10 @@ def print_table(summary: dict[str, Any], out: Printer = print) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = harness_parser()
     parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
-    summary = run(args.runs)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_table(summary)
+    emit(run(args.runs), args.json, print_table)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,7 @@ cache answers after the first read), so the difference is the local API: HTTP pa
 routing, the payload 2.0 event, the pipe to the function's process and back.
 """
 
-import argparse
 import http.client
-import json
 import os
 import subprocess
 import tempfile
@@ -21,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.cli import emit, harness_parser
+from bench.seed import sample_event
 from bench.stats import percentiles
 from devtools.template import ROOT
 
@@ -79,7 +79,7 @@ def _direct(local_dir: Path, requests: int) -> list[float]:
     os.environ.update(stack.function_environment("CatalogFunction"))
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     handler = import_handler_module("CatalogFunction").handler
-    event = json.loads((ROOT / "events" / "get_product.json").read_text())
+    event = sample_event("get_product")
     event["rawPath"] = event["requestContext"]["http"]["path"] = PATH
     event["pathParameters"] = {"sku": SKU}
     timings = []
@@ -152,15 +152,10 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = harness_parser()
     parser.add_argument("--requests", type=int, default=500)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
-    summary = run(args.requests)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_table(summary)
+    emit(run(args.requests), args.json, print_table)
 
 
 if __name__ == "__main__":

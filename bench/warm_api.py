@@ -9,10 +9,8 @@ Routes: GET /products/{sku} served from the catalog's cache (hit) and read afres
 `Cache-Control: no-cache` (miss), and POST /orders with a new Idempotency-Key each time.
 """
 
-import argparse
 import contextlib
 import io
-import json
 import os
 import time
 import uuid
@@ -20,21 +18,9 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from bench.cli import emit, harness_parser
+from bench.seed import add_products, sample_event
 from bench.stats import percentiles
-
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon: both variants alike
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "ERROR",
-        "POWERTOOLS_SERVICE_NAME": "stockroom",
-        "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
-    }
-)
-os.environ.pop("AWS_ENDPOINT_URL", None)
 
 SKU = "SKU-001"
 ROUTES = ("GET /products/{sku} (cache hit)", "GET /products/{sku} (cache miss)", "POST /orders")
@@ -42,12 +28,29 @@ Call = Callable[[], Any]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
+def _bench_environment() -> None:
+    """Before Powertools is imported: fake credentials, moto in-process, quiet."""
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon: both variants alike
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "ERROR",
+            "POWERTOOLS_SERVICE_NAME": "stockroom",
+            "POWERTOOLS_METRICS_NAMESPACE": "Stockroom",
+        }
+    )
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
 def _calls() -> dict[str, dict[str, Call]]:
     """For each route: the logic alone and each handler serving one request."""
     import bench.fastapi.catalog
     import bench.fastapi.orders
     from devtools.runtime import LocalContext
-    from devtools.template import ROOT, import_handler_module
+    from devtools.template import import_handler_module
     from stockroom import catalog, ordering
     from stockroom.http_rules import etag_of
     from stockroom.models import PlaceOrderRequest, ProductView
@@ -59,10 +62,10 @@ def _calls() -> dict[str, dict[str, Call]]:
         ),
         "fastapi": (bench.fastapi.catalog.handler, bench.fastapi.orders.handler),
     }
-    product_event = json.loads((ROOT / "events" / "get_product.json").read_text())
-    fresh_event = json.loads(json.dumps(product_event))
+    product_event = sample_event("get_product")
+    fresh_event = sample_event("get_product")
     fresh_event["headers"]["cache-control"] = "no-cache"
-    order_event: dict[str, Any] = json.loads((ROOT / "events" / "place_order.json").read_text())
+    order_event = sample_event("place_order")
     body = order_event["body"]
     catalog_context = LocalContext("CatalogFunction", 10)
     orders_context = LocalContext("OrdersFunction", 10)
@@ -139,6 +142,7 @@ def _placement_usage(place: Call, orders: int = 20) -> dict[str, Any]:
 
 
 def run(requests: int, rounds: int = 5) -> dict[str, Any]:
+    _bench_environment()
     from moto import mock_aws
 
     # log_metrics warns on requests that emit no metric (cache hits): expected here.
@@ -158,21 +162,7 @@ def run(requests: int, rounds: int = 5) -> dict[str, Any]:
                 }
             )
         import_handler_module("OrdersFunction")  # the layer on the path
-        from stockroom.dal import products
-        from stockroom.models import Product, utc_now
-
-        for sku in ("SKU-001", "SKU-002"):
-            products.put_product(
-                Product(
-                    sku=sku,
-                    name=sku,
-                    unit_price_cents=1299,
-                    currency="EUR",
-                    on_hand=10**9,
-                    available=10**9,
-                    updated_at=utc_now(),
-                )
-            )
+        add_products(["SKU-001", "SKU-002"], on_hand=10**9)
         calls = _calls()
         # Powertools flushes metrics every 100 values even when disabled: not our output.
         with contextlib.redirect_stdout(io.StringIO()):
@@ -199,15 +189,10 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = harness_parser()
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
-    summary = run(args.requests)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_table(summary)
+    emit(run(args.requests), args.json, print_table)
 
 
 if __name__ == "__main__":

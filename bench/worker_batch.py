@@ -10,7 +10,6 @@ region); with 0, the figures show moto's own serial speed, which no client-side
 concurrency can beat.
 """
 
-import argparse
 import json
 import os
 import statistics
@@ -18,7 +17,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.cli import emit, harness_parser
 from bench.endpoint import moto_endpoint
+from bench.seed import add_products, sample_event
 
 BATCH = 10
 
@@ -40,14 +41,13 @@ def _measure(rounds: int) -> dict[str, Any]:
 
     from devtools.provision import provision
     from devtools.runtime import LocalContext
-    from devtools.template import ROOT, function_properties, import_handler_module
+    from devtools.template import function_properties, import_handler_module
 
     order_worker = import_handler_module("OrderWorkerFunction")
     order_relay = import_handler_module("OrderRelayFunction")
     from bench.usage import Usage
     from stockroom import aws, ordering
-    from stockroom.dal import products
-    from stockroom.models import PlaceOrderRequest, Product, utc_now
+    from stockroom.models import PlaceOrderRequest
 
     physical = provision()
     os.environ.update(physical.function_environment("OrderWorkerFunction"))
@@ -57,8 +57,7 @@ def _measure(rounds: int) -> dict[str, Any]:
     usage.watch(aws.dynamodb())
     usage.watch(aws.sqs())
     sequential = BatchProcessor(event_type=EventType.SQS)
-    sample = json.loads((ROOT / "events" / "order_placed_sqs.json").read_text())["Records"][0]
-    stream_sample = json.loads((ROOT / "events" / "order_placed_stream.json").read_text())
+    sample = sample_event("order_placed_sqs")["Records"][0]
 
     def relay_event(order_ids: list[str]) -> dict[str, Any]:
         """The orders' INSERT records as the table's stream delivers them."""
@@ -67,47 +66,40 @@ def _measure(rounds: int) -> dict[str, Any]:
             item = aws.dynamodb().get_item(
                 TableName=os.environ["ORDERS_TABLE_NAME"], Key={"order_id": {"S": order_id}}
             )["Item"]
-            record = json.loads(json.dumps(stream_sample["Records"][0]))
+            (record,) = sample_event("order_placed_stream")["Records"]
             record["dynamodb"]["Keys"] = {"order_id": item["order_id"]}
             record["dynamodb"]["NewImage"] = item
             records.append(record)
         return {"Records": records}
 
-    def batch_event(sku: str) -> dict[str, Any]:
-        products.put_product(
-            Product(
-                sku=sku,
-                name=sku,
-                unit_price_cents=100,
-                currency="EUR",
-                on_hand=1000,
-                available=1000,
-                updated_at=utc_now(),
-            )
-        )
+    def batch_event(sku: str) -> tuple[dict[str, Any], list[str]]:
+        """A batch of the queue's messages for newly placed orders, and their ids."""
+        add_products([sku], on_hand=1000, unit_price_cents=100)
         request = PlaceOrderRequest.model_validate({"items": [{"sku": sku, "quantity": 1}]})
         orders = [ordering.place_order("bench", request) for _ in range(BATCH)]
-        order_ids.extend(order.order_id for order in orders)
-        return {
+        order_ids = [order.order_id for order in orders]
+        event = {
             "Records": [
                 sample | {"messageId": f"m-{n}", "body": json.dumps({"order_id": order.order_id})}
                 for n, order in enumerate(orders)
             ]
         }
+        return event, order_ids
 
     timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": [], "relay": []}
     usage_per_order: dict[str, dict[str, Any]] = {}
-    order_ids: list[str] = []
     for round_number in range(rounds):
         for variant in ("concurrent", "one_by_one"):
-            order_ids.clear()
-            event = batch_event(f"BENCH-{variant}-{round_number}")
+            event, order_ids = batch_event(f"BENCH-{variant}-{round_number}")
             if variant == "concurrent":
                 relayed = relay_event(order_ids)
                 usage.clear()
                 started = time.perf_counter()
                 relay_response = order_relay.handler(
-                    relayed, LocalContext("OrderRelayFunction", 30)
+                    relayed,
+                    LocalContext(
+                        "OrderRelayFunction", function_properties("OrderRelayFunction")["Timeout"]
+                    ),
                 )
                 timings["relay"].append(time.perf_counter() - started)
                 assert relay_response["batchItemFailures"] == [], relay_response
@@ -162,16 +154,11 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = harness_parser()
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--latency-ms", type=float, default=5.0)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args()
-    summary = run(args.rounds, args.latency_ms)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print_table(summary)
+    emit(run(args.rounds, args.latency_ms), args.json, print_table)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
-"""HTTP API plumbing shared by the API functions: the resolver, the one error envelope,
-the exception-to-status table, and the caller's identity from the JWT authorizer."""
+"""HTTP API plumbing shared by the Powertools API functions: the validating resolver
+whose every error uses the one envelope, the OpenAPI response descriptions, and the
+caller from the JWT authorizer. The rules themselves (statuses, envelope, claims) are
+framework-free in stockroom/http_rules.py."""
 
 from typing import Any
 

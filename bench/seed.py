@@ -1,0 +1,38 @@
+"""What the benchmarks start from: the sample events in events/ and products in stock."""
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+from devtools.template import ROOT
+
+
+@cache
+def _sample(name: str) -> dict[str, Any]:
+    sample: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    return sample
+
+
+def sample_event(name: str) -> dict[str, Any]:
+    """A copy of events/<name>.json, free to change."""
+    return copy.deepcopy(_sample(name))
+
+
+def add_products(skus: list[str], on_hand: int, unit_price_cents: int = 1299) -> None:
+    """Products in EUR with `on_hand` units, all available (the layer must be importable)."""
+    from stockroom.dal import products
+    from stockroom.models import Product, utc_now
+
+    for sku in skus:
+        products.put_product(
+            Product(
+                sku=sku,
+                name=sku,
+                unit_price_cents=unit_price_cents,
+                currency="EUR",
+                on_hand=on_hand,
+                available=on_hand,
+                updated_at=utc_now(),
+            )
+        )
