@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -52,3 +53,14 @@ def reset_clients() -> None:
     dynamodb.cache_clear()
     sqs.cache_clear()
     s3.cache_clear()
+
+
+def error_code(error: ClientError) -> str:
+    """The AWS error code of a failed call ("ConditionalCheckFailedException", ...)."""
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def was_resent(error: ClientError) -> bool:
+    """True when botocore sent this request more than once (a lost answer, a timeout)
+    before the error came back: an earlier copy of it may have taken effect."""
+    return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0

@@ -30,15 +30,18 @@ def decide_order(order_id: str) -> Decision:
         raise UnknownOrderError(f"no order with id {order_id!r}")
     if order.status is not OrderStatus.PENDING:
         return _skipped(order_id, order.status)
+    # One timestamp for every attempt: it is how a resent write recognises its own effect.
+    now = utc_now()
     try:
-        with_retries(lambda: stock.reserve(order, utc_now()), f"reserve order {order_id}")
+        with_retries(lambda: stock.reserve(order, now), f"reserve order {order_id}")
     except stock.OrderStatusChangedError:
         return _skipped(order_id, "changed while reserving")
     except stock.InsufficientStockError as short:
         reason = OrderReason(code="OUT_OF_STOCK", skus=short.skus)
+        rejected_at = utc_now()
         rejected = with_retries(
             lambda: orders_table.set_status(
-                order_id, OrderStatus.PENDING, OrderStatus.REJECTED, utc_now(), reason
+                order_id, OrderStatus.PENDING, OrderStatus.REJECTED, rejected_at, reason
             ),
             f"reject order {order_id}",
         )

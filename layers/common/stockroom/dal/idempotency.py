@@ -3,14 +3,52 @@
 from functools import cache
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+)
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from botocore.exceptions import ClientError
 
 from stockroom import aws
 from stockroom.settings import get_settings
 
 
+class RetrySafePersistenceLayer(DynamoDBPersistenceLayer):
+    """Powertools' DynamoDB layer, except that a resent put of the in-progress record is
+    not mistaken for a concurrent request.
+
+    The record is put under the condition that none exists. When botocore resends that
+    put because the first answer was lost, the resend fails the condition against the
+    record the first copy wrote, and Powertools would answer "already in progress" to the
+    only request there is. A put that botocore resent, finding a record identical to
+    the one it writes (status, both expiry times to the millisecond, payload hash), found
+    its own: it succeeded.
+    """
+
+    def _put_record(self, data_record: DataRecord) -> None:
+        try:
+            super()._put_record(data_record)
+        except IdempotencyItemAlreadyExistsError as error:
+            if not _is_own_record(error, data_record):
+                raise
+
+
+def _is_own_record(error: IdempotencyItemAlreadyExistsError, written: DataRecord) -> bool:
+    found = error.old_data_record
+    cause = error.__cause__
+    if found is None or not isinstance(cause, ClientError) or not aws.was_resent(cause):
+        return False
+    return (
+        found.status == written.status
+        and found.expiry_timestamp == written.expiry_timestamp
+        and found.in_progress_expiry_timestamp == written.in_progress_expiry_timestamp
+        and found.payload_hash == written.payload_hash
+    )
+
+
 @cache
 def persistence_layer() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(
+    return RetrySafePersistenceLayer(
         table_name=get_settings().require("idempotency_table_name"),
         boto3_client=aws.dynamodb(),
     )

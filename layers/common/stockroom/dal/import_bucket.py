@@ -46,10 +46,6 @@ def source_key_of_checkpoint(key: str) -> str:
     return key.removeprefix(CHECKPOINTS_PREFIX).removesuffix(".json")
 
 
-def _error_code(error: ClientError) -> str:
-    return error.response.get("Error", {}).get("Code", "")
-
-
 def _quoted(etag: str) -> str:
     """S3 headers quote ETags; notifications do not."""
     return etag if etag.startswith('"') else f'"{etag}"'
@@ -60,7 +56,7 @@ def current_etag(bucket: str, key: str) -> str:
     try:
         return aws.s3().head_object(Bucket=bucket, Key=key)["ETag"]
     except ClientError as error:
-        if _error_code(error) in _MISSING:
+        if aws.error_code(error) in _MISSING:
             raise SourceMissingError(f"s3://{bucket}/{key} does not exist") from error
         raise
 
@@ -78,7 +74,7 @@ class _TranslatedReads(io.RawIOBase):
         try:
             data = self._source.read(len(buffer))
         except ClientError as error:
-            code = _error_code(error)
+            code = aws.error_code(error)
             where = f"s3://{self._source.bucket}/{self._source.key}"
             if code in _CHANGED:
                 raise SourceChangedError(f"{where} was overwritten during its import") from error
@@ -118,7 +114,7 @@ def read_checkpoint(bucket: str, key: str, etag: str) -> ImportCheckpoint | None
     try:
         body = aws.s3().get_object(Bucket=bucket, Key=key, IfMatch=_quoted(etag))["Body"]
     except ClientError as error:
-        if _error_code(error) in _CHANGED | _MISSING:
+        if aws.error_code(error) in _CHANGED | _MISSING:
             return None
         raise
     return ImportCheckpoint.model_validate_json(body.read())

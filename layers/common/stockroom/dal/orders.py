@@ -1,6 +1,15 @@
-"""Orders table access (key: order_id; index ByCustomer: customer_id + created_at)."""
+"""Orders table access (key: order_id; indexes ByCustomer: customer_id + created_at, and
+Pending: pending_shard + created_at, which holds only PENDING orders).
 
-from typing import Any
+Every conditional write here is safe to send twice. botocore resends a write whose answer
+was lost (a read timeout); if the first copy took effect, the second fails its condition
+against our own write. Each such failure reads the item as it stands
+(ReturnValuesOnConditionCheckFailure) and counts as success when it is our write.
+"""
+
+import zlib
+from collections.abc import Mapping
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
@@ -11,20 +20,40 @@ from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 BY_CUSTOMER_INDEX = "ByCustomer"
+PENDING_INDEX = "Pending"
+# A PENDING order's index entry goes to one of this many partitions of the Pending index,
+# so that no single index key takes every placed order's write (DynamoDB serves about
+# 1,000 writes a second per partition key value); the reconciler reads every shard.
+PENDING_SHARDS = 16
 
 
 def _table() -> str:
     return get_settings().require("orders_table_name")
 
 
+def pending_shard(order_id: str) -> str:
+    return str(zlib.crc32(order_id.encode()) % PENDING_SHARDS)
+
+
 def create_order(order: Order) -> None:
     """Stores a new order. This single write is also the outbox entry: the table's
-    stream carries it to the order queue, so there is no second write to lose."""
-    aws.dynamodb().put_item(
-        TableName=_table(),
-        Item=to_item(order),
-        ConditionExpression="attribute_not_exists(order_id)",
-    )
+    stream carries it to the order queue, so there is no second write to lose. A PENDING
+    order is also entered in the Pending index, which the reconciler reads."""
+    item = to_item(order)
+    if order.status is OrderStatus.PENDING:
+        item["pending_shard"] = {"S": pending_shard(order.order_id)}
+    try:
+        aws.dynamodb().put_item(
+            TableName=_table(),
+            Item=item,
+            ConditionExpression="attribute_not_exists(order_id)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        # The id is new, so an item already under it is our own put, resent.
+        if aws.error_code(error) == "ConditionalCheckFailedException" and _current(error) == item:
+            return
+        raise
 
 
 def get_order(order_id: str) -> Order | None:
@@ -81,9 +110,9 @@ def set_status(
     try:
         aws.dynamodb().update_item(**status_update(order_id, expected, target, now, reason))
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(error)
         if code == "ConditionalCheckFailedException":
-            return False
+            return is_own_transition(_current(error), target, now)
         if code in TRANSIENT_ERROR_CODES:
             raise TransientWriteError(code) from error
         raise
@@ -98,7 +127,8 @@ def status_update(
     reason: OrderReason | None,
 ) -> Any:
     """An Update (for UpdateItem or a transaction) that moves the order from `expected`
-    to `target`, and fails its condition if the order is in any other status."""
+    to `target` (leaving the Pending index), and fails its condition if the order is in
+    any other status; a failed condition returns the order as it stands."""
     values: dict[str, Any] = {
         ":expected": {"S": expected.value},
         ":target": {"S": target.value},
@@ -111,8 +141,27 @@ def status_update(
     return {
         "TableName": _table(),
         "Key": {"order_id": {"S": order_id}},
-        "UpdateExpression": f"SET {assignments}",
+        "UpdateExpression": f"SET {assignments} REMOVE pending_shard",
         "ConditionExpression": "#status = :expected",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+def is_own_transition(current: Mapping[str, Any] | None, target: OrderStatus, now: str) -> bool:
+    """True when the order as it stands (after a failed status condition) is in `target`
+    with our own `now` (microseconds) as updated_at: an earlier copy of this very write took
+    effect and its answer was lost, so the write succeeded once."""
+    if not current:
+        return False
+    return bool(
+        current.get("status", {}).get("S") == target.value
+        and current.get("updated_at", {}).get("S") == now
+    )
+
+
+def _current(error: ClientError) -> Item | None:
+    """The item as it stood when a write's condition failed, which
+    ReturnValuesOnConditionCheckFailure puts in the error (botocore's types omit it)."""
+    return cast(Item | None, cast(dict[str, Any], error.response).get("Item"))

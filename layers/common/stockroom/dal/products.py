@@ -105,7 +105,7 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> None:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
+        code = aws.error_code(error)
         if code in TRANSIENT_ERROR_CODES:
             raise TransientWriteError(code) from error
         if code == "ConditionalCheckFailedException":

@@ -5,15 +5,21 @@ Each product update keeps `available + reserved == on_hand` by construction (bot
 by the same quantity in one expression), and its condition keeps `available` from going
 below zero. The order's condition on its current status makes every movement happen at
 most once, however often a message is delivered or a request is repeated.
+
+A transaction is sent with a ClientRequestToken, so DynamoDB answers botocore's resend of
+it (after a lost answer) with success for ten minutes. Where the resend executes anyway
+(an emulator, a token past its window), it fails on the order's status condition, and
+the order as it stands shows whether our own transaction moved it: then it succeeded.
 """
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from stockroom import aws
-from stockroom.dal.orders import status_update
+from stockroom.dal.orders import is_own_transition, status_update
 from stockroom.models import Order, OrderLine, OrderReason, OrderStatus
 from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
@@ -85,28 +91,36 @@ def _move_stock(
         {"Update": status_update(order.order_id, expected, target, now, reason)},
     )
     try:
-        aws.dynamodb().transact_write_items(TransactItems=transaction)
+        aws.dynamodb().transact_write_items(
+            TransactItems=transaction, ClientRequestToken=str(uuid.uuid4())
+        )
     except ClientError as error:
-        cause = _cancellation_cause(error, order.items)
+        cause = _cancellation_cause(error, order.items, target, now)
+        if cause is None:
+            return  # our own transaction, resent after its answer was lost
         if cause is error:
             raise
         raise cause from error
 
 
-def _cancellation_cause(error: ClientError, lines: Sequence[OrderLine]) -> Exception:
-    code = error.response.get("Error", {}).get("Code", "")
+def _cancellation_cause(
+    error: ClientError, lines: Sequence[OrderLine], target: OrderStatus, now: str
+) -> Exception | None:
+    """What a failed transaction means for the caller; None when it had taken effect."""
+    code = aws.error_code(error)
     if code in TRANSIENT_ERROR_CODES:
         return TransientWriteError(code)
     if code != "TransactionCanceledException":
         return error
     # One reason per transaction item, in order: the lines' products, then the order.
-    reasons = [
-        reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])
-    ]
+    cancellation = error.response.get("CancellationReasons", [])
+    reasons = [reason.get("Code", "None") for reason in cancellation]
     if len(reasons) != len(lines) + 1:
         return error
     *line_reasons, order_reason = reasons
     if order_reason == "ConditionalCheckFailed":
+        if is_own_transition(cancellation[-1].get("Item"), target, now):
+            return None
         return OrderStatusChangedError("the order changed status before the transaction")
     transient = [reason for reason in reasons if reason in TRANSIENT_ERROR_CODES]
     if transient:
