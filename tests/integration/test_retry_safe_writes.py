@@ -2,6 +2,8 @@
 answer is resent by botocore, and the resend is recognised as our own success, never
 answered as a failure nor applied twice."""
 
+from typing import Any
+
 import boto3
 import pytest
 
@@ -17,7 +19,7 @@ from support.lost_answers import answers_lost
 from support.orders import assert_stock_adds_up, place, status_of
 
 
-def stored_orders(stack):
+def stored_orders(stack) -> list[dict[str, Any]]:
     return boto3.client("dynamodb").scan(TableName=stack["OrdersTable"])["Items"]
 
 
