@@ -1,21 +1,24 @@
 """The template's HTTP APIs on this machine, as API Gateway serves them: routes from the
 functions' `HttpApi` events (literal paths before parameterised ones, greedy `{proxy+}`),
 payload 2.0 events, the JWT authorizer checked against a local signing key, the API's
-`CorsConfiguration` (preflight answered by the API, headers added to responses), and
-the 10 MB request payload limit."""
+`CorsConfiguration` (preflight answered by the API, headers added to responses), the
+10 MB request payload limit, percent-encoded paths (decoded in `rawPath` and
+`pathParameters`, as HTTP APIs pass them), and API Gateway's own JSON answers for what no
+route serves (any method, HEAD included, and without a body for HEAD)."""
 
 import base64
 import json
 import os
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools.template import ROOT, http_routes, load_template
 
@@ -108,6 +111,8 @@ def build_event(
     claims: dict[str, Any] | None,
 ) -> dict[str, Any]:
     split = urlsplit(url)
+    # HTTP APIs hand the function the path and its parameters percent-decoded.
+    path = unquote(split.path)
     query: dict[str, str] = {}
     for key, value in parse_qsl(split.query, keep_blank_values=True):
         query[key] = f"{query[key]},{value}" if key in query else value
@@ -115,7 +120,7 @@ def build_event(
     event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": route_key,
-        "rawPath": split.path,
+        "rawPath": path,
         "rawQueryString": split.query,
         "headers": headers,
         "requestContext": {
@@ -124,7 +129,7 @@ def build_event(
             "domainName": "127.0.0.1",
             "http": {
                 "method": method,
-                "path": split.path,
+                "path": path,
                 "protocol": "HTTP/1.1",
                 "sourceIp": "127.0.0.1",
                 "userAgent": headers.get("user-agent", ""),
@@ -139,7 +144,7 @@ def build_event(
     if query:
         event["queryStringParameters"] = query
     if params:
-        event["pathParameters"] = params
+        event["pathParameters"] = {name: unquote(value) for name, value in params.items()}
     if body:
         event["body"] = body.decode("utf-8", errors="replace")
     if claims is not None:
@@ -241,13 +246,21 @@ def make_http_handler(
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
+        def __getattr__(self, name: str) -> Any:
+            # Every method, declared or not (TRACE, PROPFIND, ...), goes through `_serve`:
+            # routing decides what exists, and API Gateway answers the rest in JSON.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":  # a HEAD response has headers only
+                self.wfile.write(body)
 
         def _reject(self, status: int, message: str) -> None:
             body = json.dumps({"message": message}).encode()
@@ -303,10 +316,21 @@ def make_http_handler(
                 response_headers.update(self._cors())
             self._answer(status, response_headers, payload)
 
-    # Every method goes through `_serve`: routing decides what exists (404 otherwise).
-    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"):
-        setattr(Handler, f"do_{method}", Handler._serve)
     return Handler
+
+
+class LocalApiServer(ThreadingHTTPServer):
+    """The local API's server: a thread per connection, a listen backlog deep enough for
+    bursts of clients, and a client that goes away treated as the normal event it is."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError | TimeoutError):
+            return  # the client closed or reset its connection
+        super().handle_error(request, client_address)
 
 
 def _http_response(result: Any) -> tuple[dict[str, str], int, bytes]:

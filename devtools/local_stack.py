@@ -23,13 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from devtools.http_api import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
+    LocalApiServer,
     api_cors,
     compile_routes,
     local_dir,
@@ -45,6 +45,7 @@ STATE_FILE = "stack.json"
 SAM_ENV_VARS_FILE = "sam-env-vars.json"
 OUTPUTS_FILE = "outputs.json"
 SEED_SETTLE_SECONDS = 60
+WARM_SECONDS = 15
 RELOAD_SCAN_SECONDS = 0.2
 API_TYPES = ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")
 
@@ -162,10 +163,12 @@ class Functions:
     def invoke(self, function: str, trigger: str, event: Any) -> Any:
         return invoke_logged(self.pools[function], trigger, event)
 
-    def warm(self) -> None:
-        """One environment per function, started in the background."""
-        for pool in self.pools.values():
-            threading.Thread(target=pool.warm, daemon=True).start()
+    def warm(self) -> list[threading.Thread]:
+        """One environment per function, started in the background; returns the threads."""
+        threads = [threading.Thread(target=pool.warm, daemon=True) for pool in self.pools.values()]
+        for thread in threads:
+            thread.start()
+        return threads
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -430,12 +433,12 @@ def main() -> None:
     threads.append(threading.Thread(target=watcher.run, args=(stop,), daemon=True))
     for thread in threads:
         thread.start()
-    server = ThreadingHTTPServer(
+    server = LocalApiServer(
         (host, api_port),
         make_http_handler(compile_routes(), functions.invoke, api_cors(stack.resolve)),
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    functions.warm()  # after the API is up: a first request needs no other process
+    warming = functions.warm()  # after the API is up: a first request needs no other process
 
     outputs = local_outputs(stack, api_url, endpoint)
     (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
@@ -446,6 +449,10 @@ def main() -> None:
     if not wait_for_notifications(notification_queues, invoker.settle, SEED_SETTLE_SECONDS):
         print("[seed] still importing; data will appear shortly", file=sys.stderr)
 
+    # "ready" means ready: a first request finds its function's environment started.
+    deadline = time.monotonic() + WARM_SECONDS
+    for thread in warming:
+        thread.join(max(0.0, deadline - time.monotonic()))
     print(PARITY)
     print(f"AWS endpoint  {endpoint}")
     print(f"HTTP API      {api_url}   (token: make token SUB=alice)")

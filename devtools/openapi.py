@@ -39,13 +39,26 @@ def build_document() -> dict[str, Any]:
         )
     secured = {route for route, (_, needs_token) in http_routes().items() if needs_token}
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    gateway = {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             if method not in _METHODS:
                 continue
+            responses = operation["responses"]
             if (method.upper(), path) in secured:
                 operation["security"] = [{"jwt": []}]
-            responses = operation["responses"]
+                # API Gateway's JWT authorizer answers these; the function never runs.
+                responses["401"] = {"description": "No valid bearer token", "content": gateway}
+            if method in ("post", "put", "patch"):
+                # Every route refuses a body that is not JSON, whether it reads one or not.
+                responses["415"] = {
+                    "description": "The body is not application/json",
+                    "content": envelope,
+                }
+                responses["413"] = {
+                    "description": "Body over API Gateway's 10 MB limit",
+                    "content": gateway,
+                }
             # Our handler answers every 500 with the envelope, not Powertools' default.
             responses["500"] = {"description": "Internal error", "content": envelope}
             responses.get("304", {}).pop("content", None)
@@ -55,6 +68,9 @@ def build_document() -> dict[str, Any]:
     }
     document["paths"] = dict(sorted(document["paths"].items()))
     schemas = document["components"]["schemas"]
+    from stockroom.models import GatewayMessage  # the layer is on the path once apps load
+
+    schemas["GatewayMessage"] = GatewayMessage.model_json_schema()
     document["components"]["schemas"] = {
         name: schemas[name] for name in sorted(_referenced(document))
     }

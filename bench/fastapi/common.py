@@ -12,8 +12,15 @@ from fastapi.responses import JSONResponse
 from mangum import Mangum
 from starlette.exceptions import HTTPException
 
-from stockroom.errors import StockroomError
-from stockroom.http_rules import caller_from_claims, error_envelope, status_of, validation_failure
+from stockroom.errors import FieldProblem, StockroomError
+from stockroom.http_rules import (
+    caller_from_claims,
+    error_envelope,
+    refusal_response,
+    refused_request,
+    status_of,
+    validation_failure,
+)
 from stockroom.identity import Caller
 from stockroom.models import ErrorEnvelope
 from stockroom.observability import logger, metrics, tracer
@@ -34,8 +41,14 @@ def create_app() -> FastAPI:
         return _envelope_response(*validation_failure(error.errors()))
 
     @app.exception_handler(HTTPException)
-    async def no_route(request: Request, error: HTTPException) -> JSONResponse:
-        # Starlette raises these for unknown routes (404) and methods (405).
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        if error.status_code == 400:
+            # FastAPI's answer to a body its JSON decoder could not read at all (nested
+            # too deeply); merely invalid JSON is a RequestValidationError.
+            problem = FieldProblem("body", str(error.detail))
+            envelope = error_envelope("MALFORMED_JSON", "request body is not valid JSON", [problem])
+            return _envelope_response(400, envelope)
+        # Starlette raises the others for unknown routes (404) and methods (405).
         code = "ROUTE_NOT_FOUND" if error.status_code == 404 else f"HTTP_{error.status_code}"
         message = f"no route for {request.method} {request.url.path}"
         return _envelope_response(error.status_code, error_envelope(code, message))
@@ -71,6 +84,9 @@ def lambda_handler(
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        refusal = refused_request(event)
+        if refusal is not None:
+            return refusal_response(refusal)
         if before is not None:
             before(context)
         return adapter(event, context)  # type: ignore[arg-type]  # Mangum's own event types

@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import catalog
-from stockroom.http import create_resolver, described, documented, json_response
+from stockroom.http import create_resolver, described, documented, json_response, resolve
 from stockroom.http_rules import etag_matches, etag_of, wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics, tracer
@@ -59,4 +59,4 @@ def list_products(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(app, event, context)

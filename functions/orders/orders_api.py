@@ -9,7 +9,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import ordering
-from stockroom.http import caller_of, create_resolver, described, documented, json_response
+from stockroom.http import (
+    caller_of,
+    create_resolver,
+    described,
+    documented,
+    json_response,
+    resolve,
+)
 from stockroom.models import Order, OrderPage, PlaceOrderRequest
 from stockroom.observability import logger, metrics, tracer
 
@@ -19,7 +26,7 @@ app = create_resolver()
 @app.post(
     "/orders",
     responses=documented(
-        {202: described("Order accepted as PENDING; Location names it", Order)}, 400, 401, 409
+        {202: described("Order accepted as PENDING; Location names it", Order)}, 400, 409
     ),
 )
 def place_order(
@@ -31,7 +38,7 @@ def place_order(
     return json_response(202, order, {"Location": f"/orders/{order.order_id}"})
 
 
-@app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 401, 404))
+@app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 404))
 def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Order:
     return ordering.get_order(caller_of(app), order_id)
 
@@ -40,7 +47,6 @@ def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Or
     "/orders/<order_id>/cancel",
     responses=documented(
         {200: described("The cancelled order; reserved units are available again", Order)},
-        401,
         404,
         409,
         503,
@@ -52,7 +58,7 @@ def cancel_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) ->
 
 @app.get(
     "/orders",
-    responses=documented({200: described("The caller's orders, newest first", OrderPage)}, 401),
+    responses=documented({200: described("The caller's orders, newest first", OrderPage)}),
 )
 def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -67,4 +73,4 @@ def list_orders(
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Lets an idempotency record left by a timed-out invocation expire with it.
     ordering.idempotency_config().register_lambda_context(context)
-    return app.resolve(event, context)
+    return resolve(app, event, context)

@@ -114,6 +114,62 @@ def test_malformed_json_is_400(stack, catalog, lambda_context, raw):
     assert result.error_fields() == ["body"]
 
 
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/json",
+        "application/xml",
+        "application/vnd.api+json",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ],
+)
+def test_a_body_that_is_not_json_is_415_naming_the_accepted_type(
+    stack, catalog, lambda_context, content_type
+):
+    event = http_event(
+        "POST",
+        "/orders",
+        raw_body=json.dumps({"items": [line("SKU-001")]}),
+        headers={"content-type": content_type},
+    )
+    result = call(event, lambda_context)
+    assert result.status == 415, result.body
+    assert result.error["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert "application/json" in result.error["message"]
+    assert result.error_fields() == ["Content-Type"]
+    assert stored_orders(stack) == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["APPLICATION/JSON", "application/json; charset=utf-8", "Application/Json ;x=1"]
+)
+def test_json_is_accepted_whatever_the_case_and_parameters(
+    stack, catalog, lambda_context, content_type
+):
+    event = http_event(
+        "POST",
+        "/orders",
+        raw_body=json.dumps({"items": [line("SKU-001")]}),
+        headers={"content-type": content_type},
+    )
+    result = call(event, lambda_context)
+    assert result.status == 202, result.body
+    assert len(stored_orders(stack)) == 1
+
+
+@pytest.mark.parametrize("raw", ["[" * 100_000 + "]" * 100_000, '{"items": ' + "[" * 50_000])
+def test_a_body_nested_too_deeply_is_400(stack, catalog, lambda_context, raw):
+    event = http_event(
+        "POST", "/orders", raw_body=raw, headers={"content-type": "application/json"}
+    )
+    result = call(event, lambda_context)
+    assert result.status == 400, result.body
+    assert result.error["code"] == "MALFORMED_JSON"
+    assert result.error_fields() == ["body"]
+
+
 def test_missing_body_is_a_4xx_naming_body(stack, catalog, lambda_context):
     result = call(http_event("POST", "/orders"), lambda_context)
     assert 400 <= result.status < 500

@@ -20,11 +20,26 @@ def test_document_has_exactly_the_template_routes_with_their_security():
     assert documented == {route: secured for route, (_, secured) in http_routes().items()}
 
 
-def test_every_error_response_is_the_envelope():
+# Answered by API Gateway itself, before any function runs, in its own shape.
+GATEWAY_STATUSES = {"401", "413"}
+
+
+def test_every_error_response_is_the_envelope_or_api_gateways_message():
     envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    gateway = {"$ref": "#/components/schemas/GatewayMessage"}
     for path, operations in build_document()["paths"].items():
         for method, operation in operations.items():
             for status, response in operation["responses"].items():
                 if int(status) >= 400:
                     schema = response["content"]["application/json"]["schema"]
-                    assert schema == envelope, (method, path, status, json.dumps(response))
+                    expected = gateway if status in GATEWAY_STATUSES else envelope
+                    assert schema == expected, (method, path, status, json.dumps(response))
+
+
+def test_secured_routes_document_the_authorizers_401_and_bodies_their_415():
+    document = build_document()
+    for (method, path), (_, secured) in http_routes().items():
+        responses = document["paths"][path][method.lower()]["responses"]
+        assert ("401" in responses) is secured, (method, path)
+        assert ("415" in responses) is (method == "POST"), (method, path)
+    assert document["components"]["schemas"]["GatewayMessage"]["required"] == ["message"]

@@ -14,14 +14,21 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
 from stockroom.errors import FieldProblem, StockroomError
-from stockroom.http_rules import caller_from_claims, error_envelope, status_of, validation_failure
+from stockroom.http_rules import (
+    caller_from_claims,
+    decode_json,
+    error_envelope,
+    refusal_response,
+    refused_request,
+    status_of,
+    validation_failure,
+)
 from stockroom.identity import Caller
 from stockroom.models import ErrorEnvelope
 from stockroom.observability import logger
 
 _ERROR_MEANINGS = {
-    400: "Malformed request (for example a body that is not JSON)",
-    401: "No valid bearer token",
+    400: "Malformed request: a body that is not JSON, or nested too deeply to decode",
     404: "Not found",
     409: "Conflict with the resource's current state or an earlier request",
     422: "Invalid request; details name each field",
@@ -38,7 +45,8 @@ def described(description: str, model: type[BaseModel] | None = None) -> OpenAPI
 
 def documented(success: dict[int, OpenAPIResponse], *errors: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses of a route: its successes plus its errors in the one envelope.
-    (500 is added by devtools/openapi.py: Powertools documents it on its own terms.)"""
+    devtools/openapi.py adds what every route shares: 500 (Powertools documents it on its
+    own terms), 415 and API Gateway's own 401 and 413."""
     failures = {
         status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in (*errors, 422)
     }
@@ -71,7 +79,11 @@ def _validation_response(error: RequestValidationError) -> Response[Any]:
 def create_resolver() -> APIGatewayHttpResolver:
     """A validating resolver whose every error, expected or not, uses the envelope."""
     # A response that fails its own model is our bug: 500, not the client's 422.
-    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
+    app = APIGatewayHttpResolver(
+        enable_validation=True,
+        response_validation_error_http_code=500,
+        json_body_deserializer=decode_json,
+    )
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response[Any]:
@@ -99,6 +111,15 @@ def create_resolver() -> APIGatewayHttpResolver:
         return error_response(500, "INTERNAL_ERROR", "internal error; the request id is logged")
 
     return app
+
+
+def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The route's answer to `event`, once the request passes the checks every route
+    shares (a body must be JSON: stockroom/http_rules.py)."""
+    refusal = refused_request(event)
+    if refusal is not None:
+        return refusal_response(refusal)
+    return app.resolve(event, context)
 
 
 def caller_of(app: APIGatewayHttpResolver) -> Caller:

@@ -1,9 +1,11 @@
 """What Stockroom's HTTP APIs answer, whatever framework serves them: each domain
 error's status, the one error envelope, the fields a validation error names, and the
-catalog's caching headers. No web framework is imported here (bench/fastapi_app.py
-serves the same answers with FastAPI)."""
+catalog's caching headers, and which request bodies are refused before any route sees
+them. No web framework is imported here (bench/fastapi/ serves the same answers with
+FastAPI)."""
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +30,7 @@ STATUS_OF: dict[type[StockroomError], int] = {
     RetryLaterError: 503,
 }
 _LOCATION_KINDS = {"body", "query", "path", "header", "cookie"}
+JSON_MEDIA_TYPE = "application/json"
 
 
 def status_of(error: StockroomError) -> int:
@@ -67,8 +70,13 @@ def validation_failure(errors: Iterable[Mapping[str, Any]]) -> tuple[int, ErrorE
         FieldProblem(field_name(error.get("loc", ())), str(error.get("msg", "invalid")))
         for error in errors
     ]
-    if any(error.get("type") == "json_invalid" for error in errors):
-        return 400, error_envelope("MALFORMED_JSON", "request body is not valid JSON", problems)
+    invalid_json = [error for error in errors if error.get("type") == "json_invalid"]
+    if invalid_json:
+        why = (invalid_json[0].get("ctx") or {}).get("error")
+        message = (
+            f"request body is not valid JSON: {why}" if why else "request body is not valid JSON"
+        )
+        return 400, error_envelope("MALFORMED_JSON", message, problems)
     fields = ", ".join(dict.fromkeys(problem.field for problem in problems))
     return 422, error_envelope("VALIDATION_FAILED", f"invalid request: {fields}", problems)
 
@@ -102,3 +110,45 @@ def caller_from_claims(claims: Mapping[str, Any], scopes: Iterable[str] | None) 
     elif isinstance(claimed, list):
         granted.update(str(scope) for scope in claimed)
     return Caller(customer_id=subject, scopes=frozenset(granted))
+
+
+def decode_json(text: str | bytes) -> Any:
+    """json.loads, with a body nested too deep to decode (RecursionError) reported as the
+    malformed JSON it is to the client."""
+    try:
+        return json.loads(text)
+    except RecursionError as error:
+        doc = text if isinstance(text, str) else text.decode(errors="replace")
+        raise json.JSONDecodeError("nested too deeply", doc[:64], 0) from error
+
+
+def refused_request(event: dict[str, Any]) -> tuple[int, ErrorEnvelope] | None:
+    """Checks a payload 2.0 event before routing. A body must be JSON: media types are
+    compared case-insensitively and parameters (`; charset=utf-8`) are allowed; no
+    Content-Type at all is taken as JSON. Anything else is 415 naming the accepted type.
+    A JSON body's Content-Type is rewritten to the plain `application/json` the
+    frameworks recognise."""
+    headers = event.get("headers") or {}
+    content_type = headers.get("content-type")
+    if not event.get("body") or content_type is None:
+        return None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != JSON_MEDIA_TYPE:
+        return 415, error_envelope(
+            "UNSUPPORTED_MEDIA_TYPE",
+            f"request bodies must be {JSON_MEDIA_TYPE}; got {content_type!r}",
+            [FieldProblem("Content-Type", f"use {JSON_MEDIA_TYPE}")],
+        )
+    headers["content-type"] = JSON_MEDIA_TYPE
+    return None
+
+
+def refusal_response(refusal: tuple[int, ErrorEnvelope]) -> dict[str, Any]:
+    """A refused request's answer as a payload 2.0 function result."""
+    status, envelope = refusal
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": JSON_MEDIA_TYPE},
+        "body": envelope.model_dump_json(),
+        "isBase64Encoded": False,
+    }

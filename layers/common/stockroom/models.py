@@ -147,9 +147,16 @@ class ErrorBody(BaseModel):
 
 
 class ErrorEnvelope(BaseModel):
-    """The one shape of every error response."""
+    """The one shape of every error response our functions send."""
 
     error: ErrorBody
+
+
+class GatewayMessage(BaseModel):
+    """What API Gateway itself answers before any function runs: 401 from the JWT
+    authorizer, 404 for no route, 413 over its payload limit."""
+
+    message: str
 
 
 # ------------------------------------------------------------------------- imports
