@@ -8,6 +8,7 @@ through the real path. What it emulates, approximates and ignores is printed at 
 (`PARITY`). Nothing here names a Stockroom resource: everything comes from the template.
 
     python -m devtools.local_stack            # the stack, until Ctrl-C
+    STOCKROOM_PARAMETER_OVERRIDES="StuckOrderSeconds=30" python -m devtools.local_stack
     python -m devtools.local_stack token SUB [SCOPES...]
 """
 
@@ -64,8 +65,10 @@ parity with AWS:
                 sources (batch size, batching window, MaximumConcurrency pollers,
                 ReportBatchItemFailures, visibility timeout, redrive to the DLQ); S3
                 notifications with prefix/suffix filters, invoked asynchronously (two
-                retries, then the on-failure destination)
-  approximated  async retries come 1 s and 2 s apart (minutes on AWS); one stream shard;
+                retries, then the on-failure destination); Schedule events, invoked
+                asynchronously with EventBridge's event
+  approximated  async retries come 1 s and 2 s apart (minutes on AWS); schedules fire
+                every STOCKROOM_SCHEDULE_SECONDS (30) whatever their rate; one stream shard;
                 at most STOCKROOM_MAX_ENVIRONMENTS (8) processes per function unless
                 ReservedConcurrentExecutions says otherwise; each AWS request is served
                 atomically (moto's conditional writes are not atomic under concurrency);
@@ -148,6 +151,16 @@ def authorizer_parameters() -> dict[str, str]:
                     if isinstance(value, dict) and "Ref" in value:
                         overrides[value["Ref"]] = local
     return overrides
+
+
+def parameter_overrides() -> dict[str, str]:
+    """Template parameters set for this stack, `sam deploy --parameter-overrides` style:
+    STOCKROOM_PARAMETER_OVERRIDES="Name=Value Other=Value"."""
+    pairs = os.environ.get("STOCKROOM_PARAMETER_OVERRIDES", "").split()
+    malformed = [pair for pair in pairs if "=" not in pair]
+    if malformed:
+        raise SystemExit(f"STOCKROOM_PARAMETER_OVERRIDES: expected Name=Value, got {malformed}")
+    return dict(pair.split("=", 1) for pair in pairs)
 
 
 # -------------------------------------------------------------------- functions
@@ -407,7 +420,13 @@ def start_in_background(
 # ------------------------------------------------------------------------- main
 def main() -> None:
     from devtools.provision import provision
-    from devtools.triggers import AsyncInvoker, bucket_triggers, queue_pollers, stream_pollers
+    from devtools.triggers import (
+        AsyncInvoker,
+        bucket_triggers,
+        queue_pollers,
+        schedule_triggers,
+        stream_pollers,
+    )
 
     started = time.monotonic()
     host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
@@ -418,7 +437,7 @@ def main() -> None:
     use_local_endpoint(endpoint)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
     moto = start_aws_endpoint(host, aws_port)
-    stack = provision(parameter_overrides=authorizer_parameters())
+    stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
     functions = Functions(stack, local_aws_environment(endpoint))
 
     stop = threading.Event()
@@ -428,6 +447,7 @@ def main() -> None:
         stream_pollers(stack, functions.invoke, stop)
         + queue_pollers(stack, functions.invoke, stop)
         + notifiers
+        + schedule_triggers(stack, invoker, stop)
     )
     watcher = CodeWatcher(functions.pools.values())
     threads.append(threading.Thread(target=watcher.run, args=(stop,), daemon=True))

@@ -1,6 +1,7 @@
 """The template's event sources, driven as Lambda drives them, by polling the local AWS
-endpoint: DynamoDB streams and SQS queues (event source mappings) and S3 notifications
-(asynchronous invocations with retries and an on-failure destination)."""
+endpoint: DynamoDB streams and SQS queues (event source mappings), S3 notifications
+(asynchronous invocations with retries and an on-failure destination), and schedules
+(EventBridge rules, run on a local interval)."""
 
 import json
 import os
@@ -20,6 +21,8 @@ from devtools.template import event_sources, function_properties
 
 # Lambda polls a queue with five pollers when no MaximumConcurrency caps them.
 DEFAULT_SQS_CONCURRENCY = 5
+# Schedules run this often locally, whatever their rate (a local setting).
+DEFAULT_SCHEDULE_SECONDS = 30.0
 POLL_INTERVAL_SECONDS = 0.2
 
 
@@ -362,3 +365,49 @@ def _poll_notifications(
                 function = record["s3"]["configurationId"].rsplit("-", 1)[0]
                 invoker.submit(function, "s3", {"Records": [record]})
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+# --------------------------------------------------------------------- schedules
+def schedule_triggers(
+    stack: Stack, invoker: AsyncInvoker, stop: threading.Event
+) -> list[threading.Thread]:
+    """Each Schedule event's rule, firing every STOCKROOM_SCHEDULE_SECONDS (default 30 s)
+    instead of its rate or cron, with the event EventBridge sends; invoked
+    asynchronously, as EventBridge invokes a function."""
+    interval = float(os.environ.get("STOCKROOM_SCHEDULE_SECONDS") or DEFAULT_SCHEDULE_SECONDS)
+    threads = []
+    for function, properties in event_sources("Schedule") + event_sources("ScheduleV2"):
+        expression = str(stack.resolve(properties.get("Schedule") or properties.get("ScheduleExpression")))
+        threads.append(
+            threading.Thread(
+                target=_fire_schedule,
+                args=(stack, invoker, function, expression, interval, stop),
+                name=f"schedule {function}",
+                daemon=True,
+            )
+        )
+    return threads
+
+
+def _fire_schedule(
+    stack: Stack,
+    invoker: AsyncInvoker,
+    function: str,
+    expression: str,
+    interval: float,
+    stop: threading.Event,
+) -> None:
+    rule = f"arn:aws:events:{stack.region}:{stack.account}:rule/{stack.name}-{function}"
+    while not stop.wait(interval):
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": stack.account,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "region": stack.region,
+            "resources": [rule],
+            "detail": {},
+        }
+        invoker.submit(function, f"schedule {expression}", event)

@@ -8,9 +8,11 @@ import os
 import re
 import subprocess
 import sys
+import time
+import uuid
 
 import pytest
-from e2e.test_journeys import request
+from e2e.test_journeys import put_product, request, settled
 
 from devtools.http_api import make_token
 from devtools.template import ROOT
@@ -126,3 +128,66 @@ def test_the_journeys_run_against_a_stack_given_only_its_outputs(local_stack, tm
     )
     summary = completed.stdout.strip().splitlines()[-1]
     assert re.match(rf"{journeys} passed, \d+ skipped", summary), summary
+
+
+def _wait_for_log(local_stack, *fragments: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in local_stack["log"].read_text().splitlines():
+            if all(fragment in line for fragment in fragments):
+                return line
+        time.sleep(0.2)
+    pytest.fail(f"no log line with {fragments} within {timeout} s")
+
+
+def test_an_order_whose_stream_record_never_became_a_message_is_decided_anyway(local_stack, target):
+    """A filter mistake in miniature: the order becomes PENDING through a MODIFY, which
+    the relay's filter (INSERTs only) drops, so no message ever carries it."""
+    sku = f"LOST-{target.run_id}"
+    put_product(target, sku, on_hand=3)
+    dynamodb, table = target.client("dynamodb"), target.outputs["OrdersTableName"]
+    order_id = str(uuid.uuid4())
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "order_id": {"S": order_id},
+            "customer_id": {"S": "lost-customer"},
+            "status": {"S": "CANCELLED"},
+            "items": {
+                "L": [
+                    {
+                        "M": {
+                            "sku": {"S": sku},
+                            "quantity": {"N": "2"},
+                            "unit_price_cents": {"N": "1299"},
+                        }
+                    }
+                ]
+            },
+            "total_cents": {"N": "2598"},
+            "currency": {"S": "EUR"},
+            "created_at": {"S": "2026-11-30T10:00:00.000000Z"},
+            "updated_at": {"S": "2026-11-30T10:00:00.000000Z"},
+        },
+    )
+    # The INSERT's message reaches the worker, which leaves a CANCELLED order alone.
+    _wait_for_log(local_stack, "order already decided; message skipped", order_id)
+    dynamodb.update_item(
+        TableName=table,
+        Key={"order_id": {"S": order_id}},
+        UpdateExpression="SET #status = :pending, pending_shard = :shard",
+        ExpressionAttributeNames={"#status": "status"},
+        ExpressionAttributeValues={":pending": {"S": "PENDING"}, ":shard": {"S": "0"}},
+    )
+
+    order = settled(target, order_id, make_token("lost-customer"))
+
+    assert order["status"] == "CONFIRMED"
+    assert _wait_for_log(local_stack, "sending them to the order queue again", order_id)
+    _, _, product = request(f"{target.api}/products/{sku}", headers={"Cache-Control": "no-cache"})
+    assert product["available"] == 1
+
+
+def test_quiet_invocations_print_no_empty_metrics_warning(local_stack):
+    assert request(f"{local_stack['api']}/health")[0] == 200
+    assert "No application metrics to publish" not in local_stack["log"].read_text()

@@ -19,6 +19,8 @@ class Settings(BaseModel):
     order_queue_url: str | None = None
     product_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
+    # The reconciler: a PENDING order older than this is sent to the order queue again.
+    stuck_order_seconds: int = Field(default=600, ge=1)
     # Catalog import: rows written side by side, rows per checkpointed chunk, and the
     # time left at which an import hands over to a fresh invocation.
     import_write_concurrency: int = Field(default=16, ge=1, le=32)

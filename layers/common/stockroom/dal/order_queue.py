@@ -1,8 +1,16 @@
 """The order queue: placed orders waiting for the order worker."""
 
+from collections.abc import Sequence
+
 from stockroom import aws
 from stockroom.models import OrderPlacedMessage
 from stockroom.settings import get_settings
+
+_BATCH_LIMIT = 10  # SendMessageBatch's entries per call
+
+
+class QueueSendError(RuntimeError):
+    """The queue refused some messages of a batch; they were not sent."""
 
 
 def send_order_placed(message: OrderPlacedMessage) -> None:
@@ -10,3 +18,22 @@ def send_order_placed(message: OrderPlacedMessage) -> None:
         QueueUrl=get_settings().require("order_queue_url"),
         MessageBody=message.model_dump_json(),
     )
+
+
+def send_orders_placed(messages: Sequence[OrderPlacedMessage]) -> None:
+    """Every message, ten to a SendMessageBatch call; QueueSendError naming the orders
+    the queue refused (after every batch was tried)."""
+    queue_url = get_settings().require("order_queue_url")
+    refused: list[str] = []
+    for start in range(0, len(messages), _BATCH_LIMIT):
+        batch = messages[start : start + _BATCH_LIMIT]
+        response = aws.sqs().send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(index), "MessageBody": message.model_dump_json()}
+                for index, message in enumerate(batch)
+            ],
+        )
+        refused += [batch[int(failure["Id"])].order_id for failure in response.get("Failed", [])]
+    if refused:
+        raise QueueSendError(f"the order queue refused {len(refused)} message(s): {refused}")

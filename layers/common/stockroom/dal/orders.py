@@ -64,6 +64,25 @@ def get_order(order_id: str) -> Order | None:
     return Order.model_validate(from_item(item)) if item else None
 
 
+def pending_order_ids(created_before: str) -> list[str]:
+    """Ids of PENDING orders created before the timestamp, from every shard of the
+    Pending index (eventually consistent: an order decided moments ago may still show)."""
+    order_ids = []
+    paginator = aws.dynamodb().get_paginator("query")
+    for shard in range(PENDING_SHARDS):
+        pages = paginator.paginate(
+            TableName=_table(),
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="pending_shard = :shard AND created_at < :before",
+            ExpressionAttributeValues={
+                ":shard": {"S": str(shard)},
+                ":before": {"S": created_before},
+            },
+        )
+        order_ids += [item["order_id"]["S"] for page in pages for item in page.get("Items", [])]
+    return order_ids
+
+
 def list_customer_orders(
     customer_id: str, limit: int, after: tuple[str, str] | None
 ) -> tuple[list[Order], tuple[str, str] | None]:

@@ -1,0 +1,19 @@
+"""Order reconciler (scheduled): PENDING orders older than STUCK_ORDER_SECONDS go to the
+order queue again, in case the outbox lost them; each one is counted and alarmed on."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stockroom import reconciling
+from stockroom.observability import logger, metrics, tracer
+from stockroom.settings import get_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    stuck = reconciling.requeue_stuck_orders(datetime.now(UTC), get_settings().stuck_order_seconds)
+    return {"requeued": len(stuck)}

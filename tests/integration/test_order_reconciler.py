@@ -1,0 +1,102 @@
+"""The outbox's safety net: PENDING orders whose stream record never became a message
+are found through the Pending index, sent to the order queue again, and decided."""
+
+from datetime import UTC, datetime, timedelta
+
+import boto3
+
+import order_reconciler
+import order_worker
+from stockroom import ordering, reconciling, reservation
+from stockroom.dal import orders as orders_table
+from stockroom.identity import Caller
+from stockroom.models import OrderStatus
+from support.catalog_data import add_product
+from support.orders import assert_stock_adds_up, place, status_of
+
+LATER = timedelta(hours=1)
+
+
+def queued_order_ids(stack) -> list[str]:
+    sqs = boto3.client("sqs")
+    bodies = []
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=stack["OrderQueue"], MaxNumberOfMessages=10, VisibilityTimeout=0
+        ).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(message)
+            sqs.delete_message(QueueUrl=stack["OrderQueue"], ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_stuck_orders_are_requeued_counted_and_then_decided(stack, lambda_context):
+    # In-process there is no stream relay: every placed order is one the outbox "lost".
+    add_product("SKU-A", on_hand=30)
+    orders = [place(f"customer-{n}", {"SKU-A": 1}) for n in range(25)]
+
+    requeued = reconciling.requeue_stuck_orders(datetime.now(UTC) + LATER, 600)
+
+    assert sorted(requeued) == sorted(order.order_id for order in orders)
+    messages = queued_order_ids(stack)
+    assert sorted(message["Body"] for message in messages) == sorted(
+        f'{{"order_id":"{order.order_id}"}}' for order in orders
+    )
+    event = {
+        "Records": [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": message["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:OrderQueue",
+                "awsRegion": "eu-west-1",
+            }
+            for message in messages[:10]
+        ]
+    }
+    assert order_worker.handler(event, lambda_context) == {"batchItemFailures": []}
+    for message in messages[10:]:
+        order_id = message["Body"].split('"')[3]
+        assert reservation.decide_order(order_id) is reservation.Decision.CONFIRMED
+    assert {status_of(order) for order in orders} == {OrderStatus.CONFIRMED}
+    assert_stock_adds_up("SKU-A")
+    # Decided orders leave the index: a second look finds nothing to do.
+    assert reconciling.requeue_stuck_orders(datetime.now(UTC) + LATER, 600) == []
+
+
+def test_orders_younger_than_the_bound_are_left_to_the_outbox(stack, lambda_context):
+    add_product("SKU-A")
+    place("alice", {"SKU-A": 1})
+
+    assert order_reconciler.handler({}, lambda_context) == {"requeued": 0}
+    assert queued_order_ids(stack) == []
+
+
+def test_every_way_out_of_pending_leaves_the_index(stack):
+    add_product("SKU-A", on_hand=1)
+    confirmed = place("alice", {"SKU-A": 1})
+    rejected = place("bob", {"SKU-A": 1})
+    cancelled = place("carol", {"SKU-A": 1})
+    pending = place("dave", {"SKU-A": 1})
+    assert reservation.decide_order(confirmed.order_id) is reservation.Decision.CONFIRMED
+    assert reservation.decide_order(rejected.order_id) is reservation.Decision.REJECTED
+    ordering.cancel_order(Caller(customer_id="carol", scopes=frozenset()), cancelled.order_id)
+
+    later = (datetime.now(UTC) + LATER).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert orders_table.pending_order_ids(later) == [pending.order_id]
+    stored = boto3.client("dynamodb").get_item(
+        TableName=stack["OrdersTable"], Key={"order_id": {"S": confirmed.order_id}}
+    )["Item"]
+    assert "pending_shard" not in stored
+
+
+def test_pending_orders_spread_over_the_index_shards(stack):
+    add_product("SKU-A", on_hand=100)
+    orders = [place(f"c{n}", {"SKU-A": 1}) for n in range(64)]
+    shards = {orders_table.pending_shard(order.order_id) for order in orders}
+    assert len(shards) > orders_table.PENDING_SHARDS // 2
