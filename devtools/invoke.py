@@ -3,7 +3,11 @@
 environment, against the running local stack's AWS endpoint if one is up, else against
 a fresh embedded one provisioned from the template. The result goes to stdout as one
 JSON document and logs to stderr; an unhandled error prints Lambda's error shape
-(errorType, errorMessage) and exits with status 1."""
+(errorType, errorMessage) and exits with status 1.
+
+Against the running stack the function's effects are real: an order placed stays
+placed, a message sent goes to the stack's queue and on to its worker. The samples in
+events/ name the seeded catalog and the seeded order, so each works against `make run`."""
 
 import argparse
 import json
@@ -11,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.template import resources
+from devtools.template import ROOT, resources
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     functions = resources("AWS::Serverless::Function")
     if arguments.function not in functions:
         parser.error(f"no function {arguments.function!r}; the template has {', '.join(functions)}")
+    if str(arguments.event) != "-" and not arguments.event.is_file():
+        samples = ", ".join(sorted(path.name for path in (ROOT / "events").glob("*.json")))
+        parser.error(f"no event file {arguments.event}; the samples in events/ are: {samples}")
     source = sys.stdin.read() if str(arguments.event) == "-" else arguments.event.read_text()
     try:
         event: Any = json.loads(source)

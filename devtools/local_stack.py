@@ -320,10 +320,13 @@ def upload_seed(stack: Stack) -> list[str]:
 
     s3 = boto3.client("s3")
     buckets = resources("AWS::S3::Bucket")
+    tables = resources("AWS::DynamoDB::Table")
     uploaded = []
     for folder in sorted(SEED_DIR.iterdir()) if SEED_DIR.is_dir() else []:
+        if folder.name in tables:
+            continue  # put_table_seed's
         if folder.name not in buckets or folder.name not in stack:
-            print(f"[seed] {folder.name}: no such bucket in the template", file=sys.stderr)
+            print(f"[seed] {folder.name}: no such bucket or table in the template", file=sys.stderr)
             continue
         bucket = stack[folder.name]
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -331,6 +334,27 @@ def upload_seed(stack: Stack) -> list[str]:
             s3.upload_file(str(path), bucket, key)
             uploaded.append(f"s3://{bucket}/{key}")
     return uploaded
+
+
+def put_table_seed(stack: Stack) -> list[str]:
+    """Puts the items of `seed/<table logical id>/*.json` (each a list of items in
+    DynamoDB JSON) into their tables, as they are: records that have no API to create
+    them, such as an order with a known id for the samples in events/. Their stream
+    records flow like any other. Returns "<table>/<key>" of each item put."""
+    import boto3
+
+    dynamodb = boto3.client("dynamodb")
+    put = []
+    for name in sorted(resources("AWS::DynamoDB::Table")):
+        folder = SEED_DIR / name
+        if name not in stack or not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            for item in json.loads(path.read_text()):
+                dynamodb.put_item(TableName=stack[name], Item=item)
+                key = next(iter(item.values()))
+                put.append(f"{stack[name]}/{next(iter(key.values()))}")
+    return put
 
 
 def wait_for_notifications(
@@ -468,6 +492,8 @@ def main() -> None:
         print(f"[seed] {url}", file=sys.stderr, flush=True)
     if not wait_for_notifications(notification_queues, invoker.settle, SEED_SETTLE_SECONDS):
         print("[seed] still importing; data will appear shortly", file=sys.stderr)
+    for item in put_table_seed(stack):
+        print(f"[seed] {item}", file=sys.stderr, flush=True)
 
     # "ready" means ready: a first request finds its function's environment started.
     deadline = time.monotonic() + WARM_SECONDS

@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import boto3
+from botocore.exceptions import EndpointConnectionError
 
 from devtools.http_api import local_dir
 from devtools.queues import queue_arn
@@ -135,6 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         moved = redrive(dlq_url)
     except RedriveError as error:
         print(f"redrive failed: {error}", file=sys.stderr)
+        return 1
+    except EndpointConnectionError as error:
+        where = "is the local stack running? start it with `make run`" if not args.queue else ""
+        print(
+            f"redrive failed: nothing answers at {error.kwargs['endpoint_url']}; {where}".rstrip(
+                "; "
+            ),
+            file=sys.stderr,
+        )
         return 1
     print(f"moved {moved} message(s) from {dlq_url} back to its source queue")
     return 0

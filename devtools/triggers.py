@@ -377,7 +377,9 @@ def schedule_triggers(
     interval = float(os.environ.get("STOCKROOM_SCHEDULE_SECONDS") or DEFAULT_SCHEDULE_SECONDS)
     threads = []
     for function, properties in event_sources("Schedule") + event_sources("ScheduleV2"):
-        expression = str(stack.resolve(properties.get("Schedule") or properties.get("ScheduleExpression")))
+        expression = str(
+            stack.resolve(properties.get("Schedule") or properties.get("ScheduleExpression"))
+        )
         threads.append(
             threading.Thread(
                 target=_fire_schedule,

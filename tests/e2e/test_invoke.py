@@ -57,3 +57,33 @@ def test_an_unknown_function_is_refused_naming_the_ones_there_are(tmp_path):
     )
     assert completed.returncode == 2
     assert "CatalogFunction" in completed.stderr
+
+
+def test_a_missing_event_file_is_one_line_naming_the_samples(tmp_path):
+    completed = run_invoke(
+        ["make", "-s", "invoke", "FUNCTION=CatalogFunction", "EVENT=events/nope.json"], tmp_path
+    )
+
+    assert completed.returncode != 0
+    assert "Traceback" not in completed.stderr
+    assert "no event file events/nope.json" in completed.stderr
+    assert "get_product.json" in completed.stderr
+
+
+def test_redrive_with_no_stack_running_says_so_in_one_line(tmp_path):
+    from devtools.local_stack import free_port
+
+    # Outputs left by a stack that has since stopped: nothing listens on its port.
+    (tmp_path / "outputs.json").write_text(
+        json.dumps(
+            {
+                "OrderDeadLetterQueueUrl": "http://127.0.0.1:1/000000000000/dlq",
+                "AwsEndpointUrl": f"http://127.0.0.1:{free_port()}",
+            }
+        )
+    )
+    completed = run_invoke(["make", "-s", "redrive"], tmp_path)
+
+    assert completed.returncode != 0
+    assert "Traceback" not in completed.stderr
+    assert "is the local stack running? start it with `make run`" in completed.stderr

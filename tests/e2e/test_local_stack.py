@@ -135,7 +135,7 @@ def _wait_for_log(local_stack, *fragments: str, timeout: float = 30) -> str:
     while time.monotonic() < deadline:
         for line in local_stack["log"].read_text().splitlines():
             if all(fragment in line for fragment in fragments):
-                return line
+                return str(line)
         time.sleep(0.2)
     pytest.fail(f"no log line with {fragments} within {timeout} s")
 
@@ -191,3 +191,43 @@ def test_an_order_whose_stream_record_never_became_a_message_is_decided_anyway(l
 def test_quiet_invocations_print_no_empty_metrics_warning(local_stack):
     assert request(f"{local_stack['api']}/health")[0] == 200
     assert "No application metrics to publish" not in local_stack["log"].read_text()
+
+
+# Each sample in events/ with the function `make invoke` sends it to.
+SAMPLES = {
+    "health.json": "CatalogFunction",
+    "get_product.json": "CatalogFunction",
+    "list_products.json": "CatalogFunction",
+    "place_order.json": "OrdersFunction",
+    "get_order.json": "OrdersFunction",
+    "list_orders.json": "OrdersFunction",
+    "order_placed_stream.json": "OrderRelayFunction",
+    "order_placed_sqs.json": "OrderWorkerFunction",
+    "order_reconciler_scheduled.json": "OrderReconcilerFunction",
+    "s3_put_import_generated.json": "CatalogImportFunction",
+}
+
+
+def test_every_sample_event_works_against_the_running_stack(local_stack):
+    assert set(SAMPLES) | {"sqs_receive_message_generated.json"} == {
+        path.name for path in (ROOT / "events").glob("*.json")
+    }
+    for sample, function in SAMPLES.items():
+        completed = subprocess.run(
+            [sys.executable, "-m", "devtools.invoke", function, f"events/{sample}"],
+            cwd=ROOT,
+            env={**os.environ},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert completed.returncode == 0, (sample, completed.stdout, completed.stderr)
+        assert "Traceback" not in completed.stderr, (sample, completed.stderr)
+        result = json.loads(completed.stdout)
+        if "statusCode" in result:
+            assert result["statusCode"] < 400, (sample, result)
+        else:
+            failures = result.get("batchItemFailures") or [
+                item for item in result.get("objects", []) if item["outcome"] == "FAILED"
+            ]
+            assert not failures, (sample, result)

@@ -276,4 +276,22 @@ def test_the_seed_goes_to_buckets_only(stack, tmp_path, monkeypatch, capsys):
     uploaded = local_stack.upload_seed(stack)
 
     assert uploaded == [f"s3://{stack['ImportBucket']}/imports/a.csv"]
-    assert "ProductsTable: no such bucket" in capsys.readouterr().err
+    assert "ProductsTable" not in capsys.readouterr().err  # put_table_seed's to put
+    (tmp_path / "Nothing").mkdir()
+    local_stack.upload_seed(stack)
+    assert "Nothing: no such bucket or table" in capsys.readouterr().err
+
+
+def test_table_seeds_are_put_as_they_are(stack, tmp_path, monkeypatch):
+    import devtools.local_stack as local_stack
+
+    (tmp_path / "OrdersTable").mkdir()
+    item = {"order_id": {"S": "seeded-1"}, "status": {"S": "CANCELLED"}}
+    (tmp_path / "OrdersTable" / "orders.json").write_text(json.dumps([item]))
+    monkeypatch.setattr(local_stack, "SEED_DIR", tmp_path)
+
+    assert local_stack.put_table_seed(stack) == [f"{stack['OrdersTable']}/seeded-1"]
+    stored = boto3.client("dynamodb").get_item(
+        TableName=stack["OrdersTable"], Key={"order_id": {"S": "seeded-1"}}
+    )["Item"]
+    assert stored == item

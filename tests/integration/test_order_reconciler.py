@@ -2,6 +2,7 @@
 are found through the Pending index, sent to the order queue again, and decided."""
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import boto3
 
@@ -17,9 +18,10 @@ from support.orders import assert_stock_adds_up, place, status_of
 LATER = timedelta(hours=1)
 
 
-def queued_order_ids(stack) -> list[str]:
+def queued_messages(stack) -> list[dict[str, Any]]:
+    """Every message on the order queue, taken off it."""
     sqs = boto3.client("sqs")
-    bodies = []
+    bodies: list[dict[str, Any]] = []
     while True:
         messages = sqs.receive_message(
             QueueUrl=stack["OrderQueue"], MaxNumberOfMessages=10, VisibilityTimeout=0
@@ -27,7 +29,7 @@ def queued_order_ids(stack) -> list[str]:
         if not messages:
             return bodies
         for message in messages:
-            bodies.append(message)
+            bodies.append(dict(message))
             sqs.delete_message(QueueUrl=stack["OrderQueue"], ReceiptHandle=message["ReceiptHandle"])
 
 
@@ -39,7 +41,7 @@ def test_stuck_orders_are_requeued_counted_and_then_decided(stack, lambda_contex
     requeued = reconciling.requeue_stuck_orders(datetime.now(UTC) + LATER, 600)
 
     assert sorted(requeued) == sorted(order.order_id for order in orders)
-    messages = queued_order_ids(stack)
+    messages = queued_messages(stack)
     assert sorted(message["Body"] for message in messages) == sorted(
         f'{{"order_id":"{order.order_id}"}}' for order in orders
     )
@@ -74,7 +76,7 @@ def test_orders_younger_than_the_bound_are_left_to_the_outbox(stack, lambda_cont
     place("alice", {"SKU-A": 1})
 
     assert order_reconciler.handler({}, lambda_context) == {"requeued": 0}
-    assert queued_order_ids(stack) == []
+    assert queued_messages(stack) == []
 
 
 def test_every_way_out_of_pending_leaves_the_index(stack):
