@@ -8,7 +8,15 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import catalog
-from stockroom.http import create_resolver, described, documented, json_response, resolve
+from stockroom.http import (
+    INVALID_CURSOR,
+    create_resolver,
+    cursor_query,
+    described,
+    documented,
+    json_response,
+    resolve,
+)
 from stockroom.http_rules import etag_matches, etag_of, wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics, tracer
@@ -32,7 +40,7 @@ def health() -> dict[str, str]:
     ),
 )
 def get_product(
-    sku: Annotated[Sku, Path()],
+    sku: Annotated[Sku, Path(examples=["MUG-1"])],
     if_none_match: Annotated[str | None, Header()] = None,
     cache_control: Annotated[str | None, Header()] = None,
 ) -> Response[Any]:
@@ -47,10 +55,15 @@ def get_product(
     return json_response(200, view, headers)
 
 
-@app.get("/products", responses=documented({200: described("A page of products", ProductPage)}))
+@app.get(
+    "/products",
+    responses=documented(
+        {200: described("A page of products", ProductPage)}, unprocessable=INVALID_CURSOR
+    ),
+)
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+    cursor: Annotated[str | None, cursor_query()] = None,
 ) -> ProductPage:
     return catalog.list_products(limit, cursor)
 

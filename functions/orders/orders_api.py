@@ -10,8 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import ordering
 from stockroom.http import (
+    INVALID_CURSOR,
     caller_of,
     create_resolver,
+    cursor_query,
     described,
     documented,
     json_response,
@@ -23,15 +25,27 @@ from stockroom.observability import logger, metrics, tracer
 app = create_resolver()
 
 
+def order_id_path() -> Any:
+    """The {order_id} parameter (a fresh one per route); the example is the local
+    stack's seeded order (seed/OrdersTable/)."""
+    return Path(min_length=1, max_length=64, examples=["5b0e3c1a-8f7d-4c2b-9a6e-1d2f3a4b5c6d"])
+
+
 @app.post(
     "/orders",
     responses=documented(
-        {202: described("Order accepted as PENDING; Location names it", Order)}, 400, 409
+        {202: described("Order accepted as PENDING; Location names it", Order)},
+        400,
+        409,
+        unprocessable="an order naming a SKU no product has (UNKNOWN_SKU) or products "
+        "priced in more than one currency (MIXED_CURRENCY)",
     ),
 )
 def place_order(
     request: Annotated[PlaceOrderRequest, Body()],
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
+    idempotency_key: Annotated[
+        str | None, Header(min_length=1, max_length=255, examples=["checkout-7f3a2c"])
+    ] = None,
 ) -> Response[Order]:
     caller = caller_of(app)
     order = ordering.place_order(caller.customer_id, request, idempotency_key)
@@ -39,7 +53,7 @@ def place_order(
 
 
 @app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 404))
-def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Order:
+def get_order(order_id: Annotated[str, order_id_path()]) -> Order:
     return ordering.get_order(caller_of(app), order_id)
 
 
@@ -52,17 +66,20 @@ def get_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Or
         503,
     ),
 )
-def cancel_order(order_id: Annotated[str, Path(min_length=1, max_length=64)]) -> Order:
+def cancel_order(order_id: Annotated[str, order_id_path()]) -> Order:
     return ordering.cancel_order(caller_of(app), order_id)
 
 
 @app.get(
     "/orders",
-    responses=documented({200: described("The caller's orders, newest first", OrderPage)}),
+    responses=documented(
+        {200: described("The caller's orders, newest first", OrderPage)},
+        unprocessable=INVALID_CURSOR,
+    ),
 )
 def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
+    cursor: Annotated[str | None, cursor_query()] = None,
 ) -> OrderPage:
     return ordering.list_orders(caller_of(app).customer_id, limit, cursor)
 

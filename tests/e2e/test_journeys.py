@@ -66,9 +66,14 @@ def settled(target: Target, order_id: str, token: str, timeout: float = 30) -> d
 
 
 def upload_and_wait_for_report(target: Target, key: str, body: bytes) -> dict[str, Any]:
+    target.client("s3").put_object(Bucket=target.outputs["ImportBucketName"], Key=key, Body=body)
+    return wait_for_report(target, key)
+
+
+def wait_for_report(target: Target, key: str) -> dict[str, Any]:
+    """The import report of the file at `key`, once the importer has written it."""
     s3 = target.client("s3")
     bucket = target.outputs["ImportBucketName"]
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
     deadline = time.monotonic() + 60
     while True:
         try:

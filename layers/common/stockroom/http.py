@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel
 
@@ -36,6 +37,19 @@ _ERROR_MEANINGS = {
 }
 
 
+def cursor_query() -> Any:
+    """The `cursor` query parameter of every listing (a fresh one per route)."""
+    return Query(
+        min_length=1,
+        max_length=1024,
+        description="next_cursor of the previous page, unchanged (opaque)",
+    )
+
+
+# The 422 a cursor can get, for `documented(unprocessable=...)`.
+INVALID_CURSOR = "a cursor this API did not return (INVALID_CURSOR)"
+
+
 def described(description: str, model: type[BaseModel] | None = None) -> OpenAPIResponse:
     """One documented response, with a JSON body of `model` if it has one."""
     if model is None:
@@ -43,14 +57,17 @@ def described(description: str, model: type[BaseModel] | None = None) -> OpenAPI
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-def documented(success: dict[int, OpenAPIResponse], *errors: int) -> dict[int, OpenAPIResponse]:
+def documented(
+    success: dict[int, OpenAPIResponse], *errors: int, unprocessable: str | None = None
+) -> dict[int, OpenAPIResponse]:
     """OpenAPI responses of a route: its successes plus its errors in the one envelope.
     devtools/openapi.py adds what every route shares: 500 (Powertools documents it on its
     own terms), 415 and API Gateway's own 401 and 413."""
-    failures = {
-        status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in (*errors, 422)
-    }
-    return success | failures
+    failures = {status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in errors}
+    # A request can match its schema and still be unprocessable (a SKU no product has, a
+    # cursor this API never issued): `unprocessable` names those cases.
+    meaning = _ERROR_MEANINGS[422] + (f"; also {unprocessable}" if unprocessable else "")
+    return success | failures | {422: described(meaning, ErrorEnvelope)}
 
 
 def json_response(

@@ -82,7 +82,11 @@ class OrderLineRequest(BaseModel):
 class PlaceOrderRequest(BaseModel):
     """Body of POST /orders."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"items": [{"sku": "MUG-1", "quantity": 1}]}]},
+    )
 
     items: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_ORDER_LINES)]
 
