@@ -414,7 +414,11 @@ class BackgroundStack:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # still busy after 10 s: stop it all the same
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 def start_in_background(

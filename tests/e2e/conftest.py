@@ -38,12 +38,16 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     local_dir = tmp_path_factory.mktemp("local-dir")
     os.environ["STOCKROOM_LOCAL_DIR"] = str(local_dir)
     log = tmp_path_factory.mktemp("local-stack") / "output.log"
-    # The reconciler looks every second for orders PENDING over 2 s: fast enough for a
-    # test to see a lost order decided, harmless to the others (a duplicate is a no-op).
+    # The reconciler looks every second for orders PENDING over 10 s: soon enough for a
+    # test to see a lost order decided, and longer than any backlog the tests build up
+    # (an order behind it would get a duplicate message: harmless, but more work).
     stack = start_in_background(
         local_dir,
         log,
-        {"STOCKROOM_SCHEDULE_SECONDS": "1", "STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=2"},
+        {
+            "STOCKROOM_SCHEDULE_SECONDS": "1",
+            "STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=10",
+        },
     )
     deadline = time.monotonic() + 90
     # Ready means serving, with the sample catalog under seed/ imported.

@@ -175,12 +175,16 @@ def test_an_order_whose_stream_record_never_became_a_message_is_decided_anyway(l
     dynamodb.update_item(
         TableName=table,
         Key={"order_id": {"S": order_id}},
-        UpdateExpression="SET #status = :pending, pending_shard = :shard",
+        UpdateExpression="SET #status = :pending, pending_shard = :shard, pending_since = :since",
         ExpressionAttributeNames={"#status": "status"},
-        ExpressionAttributeValues={":pending": {"S": "PENDING"}, ":shard": {"S": "0"}},
+        ExpressionAttributeValues={
+            ":pending": {"S": "PENDING"},
+            ":shard": {"S": "0"},
+            ":since": {"S": "2026-11-30T10:00:00.000000Z"},
+        },
     )
 
-    order = settled(target, order_id, make_token("lost-customer"))
+    order = settled(target, order_id, make_token("lost-customer"), timeout=60)
 
     assert order["status"] == "CONFIRMED"
     assert _wait_for_log(local_stack, "sending them to the order queue again", order_id)

@@ -102,3 +102,16 @@ def test_pending_orders_spread_over_the_index_shards(stack):
     orders = [place(f"c{n}", {"SKU-A": 1}) for n in range(64)]
     shards = {orders_table.pending_shard(order.order_id) for order in orders}
     assert len(shards) > orders_table.PENDING_SHARDS // 2
+
+
+def test_an_order_sent_again_waits_a_full_bound_before_the_next_time(stack):
+    """An order that is only slow (behind a long queue) gets one more message per bound,
+    not one per run."""
+    add_product("SKU-A")
+    order = place("alice", {"SKU-A": 1})
+    first = datetime.now(UTC) + LATER
+
+    assert reconciling.requeue_stuck_orders(first, 600) == [order.order_id]
+    assert reconciling.requeue_stuck_orders(first + timedelta(seconds=599), 600) == []
+    assert reconciling.requeue_stuck_orders(first + timedelta(seconds=601), 600) == [order.order_id]
+    assert len(queued_messages(stack)) == 2

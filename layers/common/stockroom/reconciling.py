@@ -14,9 +14,12 @@ from stockroom.observability import count, logger
 
 def requeue_stuck_orders(now: datetime, stuck_after_seconds: int) -> list[str]:
     """Sends every order PENDING since before `now - stuck_after_seconds` to the order
-    queue again, counts them (StuckOrdersRequeued) and returns their ids."""
-    cutoff = (now - timedelta(seconds=stuck_after_seconds)).astimezone(UTC)
-    stuck = orders_table.pending_order_ids(cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    queue again, counts them (StuckOrdersRequeued) and returns their ids.
+
+    Each one sent has its clock restarted, so an order that is only slow (behind a long
+    queue) gets one more message per bound, not one per run. It is sent before its clock
+    restarts: a run that stops in between sends it again next time, never not at all."""
+    stuck = orders_table.pending_order_ids(_timestamp(now - timedelta(seconds=stuck_after_seconds)))
     if stuck:
         logger.warning(
             "PENDING orders found past the bound; sending them to the order queue again",
@@ -26,5 +29,11 @@ def requeue_stuck_orders(now: datetime, stuck_after_seconds: int) -> list[str]:
         order_queue.send_orders_placed(
             [OrderPlacedMessage(order_id=order_id) for order_id in stuck]
         )
+        for order_id in stuck:
+            orders_table.mark_requeued(order_id, _timestamp(now))
     count("StuckOrdersRequeued", len(stuck))
     return stuck
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,5 +1,5 @@
 """Orders table access (key: order_id; indexes ByCustomer: customer_id + created_at, and
-Pending: pending_shard + created_at, which holds only PENDING orders).
+Pending: pending_shard + pending_since, which holds only PENDING orders).
 
 Every conditional write here is safe to send twice. botocore resends a write whose answer
 was lost (a read timeout); if the first copy took effect, the second fails its condition
@@ -42,6 +42,7 @@ def create_order(order: Order) -> None:
     item = to_item(order)
     if order.status is OrderStatus.PENDING:
         item["pending_shard"] = {"S": pending_shard(order.order_id)}
+        item["pending_since"] = {"S": order.created_at}
     try:
         aws.dynamodb().put_item(
             TableName=_table(),
@@ -64,23 +65,41 @@ def get_order(order_id: str) -> Order | None:
     return Order.model_validate(from_item(item)) if item else None
 
 
-def pending_order_ids(created_before: str) -> list[str]:
-    """Ids of PENDING orders created before the timestamp, from every shard of the
-    Pending index (eventually consistent: an order decided moments ago may still show)."""
+def pending_order_ids(since_before: str) -> list[str]:
+    """Ids of orders PENDING since before the timestamp (placed, or last sent to the queue
+    again, before it), from every shard of the Pending index. Eventually consistent: an
+    order decided moments ago may still show."""
     order_ids = []
     paginator = aws.dynamodb().get_paginator("query")
     for shard in range(PENDING_SHARDS):
         pages = paginator.paginate(
             TableName=_table(),
             IndexName=PENDING_INDEX,
-            KeyConditionExpression="pending_shard = :shard AND created_at < :before",
+            KeyConditionExpression="pending_shard = :shard AND pending_since < :before",
             ExpressionAttributeValues={
                 ":shard": {"S": str(shard)},
-                ":before": {"S": created_before},
+                ":before": {"S": since_before},
             },
         )
         order_ids += [item["order_id"]["S"] for page in pages for item in page.get("Items", [])]
     return order_ids
+
+
+def mark_requeued(order_id: str, now: str) -> None:
+    """Restarts a PENDING order's clock in the Pending index, so the reconciler sends it
+    again only after another full bound; an order decided meanwhile is left alone."""
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(),
+            Key={"order_id": {"S": order_id}},
+            UpdateExpression="SET pending_since = :now",
+            ConditionExpression="#status = :pending",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":now": {"S": now}, ":pending": {"S": "PENDING"}},
+        )
+    except ClientError as error:
+        if aws.error_code(error) != "ConditionalCheckFailedException":
+            raise
 
 
 def list_customer_orders(
@@ -160,7 +179,7 @@ def status_update(
     return {
         "TableName": _table(),
         "Key": {"order_id": {"S": order_id}},
-        "UpdateExpression": f"SET {assignments} REMOVE pending_shard",
+        "UpdateExpression": f"SET {assignments} REMOVE pending_shard, pending_since",
         "ConditionExpression": "#status = :expected",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values,
