@@ -114,6 +114,13 @@ def test_malformed_json_is_400(stack, catalog, lambda_context, raw):
     assert result.error_fields() == ["body"]
 
 
+def post_json_as(lambda_context, content_type: str) -> HttpResult:
+    """A valid order's JSON body, sent with `content_type`."""
+    body = json.dumps({"items": [line("SKU-001")]})
+    event = http_event("POST", "/orders", raw_body=body, headers={"content-type": content_type})
+    return call(event, lambda_context)
+
+
 @pytest.mark.parametrize(
     "content_type",
     [
@@ -128,13 +135,7 @@ def test_malformed_json_is_400(stack, catalog, lambda_context, raw):
 def test_a_body_that_is_not_json_is_415_naming_the_accepted_type(
     stack, catalog, lambda_context, content_type
 ):
-    event = http_event(
-        "POST",
-        "/orders",
-        raw_body=json.dumps({"items": [line("SKU-001")]}),
-        headers={"content-type": content_type},
-    )
-    result = call(event, lambda_context)
+    result = post_json_as(lambda_context, content_type)
     assert result.status == 415, result.body
     assert result.error["code"] == "UNSUPPORTED_MEDIA_TYPE"
     assert "application/json" in result.error["message"]
@@ -148,13 +149,7 @@ def test_a_body_that_is_not_json_is_415_naming_the_accepted_type(
 def test_json_is_accepted_whatever_the_case_and_parameters(
     stack, catalog, lambda_context, content_type
 ):
-    event = http_event(
-        "POST",
-        "/orders",
-        raw_body=json.dumps({"items": [line("SKU-001")]}),
-        headers={"content-type": content_type},
-    )
-    result = call(event, lambda_context)
+    result = post_json_as(lambda_context, content_type)
     assert result.status == 202, result.body
     assert len(stored_orders(stack)) == 1
 
