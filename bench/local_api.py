@@ -74,8 +74,8 @@ def _direct(local_dir: Path, requests: int) -> list[float]:
 
     running = load_state()
     assert running, "the local stack's state is missing"
-    stack, endpoint = running
-    use_local_endpoint(endpoint)
+    stack, endpoint, dynamodb_endpoint = running
+    use_local_endpoint(endpoint, dynamodb_endpoint)
     os.environ.update(stack.function_environment("CatalogFunction"))
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     handler = import_handler_module("CatalogFunction").handler

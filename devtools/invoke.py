@@ -41,27 +41,31 @@ def main(argv: list[str] | None = None) -> int:
         load_state,
         local_aws_environment,
         start_aws_endpoint,
+        start_dynamodb,
         use_local_endpoint,
     )
     from devtools.workers import FunctionError, FunctionPool, FunctionSpec
 
     running = load_state()
-    embedded = None
+    embedded, embedded_dynamodb = None, None
     if running:
-        stack, endpoint = running
-        use_local_endpoint(endpoint)
+        stack, endpoint, dynamodb_endpoint = running
+        use_local_endpoint(endpoint, dynamodb_endpoint)
         print(f"[invoke] using the running stack at {endpoint}", file=sys.stderr)
     else:
         from devtools.provision import provision
 
+        embedded_dynamodb = start_dynamodb(free_port())
         endpoint = f"http://127.0.0.1:{free_port()}"
-        use_local_endpoint(endpoint)
         embedded = start_aws_endpoint("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
+        if embedded_dynamodb:
+            embedded_dynamodb.wait_until_serving()
+        dynamodb_endpoint = embedded_dynamodb.endpoint if embedded_dynamodb else None
+        use_local_endpoint(endpoint, dynamodb_endpoint)
         stack = provision(parameter_overrides=authorizer_parameters())
         print(f"[invoke] no stack running: a fresh one at {endpoint}", file=sys.stderr)
-    pool = FunctionPool(
-        FunctionSpec.from_template(arguments.function, stack, local_aws_environment(endpoint))
-    )
+    environment = local_aws_environment(endpoint, dynamodb_endpoint)
+    pool = FunctionPool(FunctionSpec.from_template(arguments.function, stack, environment))
     try:
         result = pool.invoke(event)
     except FunctionError as error:
@@ -71,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         pool.close()
         if embedded:
             embedded.shutdown()
+        if embedded_dynamodb:
+            embedded_dynamodb.stop()
     print(json.dumps(result))
     return 0
 

@@ -1,13 +1,15 @@
 """`make run`: the stack template.yaml declares, on this machine, without Docker.
 
-Starts moto's server as the AWS endpoint, creates what the template declares (its
+Starts DynamoDB Local (devtools/dynamodb_local.py) for DynamoDB and its streams and
+moto's server for the rest of AWS, creates what the template declares (its
 intrinsics resolved as `sam deploy` would), runs each function in warm processes of its
 own, serves the HTTP API, drives the stream, queue and bucket event sources, reloads a
 function's processes when its code changes, and loads the sample data under `seed/`
 through the real path. What it emulates, approximates and ignores is printed at start
-(`PARITY`). Nothing here names a Stockroom resource: everything comes from the template.
+(`parity`). Nothing here names a Stockroom resource: everything comes from the template.
 
     python -m devtools.local_stack            # the stack, until Ctrl-C
+    STOCKROOM_DYNAMODB=moto python -m devtools.local_stack     # moto's DynamoDB, no JVM
     STOCKROOM_PARAMETER_OVERRIDES="StuckOrderSeconds=30" python -m devtools.local_stack
     python -m devtools.local_stack token SUB [SCOPES...]
 """
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devtools import dynamodb_local
 from devtools.http_api import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -52,15 +55,16 @@ API_TYPES = ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")
 
 PARITY = """\
 parity with AWS:
-  emulated      DynamoDB tables, SQS queues with redrive, S3 buckets (moto server), named
+  dynamodb      {dynamodb}
+  emulated      SQS queues with redrive and S3 buckets (moto server), and the tables, named
                 and wired from the template (Parameters, Conditions, Ref, GetAtt, Sub,
                 If, Join, Select, Split resolved); each function in warm processes of
                 its own (a pool per function that grows under concurrent invocations),
                 with the template's environment, its layer's folder on its path and its
                 timeout enforced; HttpApi routes, payload 2.0 events, JWT bearer check
                 (local HS256 key, issuer and audience), CORS as declared, payload limits
-                (10 MB request, 6 MB function response); DynamoDB stream sources
-                (filters, batch size, partial batch failures, bisection,
+                (10 MB request, 6 MB function response); DynamoDB stream sources (shards
+                in lineage order, filters, batch size, partial batch failures, bisection,
                 MaximumRetryAttempts, on-failure destination); SQS
                 sources (batch size, batching window, MaximumConcurrency pollers,
                 ReportBatchItemFailures, visibility timeout, redrive to the DLQ); S3
@@ -68,16 +72,32 @@ parity with AWS:
                 retries, then the on-failure destination); Schedule events, invoked
                 asynchronously with EventBridge's event
   approximated  async retries come 1 s and 2 s apart (minutes on AWS); schedules fire
-                every STOCKROOM_SCHEDULE_SECONDS (30) whatever their rate; one stream shard;
-                at most STOCKROOM_MAX_ENVIRONMENTS (8) processes per function unless
-                ReservedConcurrentExecutions says otherwise; each AWS request is served
-                atomically (moto's conditional writes are not atomic under concurrency);
-                a stack's data lives in memory until Ctrl-C; functions can import
-                what the dev venv holds (Lambda: the runtime's boto3 and the layers)
+                every STOCKROOM_SCHEDULE_SECONDS (30) whatever their rate; one stream
+                shard at a time; at most STOCKROOM_MAX_ENVIRONMENTS (8) processes per
+                function unless ReservedConcurrentExecutions says otherwise; moto serves
+                one request at a time (its conditional writes are not atomic under
+                concurrency); a stack's data lives in memory until Ctrl-C; functions can
+                import what the dev venv holds (Lambda: the runtime's boto3 and the layers)
   ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics, alarms and the
                 dashboard, log groups, API throttling and access logs, aliases and
-                deployment preferences (the latest code serves), lifecycle rules, TTL
-                expiry, memory limits"""
+                deployment preferences (the latest code serves), lifecycle rules, memory
+                limits{ttl}"""
+
+_DYNAMODB_LOCAL = """DynamoDB Local 1.25.1 (AWS's emulator): concurrent requests, DynamoDB's
+                conditions, transactions (ClientRequestToken honoured) and streams; TTL
+                deletes expired items within seconds (DynamoDB: within days); it does not
+                throttle, and its stream has one shard"""
+_MOTO_DYNAMODB = """moto (STOCKROOM_DYNAMODB=moto): one request at a time, no TTL expiry;
+                the stream poller opens a fresh iterator each poll (moto restores a table
+                copy when a transaction is cancelled)"""
+
+
+def parity(dynamodb_local: bool) -> str:
+    """What the local stack emulates, approximates and ignores, for its DynamoDB backend."""
+    return PARITY.format(
+        dynamodb=_DYNAMODB_LOCAL if dynamodb_local else _MOTO_DYNAMODB,
+        ttl="" if dynamodb_local else ", TTL expiry",
+    )
 
 
 # ----------------------------------------------------------------- AWS endpoint
@@ -107,11 +127,19 @@ def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> An
     return server
 
 
-def local_aws_environment(endpoint: str) -> dict[str, str]:
-    """What points boto3 and Powertools at a local AWS endpoint."""
+def local_aws_environment(endpoint: str, dynamodb: str | None = None) -> dict[str, str]:
+    """What points boto3 and Powertools at a local AWS endpoint, and DynamoDB and its
+    streams at `dynamodb` when another endpoint serves them (boto3's service-specific
+    endpoint variables)."""
     region = os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")
+    services = (
+        {"AWS_ENDPOINT_URL_DYNAMODB": dynamodb, "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": dynamodb}
+        if dynamodb
+        else {}
+    )
     return {
         "AWS_ENDPOINT_URL": endpoint,
+        **services,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "AWS_ACCESS_KEY_ID": "local",
@@ -121,10 +149,24 @@ def local_aws_environment(endpoint: str) -> dict[str, str]:
     }
 
 
-def use_local_endpoint(endpoint: str) -> None:
-    """Points boto3 and Powertools in this process at a local AWS endpoint."""
-    os.environ.update(local_aws_environment(endpoint))
-    os.environ.pop("AWS_PROFILE", None)
+def use_local_endpoint(endpoint: str, dynamodb: str | None = None) -> None:
+    """Points boto3 and Powertools in this process at a local AWS endpoint (and DynamoDB
+    at `dynamodb`, if given)."""
+    for variable in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+    ):
+        os.environ.pop(variable, None)
+    os.environ.update(local_aws_environment(endpoint, dynamodb))
+
+
+def start_dynamodb(port: int) -> "dynamodb_local.DynamoDbLocal | None":
+    """DynamoDB Local on `port`, started in the background (wait_until_serving before
+    use), or None when STOCKROOM_DYNAMODB=moto leaves DynamoDB to moto."""
+    if dynamodb_local.backend() == "moto":
+        return None
+    return dynamodb_local.start(port, local_dir() / "dynamodb-local.log")
 
 
 def endpoint_is_up(endpoint: str) -> bool:
@@ -246,9 +288,11 @@ def _references(value: Any, names: set[str]) -> bool:
     return False
 
 
-def local_outputs(stack: Stack, api_url: str, endpoint: str) -> dict[str, str]:
+def local_outputs(
+    stack: Stack, api_url: str, endpoint: str, dynamodb: str | None = None
+) -> dict[str, str]:
     """The template's Outputs resolved locally (an output built from an API's id is the
-    local API's URL), plus the AWS endpoint."""
+    local API's URL), plus the AWS endpoint and, if it is another, DynamoDB's."""
     template = load_template()
     apis = {
         name for name, resource in template["Resources"].items() if resource["Type"] in API_TYPES
@@ -265,13 +309,16 @@ def local_outputs(stack: Stack, api_url: str, endpoint: str) -> dict[str, str]:
         except (UnresolvedError, KeyError) as error:
             print(f"[outputs] {name} left out: {error}", file=sys.stderr)
     outputs["AwsEndpointUrl"] = endpoint
+    if dynamodb:
+        outputs["DynamoDbEndpointUrl"] = dynamodb
     return outputs
 
 
-def save_state(stack: Stack, endpoint: str) -> None:
-    """What `make invoke` needs to use this running stack: its endpoint and names."""
+def save_state(stack: Stack, endpoint: str, dynamodb: str | None = None) -> None:
+    """What `make invoke` needs to use this running stack: its endpoints and names."""
     state = {
         "endpoint": endpoint,
+        "dynamodb_endpoint": dynamodb,
         "name": stack.name,
         "region": stack.region,
         "parameter_overrides": stack.parameter_overrides,
@@ -281,8 +328,9 @@ def save_state(stack: Stack, endpoint: str) -> None:
     (local_dir() / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
 
-def load_state() -> tuple[Stack, str] | None:
-    """The running stack `save_state` described, if its endpoint still answers."""
+def load_state() -> tuple[Stack, str, str | None] | None:
+    """The running stack `save_state` described, if its endpoint still answers: the
+    stack, its AWS endpoint and its DynamoDB endpoint (None: the AWS endpoint's)."""
     path = local_dir() / STATE_FILE
     if not path.exists():
         return None
@@ -296,17 +344,21 @@ def load_state() -> tuple[Stack, str] | None:
         refs=state["refs"],
         attributes={(logical_id, name): value for logical_id, name, value in state["attributes"]},
     )
-    return stack, state["endpoint"]
+    return stack, state["endpoint"], state.get("dynamodb_endpoint")
 
 
-def write_sam_env_vars(stack: Stack, aws_port: int) -> None:
+def write_sam_env_vars(stack: Stack, aws_port: int, dynamodb_port: int | None = None) -> None:
     """`sam local invoke/start-api --env-vars` input: each function's variables as this
-    stack resolves them, and AWS_ENDPOINT_URL pointing containers at this endpoint (SAM
-    overrides only variables the template declares: template.yaml declares it in Globals
-    as AWS::NoValue, so it is absent once deployed)."""
-    variables: dict[str, Any] = {
-        "Parameters": {"AWS_ENDPOINT_URL": f"http://host.docker.internal:{aws_port}"}
-    }
+    stack resolves them, and AWS_ENDPOINT_URL (and DynamoDB's own, when DynamoDB Local
+    serves it) pointing containers at this stack (SAM overrides only variables the
+    template declares: template.yaml declares them in Globals as AWS::NoValue, so they are
+    absent once deployed)."""
+    host = "http://host.docker.internal"
+    parameters = {"AWS_ENDPOINT_URL": f"{host}:{aws_port}"}
+    if dynamodb_port is not None:
+        parameters["AWS_ENDPOINT_URL_DYNAMODB"] = f"{host}:{dynamodb_port}"
+        parameters["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = f"{host}:{dynamodb_port}"
+    variables: dict[str, Any] = {"Parameters": parameters}
     for function in resources("AWS::Serverless::Function"):
         variables[function] = stack.function_environment(function)
     (local_dir() / SAM_ENV_VARS_FILE).write_text(json.dumps(variables, indent=2) + "\n")
@@ -403,6 +455,7 @@ class BackgroundStack:
     local_dir: Path
     aws_port: int
     api_port: int
+    dynamodb_port: int | None  # None: moto serves DynamoDB (STOCKROOM_DYNAMODB=moto)
 
     @property
     def api(self) -> str:
@@ -411,6 +464,11 @@ class BackgroundStack:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def dynamodb_endpoint(self) -> str | None:
+        """DynamoDB's endpoint, when DynamoDB Local serves it (else moto's, `endpoint`)."""
+        return f"http://127.0.0.1:{self.dynamodb_port}" if self.dynamodb_port else None
 
     def stop(self) -> None:
         self.process.terminate()
@@ -426,11 +484,12 @@ def start_in_background(
 ) -> BackgroundStack:
     """Starts the stack with its key, outputs and state in `local_dir` and its output in
     `log`, from a clean environment (no AWS_* or POWERTOOLS_* of the caller's)."""
-    aws_port, api_port = free_port(), free_port()
+    aws_port, api_port, dynamodb_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
     env |= {
         "STOCKROOM_AWS_PORT": str(aws_port),
         "STOCKROOM_API_PORT": str(api_port),
+        "STOCKROOM_DYNAMODB_PORT": str(dynamodb_port),
         "STOCKROOM_LOCAL_DIR": str(local_dir),
         **(environment or {}),
     }
@@ -442,7 +501,10 @@ def start_in_background(
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    return BackgroundStack(process, log, local_dir, aws_port, api_port)
+    local_dynamodb = dynamodb_local.backend(env) == "dynamodb-local"
+    return BackgroundStack(
+        process, log, local_dir, aws_port, api_port, dynamodb_port if local_dynamodb else None
+    )
 
 
 # ------------------------------------------------------------------------- main
@@ -460,19 +522,25 @@ def main() -> None:
     host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
     aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
     api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
+    dynamodb_port = int(os.environ.get("STOCKROOM_DYNAMODB_PORT", "8000"))
     endpoint = f"http://127.0.0.1:{aws_port}"
     api_url = f"http://127.0.0.1:{api_port}"
-    use_local_endpoint(endpoint)
+    # First: the JVM starts while moto and everything else do.
+    dynamodb = start_dynamodb(dynamodb_port)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
     moto = start_aws_endpoint(host, aws_port)
+    if dynamodb:
+        dynamodb.wait_until_serving()
+    dynamodb_endpoint = dynamodb.endpoint if dynamodb else None
+    use_local_endpoint(endpoint, dynamodb_endpoint)
     stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
-    functions = Functions(stack, local_aws_environment(endpoint))
+    functions = Functions(stack, local_aws_environment(endpoint, dynamodb_endpoint))
 
     stop = threading.Event()
     invoker = AsyncInvoker(stack, functions.invoke)
     notifiers, notification_queues = bucket_triggers(stack, invoker, stop)
     threads = (
-        stream_pollers(stack, functions.invoke, stop)
+        stream_pollers(stack, functions.invoke, stop, fresh_iterators=dynamodb is None)
         + queue_pollers(stack, functions.invoke, stop)
         + notifiers
         + schedule_triggers(stack, invoker, stop)
@@ -488,10 +556,10 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     warming = functions.warm()  # after the API is up: a first request needs no other process
 
-    outputs = local_outputs(stack, api_url, endpoint)
+    outputs = local_outputs(stack, api_url, endpoint, dynamodb_endpoint)
     (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
-    save_state(stack, endpoint)
-    write_sam_env_vars(stack, aws_port)
+    save_state(stack, endpoint, dynamodb_endpoint)
+    write_sam_env_vars(stack, aws_port, dynamodb_port if dynamodb else None)
     for url in upload_seed(stack):
         print(f"[seed] {url}", file=sys.stderr, flush=True)
     if not wait_for_notifications(notification_queues, invoker.settle, SEED_SETTLE_SECONDS):
@@ -503,8 +571,10 @@ def main() -> None:
     deadline = time.monotonic() + WARM_SECONDS
     for thread in warming:
         thread.join(max(0.0, deadline - time.monotonic()))
-    print(PARITY)
+    print(parity(dynamodb is not None))
     print(f"AWS endpoint  {endpoint}")
+    if dynamodb_endpoint:
+        print(f"DynamoDB      {dynamodb_endpoint}   (DynamoDB Local; its log: dynamodb-local.log)")
     print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
     folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
     print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")
@@ -519,6 +589,8 @@ def main() -> None:
         server.shutdown()
         functions.close()
         moto.shutdown()
+        if dynamodb:
+            dynamodb.stop()
         (local_dir() / STATE_FILE).unlink(missing_ok=True)
 
 

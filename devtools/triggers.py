@@ -74,10 +74,14 @@ def _queue_url(stack: Stack, arn_reference: Any) -> str:
 
 
 # ----------------------------------------------------------------------- streams
-def stream_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[threading.Thread]:
+def stream_pollers(
+    stack: Stack, invoke: Invoke, stop: threading.Event, *, fresh_iterators: bool = False
+) -> list[threading.Thread]:
     return [
         threading.Thread(
-            target=StreamPoller(stack, invoke, function, properties).run,
+            target=StreamPoller(
+                stack, invoke, function, properties, fresh_iterators=fresh_iterators
+            ).run,
             args=(stop,),
             name=f"stream {function}",
             daemon=True,
@@ -87,14 +91,27 @@ def stream_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[
 
 
 class StreamPoller:
-    """A DynamoDB stream event source mapping on a one-shard stream: records in order,
-    batches retried until they succeed or MaximumRetryAttempts is spent (-1: until they
-    succeed), halved first under BisectBatchOnFunctionError, resumed from the first
-    reported failure under ReportBatchItemFailures, and a batch given up on described to
-    the OnFailure destination."""
+    """A DynamoDB stream event source mapping: shards in lineage order (a child once its
+    parent is read to its end), each read from TRIM_HORIZON through NextShardIterator;
+    records in order, batches retried until they succeed or MaximumRetryAttempts is
+    spent (-1: until they succeed), halved first under BisectBatchOnFunctionError,
+    resumed from the first reported failure under ReportBatchItemFailures, and a batch
+    given up on described to the OnFailure destination. A record leaves the poller's
+    buffer only once its batch succeeded (or was given up on): that is the checkpoint.
+
+    `fresh_iterators` is for moto's streams: moto 5.2.5 restores a copy of the table when
+    a transaction is cancelled, and iterators opened before keep reading the old copy's
+    stream, which never grows again; so each poll opens a new iterator after the last
+    record read."""
 
     def __init__(
-        self, stack: Stack, invoke: Invoke, function: str, properties: dict[str, Any]
+        self,
+        stack: Stack,
+        invoke: Invoke,
+        function: str,
+        properties: dict[str, Any],
+        *,
+        fresh_iterators: bool = False,
     ) -> None:
         self.stack, self.invoke, self.function = stack, invoke, function
         self.arn = str(stack.resolve(properties["Stream"]))
@@ -109,6 +126,7 @@ class StreamPoller:
             "FunctionResponseTypes", []
         )
         self.destination = properties.get("DestinationConfig", {}).get("OnFailure", {})
+        self.fresh_iterators = fresh_iterators
         self.pending: list[dict[str, Any]] = []
         self._limit = self.batch_size
         self._attempts = 0
@@ -121,30 +139,76 @@ class StreamPoller:
 
     def run(self, stop: threading.Event) -> None:
         streams = streams_client()
-        shard = streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"][0]
         region = os.environ["AWS_DEFAULT_REGION"]
+        finished: set[str] = set()
+        shard: str | None = None
+        iterator: str | None = None
         last_read: str | None = None
         while not stop.is_set():
-            # A fresh iterator each poll, not NextShardIterator: moto 5.2.5 restores a copy
-            # of the table when a transaction is cancelled, and iterators opened before
-            # keep reading the old copy's stream, which never grows again.
-            position: dict[str, str] = (
-                {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": last_read}
-                if last_read
-                else {"ShardIteratorType": "TRIM_HORIZON"}
-            )
-            iterator = streams.get_shard_iterator(
-                StreamArn=self.arn, ShardId=shard["ShardId"], **position
-            )["ShardIterator"]
-            response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            for record in response.get("Records", []):
-                last_read = record["dynamodb"]["SequenceNumber"]
-                shaped = lambda_record(record, self.arn, region)
-                if self.passes(shaped):
-                    self.pending.append(shaped)
-            if self.pending:
-                self.deliver(shard["ShardId"])
+            if iterator is None and not self.pending:
+                if shard is not None:
+                    finished.add(shard)  # read to its end, and every record delivered
+                shard = self._next_shard(streams, finished)
+                last_read = None
+                if shard is not None:
+                    iterator = self._iterator(streams, shard, None)
+            if iterator is not None and shard is not None:
+                if self.fresh_iterators and last_read:
+                    iterator = self._iterator(streams, shard, last_read)
+                try:
+                    response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
+                except (
+                    streams.exceptions.ExpiredIteratorException,
+                    streams.exceptions.TrimmedDataAccessException,
+                ) as error:
+                    # DynamoDB Local now and then calls a live iterator trimmed: resume
+                    # after the last record read, which neither skips nor repeats one.
+                    _log(f"[stream] {self.function}: {error}; resuming after {last_read}")
+                    response = {"NextShardIterator": self._iterator(streams, shard, last_read)}
+                for record in response.get("Records", []):
+                    last_read = record["dynamodb"]["SequenceNumber"]
+                    shaped = lambda_record(record, self.arn, region)
+                    if self.passes(shaped):
+                        self.pending.append(shaped)
+                # None once a closed shard is read to its end: its children come next.
+                iterator = response.get("NextShardIterator")
+            if self.pending and shard is not None:
+                self.deliver(shard)
             stop.wait(POLL_INTERVAL_SECONDS)
+
+    def _next_shard(self, streams: Any, finished: set[str]) -> str | None:
+        """The oldest shard not read yet whose parent (if the stream still has it) is."""
+        shards: list[dict[str, Any]] = []
+        start: dict[str, str] = {}
+        while True:
+            description = streams.describe_stream(StreamArn=self.arn, **start)["StreamDescription"]
+            shards += description["Shards"]
+            if not description.get("LastEvaluatedShardId"):
+                break
+            start = {"ExclusiveStartShardId": description["LastEvaluatedShardId"]}
+        known = {item["ShardId"] for item in shards}
+        ready = [
+            item
+            for item in shards
+            if item["ShardId"] not in finished
+            and (
+                item.get("ParentShardId") in finished | {None} or item["ParentShardId"] not in known
+            )
+        ]
+        ready.sort(key=lambda item: int(item["SequenceNumberRange"]["StartingSequenceNumber"]))
+        return str(ready[0]["ShardId"]) if ready else None
+
+    def _iterator(self, streams: Any, shard: str, after: str | None) -> str:
+        position: dict[str, str] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            if after
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        return str(
+            streams.get_shard_iterator(StreamArn=self.arn, ShardId=shard, **position)[
+                "ShardIterator"
+            ]
+        )
 
     def deliver(self, shard_id: str) -> None:
         """Invokes the function with the next batch and moves past what succeeded."""

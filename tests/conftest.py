@@ -19,7 +19,12 @@ if "STOCKROOM_E2E_OUTPUTS" not in os.environ:
             "AWS_SESSION_TOKEN": "testing",
         }
     )
-    for variable in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+    for variable in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+    ):
         os.environ.pop(variable, None)
 os.environ.update(
     {

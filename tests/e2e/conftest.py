@@ -61,6 +61,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         yield {
             "api": stack.api,
             "endpoint": stack.endpoint,
+            "dynamodb_endpoint": stack.dynamodb_endpoint,
             "outputs": read_outputs(local_dir / "outputs.json"),
             "log": log,
             "local_dir": local_dir,
@@ -81,4 +82,6 @@ def target(request: pytest.FixtureRequest) -> Target:
         # A deployed API knows its identity provider's customers only: one for every role.
         return Target(outputs["ApiUrl"].rstrip("/"), outputs, None, lambda _customer: token)
     local = request.getfixturevalue("local_stack")
-    return Target(local["api"], local["outputs"], local["endpoint"], make_token)
+    return Target(
+        local["api"], local["outputs"], local["endpoint"], make_token, local["dynamodb_endpoint"]
+    )

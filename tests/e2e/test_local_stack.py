@@ -110,6 +110,11 @@ def test_the_journeys_run_against_a_stack_given_only_its_outputs(local_stack, tm
         OUTPUTS_VARIABLE: str(outputs),
         TOKEN_VARIABLE: make_token("deployed-customer"),
         "AWS_ENDPOINT_URL": local_stack["endpoint"],
+        **(
+            {"AWS_ENDPOINT_URL_DYNAMODB": local_stack["dynamodb_endpoint"]}
+            if local_stack["dynamodb_endpoint"]
+            else {}
+        ),
         "AWS_DEFAULT_REGION": "eu-west-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -235,3 +240,26 @@ def test_every_sample_event_works_against_the_running_stack(local_stack):
                 item for item in result.get("objects", []) if item["outcome"] == "FAILED"
             ]
             assert not failures, (sample, result)
+
+
+def test_the_stack_runs_on_motos_dynamodb_where_the_jvm_cannot(tmp_path):
+    from devtools.local_stack import start_in_background
+
+    log = tmp_path / "output.log"
+    stack = start_in_background(tmp_path, log, {"STOCKROOM_DYNAMODB": "moto"})
+    try:
+        deadline = time.monotonic() + 60
+        while "ready in" not in log.read_text():
+            assert stack.process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        assert "dynamodb      moto (STOCKROOM_DYNAMODB=moto)" in log.read_text()
+        assert stack.dynamodb_endpoint is None
+        status, _, product = request(f"{stack.api}/products/MUG-1")
+        assert (status, product["sku"]) == (200, "MUG-1")
+    finally:
+        stack.stop()
+
+
+def test_the_parity_report_names_dynamodb_local(local_stack):
+    assert "dynamodb      DynamoDB Local 1.25.1" in local_stack["log"].read_text()

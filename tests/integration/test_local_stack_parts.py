@@ -56,7 +56,8 @@ def stream_records(count: int) -> list[dict[str, Any]]:
 
 def relay_poller(stack, invoke) -> StreamPoller:
     ((function, properties),) = event_sources("DynamoDB")
-    return StreamPoller(stack, invoke, function, properties)
+    # These tests run on moto's in-process streams.
+    return StreamPoller(stack, invoke, function, properties, fresh_iterators=True)
 
 
 def destination_messages(stack, queue: str) -> list[dict[str, Any]]:

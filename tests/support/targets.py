@@ -34,9 +34,14 @@ class Target:
     outputs: dict[str, str]
     endpoint: str | None  # None: boto3's own (the deployed stack's account)
     token_for: Callable[[str], str]
+    # DynamoDB's, where another endpoint than `endpoint` serves it (DynamoDB Local).
+    dynamodb_endpoint: str | None = None
     # Names this run creates (SKUs, object keys) carry it, so runs never collide.
     run_id: str = uuid.uuid4().hex[:8].upper()
 
     def client(self, service: str) -> Any:
         make_client: Any = boto3.client  # typed per service name; this one is a variable
-        return make_client(service, endpoint_url=self.endpoint)
+        dynamodb = service in ("dynamodb", "dynamodbstreams") and self.dynamodb_endpoint
+        return make_client(
+            service, endpoint_url=self.dynamodb_endpoint if dynamodb else self.endpoint
+        )
