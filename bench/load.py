@@ -87,16 +87,20 @@ def _put_products(dynamodb: Any, table: str, skus: list[str], units: int) -> Non
             pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
 
-def _statuses(dynamodb: Any, table: str, order_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _items(dynamodb: Any, table: str, key: str, values: list[str]) -> dict[str, dict[str, Any]]:
+    """The items of `table` whose `key` is one of `values` (strongly consistent), by value."""
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(order_ids), 100):
+    for start in range(0, len(values), 100):
         keys: Any = {
-            table: {"Keys": [{"order_id": {"S": i}} for i in order_ids[start : start + 100]]}
+            table: {
+                "Keys": [{key: {"S": value}} for value in values[start : start + 100]],
+                "ConsistentRead": True,
+            }
         }
         while keys:
             response = dynamodb.batch_get_item(RequestItems=keys)
             for item in response["Responses"].get(table, []):
-                found[item["order_id"]["S"]] = item
+                found[item[key]["S"]] = item
             keys = response.get("UnprocessedKeys")
     return found
 
@@ -172,7 +176,7 @@ def run_scenario(
     placed = [json.loads(line)["order_id"] for line in orders_file.read_text().splitlines()]
     deadline = time.monotonic() + DECIDE_SECONDS
     while True:
-        items = _statuses(dynamodb, orders_table, placed)
+        items = _items(dynamodb, orders_table, "order_id", placed)
         pending = [
             i for i in placed if items.get(i, {}).get("status", {}).get("S", "PENDING") == "PENDING"
         ]
@@ -189,7 +193,7 @@ def run_scenario(
         if item["status"]["S"] == "CONFIRMED":
             for line in item["items"]["L"]:
                 confirmed[line["M"]["sku"]["S"]] += int(line["M"]["quantity"]["N"])
-    stock = _statuses_of_products(dynamodb, products, skus)
+    stock = _items(dynamodb, products, "sku", skus)
     oversold = sum(max(0, confirmed[sku] - int(stock[sku]["on_hand"]["N"])) for sku in skus)
     unbalanced = [
         sku
@@ -226,23 +230,6 @@ def _kind_of_failure(error: str) -> str:
         return "doubled"
     status = re.search(r"\b([45]\d\d)\b", error)
     return f"{status.group(1)[0]}xx" if status else "connection"
-
-
-def _statuses_of_products(dynamodb: Any, table: str, skus: list[str]) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(skus), 100):
-        keys: Any = {
-            table: {
-                "Keys": [{"sku": {"S": s}} for s in skus[start : start + 100]],
-                "ConsistentRead": True,
-            }
-        }
-        while keys:
-            response = dynamodb.batch_get_item(RequestItems=keys)
-            for item in response["Responses"].get(table, []):
-                found[item["sku"]["S"]] = item
-            keys = response.get("UnprocessedKeys")
-    return found
 
 
 def _start_stack(work: Path, backend: str) -> tuple[Any, dict[str, str]]:
