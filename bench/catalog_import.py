@@ -1,17 +1,19 @@
 """Catalog import: throughput and peak memory of the deployed handler importing files
-from moto's S3 into moto's DynamoDB over HTTP (following its checkpoints to the end),
+from moto's S3 into DynamoDB Local over HTTP (following its checkpoints to the end),
 against the ceiling: bare UpdateItem calls, as wide as the importer's pool, to the same
 endpoint, with no file, parsing or validation.
 
   .venv/bin/python -m bench.catalog_import [--sizes 10000 100000 1000000] [--skus 4]
+      [--distinct 10000] [--dynamodb moto]
 
 Each import runs in a fresh process, so its peak RSS is the import's alone (the file is
-generated and uploaded by the parent, moto runs in a third process), in CSV and in
-gzipped JSON Lines. `--skus` is how many distinct SKUs the rows cycle through: the
-importer writes the last row for a SKU in each chunk of rows, so an import of R rows
-sends about R/1000 x SKUs updates. moto spends ~13 ms on a conditional UpdateItem (its
-expression parser), so a million distinct SKUs would take hours. The ceiling's rate is
-measured once and scaled by each import's own rows per update sent (counted).
+generated and uploaded by the parent, the endpoints run in processes of their own), in
+CSV and in gzipped JSON Lines. `--skus` is how many distinct SKUs the rows of `--sizes`
+cycle through: the importer writes the last row for a SKU in each chunk of rows, so an
+import of R rows sends about R/1000 x SKUs updates, and a million rows measure parsing
+and memory. `--distinct` sizes are CSV imports with a SKU per row: an update per row,
+the case the ceiling bounds. The ceiling's rate is measured once and scaled by each
+import's own rows per update sent (counted).
 """
 
 import argparse
@@ -29,15 +31,23 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import emit, harness_parser
-from bench.endpoint import moto_endpoint
+from bench.endpoint import aws_endpoint
 
 KEY_PREFIX = "imports/bench"
 FORMATS = ("csv", "jsonl.gz")  # the two the issue names; each format is read either way
 COLUMNS = ("sku", "name", "unit_price_cents", "currency", "on_hand")
 
 
-def run(sizes: list[int], skus: int, ceiling_updates: int) -> dict[str, Any]:
-    with moto_endpoint():
+def run(
+    sizes: list[int],
+    skus: int,
+    ceiling_updates: int,
+    distinct: list[int] | None = None,
+    dynamodb: str | None = None,
+) -> dict[str, Any]:
+    plan = [(rows, file_format, skus) for rows in sizes for file_format in FORMATS]
+    plan += [(rows, "csv", rows) for rows in distinct or []]
+    with aws_endpoint(dynamodb=dynamodb) as endpoints:
         from devtools.provision import provision
 
         physical = provision()
@@ -45,27 +55,28 @@ def run(sizes: list[int], skus: int, ceiling_updates: int) -> dict[str, Any]:
         os.environ.update(environment)
         bucket = physical["ImportBucket"]
         imports = []
-        for rows in sizes:
-            for file_format in FORMATS:
-                key = f"{KEY_PREFIX}-{rows}.{file_format}"
-                size = _upload(bucket, key, rows, skus)
-                child = subprocess.run(
-                    [sys.executable, "-m", "bench.catalog_import", "--import", bucket, key],
-                    env={**os.environ, **environment, "POWERTOOLS_LOG_LEVEL": "ERROR"},
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                outcome: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
-                outcome.update(rows=rows, format=file_format, file_mb=round(size / 2**20, 2))
-                imports.append(outcome)
-        ceiling = _ceiling(skus, ceiling_updates)
+        for rows, file_format, cycled in plan:
+            key = f"{KEY_PREFIX}-{rows}-{cycled}.{file_format}"
+            size = _upload(bucket, key, rows, cycled)
+            child = subprocess.run(
+                [sys.executable, "-m", "bench.catalog_import", "--import", bucket, key],
+                env={**os.environ, **environment, "POWERTOOLS_LOG_LEVEL": "ERROR"},
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            outcome: dict[str, Any] = json.loads(child.stdout.splitlines()[-1])
+            outcome.update(
+                rows=rows, format=file_format, skus=cycled, file_mb=round(size / 2**20, 2)
+            )
+            imports.append(outcome)
+        ceiling = _ceiling(max(cycled for _, _, cycled in plan), ceiling_updates)
     for outcome in imports:
         # The ceiling's rate of updates, over as many rows per update as this import had.
         ceiling_rows_per_s = ceiling["updates_per_s"] * outcome["rows"] / outcome["update_calls"]
         outcome["ceiling_rows_per_s"] = round(ceiling_rows_per_s)
         outcome["x_ceiling"] = round(outcome["rows_per_s"] / ceiling_rows_per_s, 2)
-    return {"skus": skus, "ceiling": ceiling, "imports": imports}
+    return {"skus": skus, "backend": endpoints.backend, "ceiling": ceiling, "imports": imports}
 
 
 def _ceiling(skus: int, updates: int) -> dict[str, Any]:
@@ -178,14 +189,25 @@ def _import(bucket: str, key: str) -> dict[str, Any]:
 def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
     ceiling = summary["ceiling"]
     out(
-        f"catalog import, rows cycling {summary['skus']} SKUs; ceiling "
+        f"catalog import on {summary.get('backend', 'moto')}; ceiling "
         f"{ceiling['updates_per_s']} bare updates/s at concurrency {ceiling['concurrency']}"
     )
-    columns = ("rows", "format", "seconds", "rows/s", "ceiling", "x ceil", "peak MB", "updates")
-    out("{:>9} {:<9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}".format(*columns))
+    columns = (
+        "rows",
+        "SKUs",
+        "format",
+        "seconds",
+        "rows/s",
+        "ceiling",
+        "x ceil",
+        "peak MB",
+        "updates",
+    )
+    out("{:>9} {:>8} {:<9} {:>8} {:>8} {:>8} {:>7} {:>8} {:>8}".format(*columns))
     for row in summary["imports"]:
         out(
-            f"{row['rows']:>9} {row['format']:<9} {row['seconds']:>8} {row['rows_per_s']:>8}"
+            f"{row['rows']:>9} {row.get('skus', summary['skus']):>8} {row['format']:<9}"
+            f" {row['seconds']:>8} {row['rows_per_s']:>8}"
             f" {row['ceiling_rows_per_s']:>8} {row['x_ceiling']:>7} {row['peak_rss_mb']:>8}"
             f" {row['update_calls']:>8}"
         )
@@ -195,13 +217,21 @@ def main() -> None:
     parser = harness_parser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--skus", type=int, default=4, help="distinct SKUs the rows cycle")
-    parser.add_argument("--ceiling-updates", type=int, default=400)
+    parser.add_argument(
+        "--distinct", type=int, nargs="*", default=[], help="CSV sizes with a SKU per row"
+    )
+    parser.add_argument("--ceiling-updates", type=int, default=2000)
+    parser.add_argument("--dynamodb", choices=("dynamodb-local", "moto"), help="the backend")
     parser.add_argument("--import", nargs=2, dest="child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_import(*args.child)))
         return
-    emit(run(args.sizes, args.skus, args.ceiling_updates), args.json, print_table)
+    emit(
+        run(args.sizes, args.skus, args.ceiling_updates, args.distinct, args.dynamodb),
+        args.json,
+        print_table,
+    )
 
 
 if __name__ == "__main__":

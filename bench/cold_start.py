@@ -1,7 +1,7 @@
 """Cold start: a fresh interpreter importing a handler module and serving its first
 event, as Lambda's init and first invocation do, for every function, the boto3 floor
-(bench/floor.py) and the FastAPI + Mangum variants (bench/fastapi), against moto's
-server over HTTP.
+(bench/floor.py) and the FastAPI + Mangum variants (bench/fastapi), against the local
+endpoints over HTTP (DynamoDB Local, moto for S3 and SQS).
 
   .venv/bin/python -m bench.cold_start [--runs N] [--json]
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import emit, harness_parser
-from bench.endpoint import moto_endpoint
+from bench.endpoint import aws_endpoint
 from bench.seed import add_products, sample_event
 from bench.stats import spread
 from devtools.template import ROOT, function_properties, handler_location
@@ -154,9 +154,8 @@ class Events:
         return path
 
 
-def _environment(variant: Variant, physical: Any, endpoint: str) -> dict[str, str]:
+def _environment(variant: Variant, physical: Any, local_aws: dict[str, str]) -> dict[str, str]:
     from devtools.cold_import import isolated_environment
-    from devtools.local_stack import local_aws_environment
 
     properties = function_properties(variant.function)
     name = f"stockroom-{variant.function}"
@@ -165,7 +164,7 @@ def _environment(variant: Variant, physical: Any, endpoint: str) -> dict[str, st
     env.update(
         {
             key: value
-            for key, value in local_aws_environment(endpoint).items()
+            for key, value in local_aws.items()
             if not key.startswith("POWERTOOLS_")  # traced and measured, as deployed
         }
     )
@@ -220,7 +219,7 @@ def heaviest_imports(importtime: str, count: int) -> list[dict[str, Any]]:
 
 
 def run(runs: int) -> dict[str, Any]:
-    with moto_endpoint() as endpoint, tempfile.TemporaryDirectory() as folder:
+    with aws_endpoint() as endpoints, tempfile.TemporaryDirectory() as folder:
         from devtools.provision import provision
         from devtools.template import import_handler_module
 
@@ -231,7 +230,7 @@ def run(runs: int) -> dict[str, Any]:
         events = Events(physical, Path(folder))
         summary: dict[str, Any] = {"runs": runs, "variants": {}}
         for variant in variants():
-            env = _environment(variant, physical, endpoint)
+            env = _environment(variant, physical, endpoints.environment)
             _probe(variant, env, events.write(variant.function))  # writes .pyc files
             samples: dict[str, list[float]] = defaultdict(list)
             for _ in range(runs):

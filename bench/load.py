@@ -2,15 +2,24 @@
 every function, the local API), driven by Locust in headless mode (bench/locustfile.py).
 
 Scenarios, each bounded in orders and time, each ending only when every order is decided:
-  spread  many SKUs with ample stock, orders of 1-5 lines from many customers;
-  flash   one SKU with scarce stock, one-unit orders from many customers at once.
+  spread             many SKUs with ample stock, orders of 1-5 lines from many customers,
+                     the arrival rate stepped up until POST /orders p99 passes 1 s or a
+                     request fails;
+  flash              one SKU with scarce stock (500 units), 2,000 one-unit orders at once;
+  flash-20k          the sale day: 5,000 units, 20,000 orders from 2,000 customers;
+  import             a catalog of 10,000 new SKUs uploaded to the import bucket;
+  import-100k        the same with 100,000;
+  import-under-load  100,000 SKUs imported while the spread scenario runs.
 
 Reported per scenario: orders accepted per second, POST /orders p50/p99, seconds until
-every order is decided and orders decided per second; and the invariants: units
-oversold, orders stuck PENDING, orders doubled by a retried request, 5xx and connection
-errors (all must be 0), CONFIRMED units equal to the reserved units.
+every order is decided and orders decided per second, DynamoDB requests and
+transactions per order (every function's, counted by the local runtime); and the
+invariants: units oversold, orders stuck PENDING, orders doubled by a retried request,
+5xx and connection errors (all must be 0), CONFIRMED units equal to the reserved units.
+An import reports its seconds from upload to report and every row read back.
 
-    python -m bench.load [--quick] [--json FILE]
+    python -m bench.load [--quick] [--scenarios a,b] [--backends dynamodb-local,moto]
+                         [--json FILE] [--page FILE] [--from-json FILE]
 """
 
 import argparse
@@ -32,7 +41,8 @@ from devtools.template import ROOT
 
 LOCUST = ROOT / ".tools" / "locust" / "bin" / "locust"
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
-DECIDE_SECONDS = 300  # every order decided within this, or it counts as stuck
+REQUEST_COUNTS = "request-counts"  # in the stack's folder: each environment's AWS requests
+DECIDE_SECONDS = 300  # every order decided within this (or `decide_seconds`), or it is stuck
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,14 @@ class Scenario:
     customers: int
     run_seconds: int
     retry_share: float = 0.1
+    decide_seconds: int = DECIDE_SECONDS
+    # A stepped arrival rate instead: customers per step, each placing an order every
+    # `pace_seconds`, a step every `step_seconds`, until POST /orders p99 passes
+    # `p99_limit_ms` or a request fails (then `orders_per_user` is only a bound).
+    steps: tuple[int, ...] = ()
+    step_seconds: int = 20
+    pace_seconds: float = 1.0
+    p99_limit_ms: int = 1000
 
     @property
     def orders(self) -> int:
@@ -54,11 +72,28 @@ class Scenario:
 
 
 FULL = [
-    Scenario("spread", 1000, 1_000_000, 64, 40, (1, 5), (1, 3), 500, 300),
+    # Steps of 10 more orders a second each, from 10 a second to 80 (64 customers is
+    # where the last measured step of steady pressure ended: p99 4.2 s).
+    Scenario(
+        "spread",
+        1000,
+        1_000_000,
+        80,
+        10_000,
+        (1, 5),
+        (1, 3),
+        500,
+        300,
+        steps=(10, 20, 30, 40, 50, 60, 70, 80),
+    ),
     Scenario("flash", 1, 500, 64, 32, (1, 1), (1, 1), 2000, 300),
+    # The sale day: 20,000 one-unit orders for 5,000 units, from 2,000 customers.
+    Scenario("flash-20k", 1, 5000, 80, 250, (1, 1), (1, 1), 2000, 1200, decide_seconds=1800),
 ]
 QUICK = [
-    Scenario("spread", 40, 1_000_000, 16, 8, (1, 5), (1, 3), 50, 120),
+    Scenario(
+        "spread", 40, 1_000_000, 8, 1000, (1, 5), (1, 3), 50, 120, steps=(4, 8), step_seconds=6
+    ),
     Scenario("flash", 1, 40, 16, 8, (1, 1), (1, 1), 100, 120),
 ]
 
@@ -133,6 +168,10 @@ def run_scenario(
         "lines": [min(scenario.lines[0], len(skus)), min(scenario.lines[1], len(skus))],
         "quantity": list(scenario.quantity),
         "retry_share": scenario.retry_share,
+        "steps": list(scenario.steps),
+        "step_seconds": scenario.step_seconds,
+        "pace_seconds": scenario.pace_seconds,
+        "p99_limit_ms": scenario.p99_limit_ms,
     }
     work.mkdir(exist_ok=True)
     plan_file, orders_file = (
@@ -141,7 +180,10 @@ def run_scenario(
     )
     plan_file.write_text(json.dumps(plan))
     orders_file.write_text("")
+    steps_file = work / f"{scenario.name}-steps.jsonl"
+    steps_file.write_text("")
     prefix = work / scenario.name
+    requests_before = request_counts(stack)
     started = time.monotonic()
     subprocess.run(
         [
@@ -165,7 +207,12 @@ def run_scenario(
             "--loglevel",
             "ERROR",
         ],
-        env={**os.environ, "LOAD_PLAN": str(plan_file), "LOAD_ORDERS": str(orders_file)},
+        env={
+            **os.environ,
+            "LOAD_PLAN": str(plan_file),
+            "LOAD_ORDERS": str(orders_file),
+            "LOAD_STEPS": str(steps_file),
+        },
         cwd=work,
         capture_output=True,
         text=True,
@@ -174,7 +221,7 @@ def run_scenario(
     )
     placing_seconds = time.monotonic() - started
     placed = [json.loads(line)["order_id"] for line in orders_file.read_text().splitlines()]
-    deadline = time.monotonic() + DECIDE_SECONDS
+    deadline = time.monotonic() + scenario.decide_seconds
     while True:
         items = _items(dynamodb, orders_table, "order_id", placed)
         pending = [
@@ -184,6 +231,7 @@ def run_scenario(
             break
         time.sleep(0.5)
     decided_seconds = time.monotonic() - started
+    requests = request_counts(stack) - requests_before
     stats, failures = _locust_stats(prefix)
     post = stats.get("POST /orders", {})
     confirmed: Counter[str] = Counter()
@@ -220,6 +268,130 @@ def run_scenario(
         "skus_not_adding_up": unbalanced,
         "orders_stuck_pending": len(pending),
         "errors": dict(errors),
+        **per_order(requests, len(placed)),
+        "steps": [json.loads(line) for line in steps_file.read_text().splitlines()],
+    }
+
+
+@dataclass(frozen=True)
+class CatalogImport:
+    """A merchant's catalog of `rows` new SKUs (a SKU a row: an update a row) uploaded
+    to the import bucket, alone or while the `during` scenario runs."""
+
+    name: str
+    rows: int
+    during: str | None = None
+    finish_seconds: int = 900
+
+
+IMPORTS_FULL = [
+    CatalogImport("import", 10_000),
+    CatalogImport("import-100k", 100_000),
+    CatalogImport("import-under-load", 100_000, during="spread"),
+]
+IMPORTS_QUICK = [
+    CatalogImport("import", 500),
+    CatalogImport("import-under-load", 500, during="spread"),
+]
+
+
+def run_import(
+    job: CatalogImport, stack: Any, outputs: dict[str, str], work: Path, during: Scenario | None
+) -> list[dict[str, Any]]:
+    """Uploads the catalog and waits for its report (following its checkpoints); with
+    `during`, that scenario runs meanwhile. Every row must be imported."""
+    import threading
+
+    import boto3
+
+    run = uuid.uuid4().hex[:6].upper()
+    skus = [f"IMPORT-{run}-{n:06d}" for n in range(job.rows)]
+    body = "sku,name,unit_price_cents,currency,on_hand\n" + "".join(
+        f"{sku},Imported {sku},{100 + n % 900},EUR,{n % 50}\n" for n, sku in enumerate(skus)
+    )
+    s3 = boto3.client("s3", endpoint_url=stack.endpoint)
+    bucket, key = outputs["ImportBucketName"], f"imports/load-{run}.csv"
+    scenario_results: list[dict[str, Any]] = []
+    scenario = (
+        threading.Thread(
+            target=lambda: scenario_results.append(run_scenario(during, stack, outputs, work))
+        )
+        if during
+        else None
+    )
+    if scenario:
+        scenario.start()
+        time.sleep(5)  # the scenario's customers under way first
+    requests_before = request_counts(stack)
+    started = time.monotonic()
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
+    report: dict[str, Any] = {"status": "NO REPORT"}
+    deadline = started + job.finish_seconds
+    while time.monotonic() < deadline:
+        try:
+            found = s3.get_object(Bucket=bucket, Key=f"reports/{key}.json")
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.5)
+            continue
+        report = json.loads(found["Body"].read())
+        break
+    seconds = time.monotonic() - started
+    requests = request_counts(stack) - requests_before
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint or stack.endpoint)
+    stored = _items(dynamodb, outputs["ProductsTableName"], "sku", skus)
+    missing = [
+        sku
+        for n, sku in enumerate(skus)
+        if sku not in stored or int(stored[sku]["on_hand"]["N"]) != n % 50
+    ]
+    if scenario:
+        scenario.join()
+    result = {
+        "scenario": {"name": job.name, "rows": job.rows, "during": job.during},
+        "rows": job.rows,
+        "status": report["status"],
+        "imported": report.get("imported", 0),
+        "rejected": report.get("rejected", 0),
+        "invocations": report.get("invocations", 0),
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(job.rows / seconds),
+        "rows_missing_or_wrong": len(missing),
+        "dynamodb_requests_per_row": round(
+            sum(n for name, n in requests.items() if name.startswith("dynamodb."))
+            / max(job.rows, 1),
+            2,
+        ),
+    }
+    under_import = [
+        {
+            **{k: v for k, v in r.items() if "per_order" not in k},  # the import's are in them
+            "scenario": {**r["scenario"], "name": f"{r['scenario']['name']} (under import)"},
+        }
+        for r in scenario_results
+    ]
+    return [result, *under_import]
+
+
+def request_counts(stack: Any) -> Counter[str]:
+    """The AWS requests every function environment of `stack` has sent so far, by
+    service and operation (devtools/runtime.py counts them; each attempt counts)."""
+    totals: Counter[str] = Counter()
+    for file in (stack.local_dir / REQUEST_COUNTS).glob("*.json"):
+        totals.update(json.loads(file.read_text()))
+    return totals
+
+
+def per_order(requests: Counter[str], orders: int) -> dict[str, Any]:
+    """DynamoDB requests and transactions per order, and every operation's share."""
+    dynamodb = {
+        name.split(".", 1)[1]: n for name, n in requests.items() if name.startswith("dynamodb.")
+    }
+    return {
+        "dynamodb_requests_per_order": round(sum(dynamodb.values()) / max(orders, 1), 2),
+        "transactions_per_order": round(dynamodb.get("TransactWriteItems", 0) / max(orders, 1), 2),
+        "requests_per_order": {
+            name: round(n / max(orders, 1), 2) for name, n in sorted(requests.items())
+        },
     }
 
 
@@ -241,6 +413,8 @@ def _start_stack(work: Path, backend: str) -> tuple[Any, dict[str, str]]:
     # The safety net off for the run: an order the outbox lost must show as stuck here,
     # not be quietly sent again by the reconciler.
     overrides = {"STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400"}
+    (local / REQUEST_COUNTS).mkdir()
+    overrides["STOCKROOM_REQUEST_COUNTS"] = str(local / REQUEST_COUNTS)
     stack = start_in_background(local, log, overrides | {"STOCKROOM_DYNAMODB": backend})
     deadline = time.monotonic() + 120
     while "ready in" not in log.read_text():
@@ -261,16 +435,9 @@ def _start_stack(work: Path, backend: str) -> tuple[Any, dict[str, str]]:
 
 def page(results: list[dict[str, Any]], measured: str) -> str:
     """docs/load.md: how the figures were made, and the figures."""
-    scenarios = [
-        f"- **{r['scenario']['name']}**: {r['scenario']['users']} Locust users, each placing "
-        f"{r['scenario']['orders_per_user']} orders of {r['scenario']['lines'][0]}-"
-        f"{r['scenario']['lines'][1]} lines ({r['scenario']['quantity'][0]}-"
-        f"{r['scenario']['quantity'][1]} units each) with no pause, as "
-        f"{r['scenario']['customers']} customers; {r['scenario']['skus']} SKUs of "
-        f"{r['scenario']['units_per_sku']} units; {int(r['scenario']['retry_share'] * 100)}% "
-        "of orders sent twice with the same Idempotency-Key; each order read back once placed."
-        for r in {r["scenario"]["name"]: r for r in results}.values()
-    ]
+    orders = [r for r in results if "orders_placed" in r]
+    imports = [r for r in results if "rows" in r]
+    described = {r["scenario"]["name"]: r["scenario"] for r in orders}
     return "\n".join(
         [
             "# The order path under load",
@@ -280,16 +447,85 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
             "DynamoDB Local for DynamoDB (moto's where a column says moto), moto for SQS and S3,",
             "every function in warm processes of its own (at most 8 per function), the local",
             "HTTP API. Orders are counted from the first request to the moment every one of",
-            f"them is decided; the wait ends {DECIDE_SECONDS} s after the last order is placed,",
-            "and an order still PENDING then counts as stuck. A column per scenario and",
-            "backend: several columns of one scenario are separate runs of it.",
+            "them is decided; an order still PENDING at the scenario's bound (300 s after the",
+            "last order is placed unless said) counts as stuck. A column per scenario and",
+            "backend: several columns of one scenario are separate runs of it. Requests per",
+            "order are every function's AWS requests (each attempt) over the orders placed,",
+            "reads of the orders by the customers included.",
             "",
-            *scenarios,
+            *[_described(s) for s in described.values() if "units_per_sku" in s],
+            *[
+                f"- **{r['scenario']['name']}**: a CSV catalog of {r['rows']:,} new SKUs uploaded "
+                "to the import bucket"
+                + (
+                    f", while the {r['scenario']['during']} scenario runs"
+                    if r["scenario"]["during"]
+                    else ""
+                )
+                + "; timed from the upload to its report."
+                for r in {r["scenario"]["name"]: r for r in imports}.values()
+            ],
             "",
-            *table(results),
+            *table(orders),
+            "",
+            *_step_tables(orders),
+            *(import_table(imports) if imports else []),
             "",
         ]
     )
+
+
+def _described(scenario: dict[str, Any]) -> str:
+    pressure = (
+        f"customers stepped {', '.join(map(str, scenario['steps']))}, one step every "
+        f"{scenario['step_seconds']} s, each customer placing an order every "
+        f"{scenario['pace_seconds']:g} s, until POST /orders p99 passed "
+        f"{scenario['p99_limit_ms']} ms or a request failed"
+        if scenario.get("steps")
+        else f"{scenario['users']} Locust users, each placing {scenario['orders_per_user']} "
+        "orders with no pause"
+    )
+    return (
+        f"- **{scenario['name']}**: {pressure}; orders of {scenario['lines'][0]}-"
+        f"{scenario['lines'][1]} lines ({scenario['quantity'][0]}-{scenario['quantity'][1]} "
+        f"units each) from {scenario['customers']} customers; {scenario['skus']} SKUs of "
+        f"{scenario['units_per_sku']} units; {int(scenario['retry_share'] * 100)}% of orders "
+        "sent twice with the same Idempotency-Key; each order read back once placed."
+    )
+
+
+def _step_tables(results: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for r in results:
+        if not r.get("steps"):
+            continue
+        lines += [
+            f"Steps of **{r['scenario']['name']}** ({r['backend']}):",
+            "",
+            "| customers | orders/s offered | POST/s sent | p50 ms | p99 ms | failed |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {s['customers']} | {s['offered_per_second']:g} | {s['posted_per_second']} "
+                f"| {s['p50_ms']} | {s['p99_ms']} | {s['failures']} |"
+                for s in r["steps"]
+            ),
+            "",
+        ]
+    return lines
+
+
+def import_table(results: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        ("rows", "rows"),
+        ("status", "status"),
+        ("imported", "imported"),
+        ("rows missing or wrong (0)", "rows_missing_or_wrong"),
+        ("seconds", "seconds"),
+        ("rows per second", "rows_per_second"),
+        ("invocations", "invocations"),
+        ("DynamoDB requests per row", "dynamodb_requests_per_row"),
+    ]
+    return _table(results, rows)
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
@@ -305,7 +541,14 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ("SKUs not adding up (none)", "skus_not_adding_up"),
         ("orders stuck PENDING (0)", "orders_stuck_pending"),
         ("errors (none)", "errors"),
+        ("DynamoDB requests per order", "dynamodb_requests_per_order"),
+        ("transactions per order", "transactions_per_order"),
     ]
+    return _table(results, rows)
+
+
+def _table(results: list[dict[str, Any]], rows: list[tuple[str, str]]) -> list[str]:
+    """A markdown table: a column per result, a row per (label, key)."""
     lines = [
         "| | "
         + " | ".join(
@@ -315,7 +558,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         "|---|" + "---|" * len(results),
     ]
     for label, key in rows:
-        lines.append(f"| {label} | " + " | ".join(str(r[key]) for r in results) + " |")
+        lines.append(f"| {label} | " + " | ".join(str(r.get(key, "-")) for r in results) + " |")
     return lines
 
 
@@ -332,7 +575,12 @@ def main(argv: list[str] | None = None) -> int:
         default="dynamodb-local",
         help="DynamoDB backends to run each scenario on, side by side: dynamodb-local,moto",
     )
-    parser.add_argument("--scenarios", default="spread,flash", help="which scenarios to run")
+    parser.add_argument(
+        "--scenarios",
+        default="spread,flash,import,import-under-load",
+        help="which to run, in order: spread, flash, flash-20k (full size only), import, "
+        "import-100k (full size only), import-under-load",
+    )
     arguments = parser.parse_args(argv)
     if arguments.from_json:
         results = json.loads(arguments.from_json.read_text())
@@ -344,25 +592,51 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
+        scenarios = {s.name: s for s in (QUICK if arguments.quick else FULL)}
+        imports = {i.name: i for i in (IMPORTS_QUICK if arguments.quick else IMPORTS_FULL)}
+        wanted = arguments.scenarios.split(",")
+        unknown = set(wanted) - set(scenarios) - set(imports)
+        if unknown:
+            parser.error(f"no such scenario: {', '.join(sorted(unknown))}")
         for backend in arguments.backends.split(","):
             stack, outputs = _start_stack(work, backend)
             try:
-                wanted = arguments.scenarios.split(",")
-                for scenario in [
-                    s for s in (QUICK if arguments.quick else FULL) if s.name in wanted
-                ]:
-                    result = run_scenario(scenario, stack, outputs, work / backend)
-                    results.append({"backend": backend, **result})
+                for name in wanted:
+                    if name in scenarios:
+                        found = [run_scenario(scenarios[name], stack, outputs, work / backend)]
+                    else:
+                        job = imports[name]
+                        during = scenarios[job.during] if job.during else None
+                        found = run_import(job, stack, outputs, work / backend, during)
+                    results += [{"backend": backend, **result} for result in found]
             finally:
                 stack.stop()
     if arguments.json:
+        results = _merged(arguments.json, results)
         arguments.json.write_text(json.dumps(results, indent=2) + "\n")
     _report(results, arguments.page, time.strftime("%Y-%m-%d"))
     return 0
 
 
+def _merged(saved: Path, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results saved in `saved` (if any), each replaced by a new run of the same
+    scenario on the same backend, and the new ones after them."""
+    if not saved.exists():
+        return results
+    fresh = {(r["backend"], r["scenario"]["name"]) for r in results}
+    kept = [
+        r
+        for r in json.loads(saved.read_text())
+        if (r["backend"], r["scenario"]["name"]) not in fresh
+    ]
+    return kept + results
+
+
 def _report(results: list[dict[str, Any]], page_file: Path | None, measured: str) -> None:
-    print("\n".join(table(results)))
+    print("\n".join(table([r for r in results if "orders_placed" in r])))
+    imports = [r for r in results if "rows" in r]
+    if imports:
+        print("\n".join(import_table(imports)))
     if page_file:
         page_file.write_text(page(results, measured))
 

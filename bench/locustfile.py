@@ -4,16 +4,23 @@ client retrying would) and reads each one back, until it has placed its share.
 
 Locust runs this in its own venv (.tools/locust): it imports only Locust and the standard
 library. bench/load.py writes the plan it reads (LOAD_PLAN: a JSON file) and reads the
-order ids it records (one JSON line per placed order, to LOAD_ORDERS)."""
+order ids it records (one JSON line per placed order, to LOAD_ORDERS).
+
+With "steps" in the plan, the arrival rate is stepped up instead: each customer places
+an order every `pace_seconds`, the number of customers follows "steps" (one every
+`step_seconds`), and the run ends after the step whose POST /orders p99 passed
+`p99_limit_ms` or whose requests failed. Each step is recorded (LOAD_STEPS: JSON lines)."""
 
 import itertools
 import json
 import os
 import random
 import uuid
+from typing import Any
 
-from locust import HttpUser, constant, events, task
+from locust import HttpUser, LoadTestShape, constant, constant_pacing, events, task
 from locust.exception import StopUser
+from locust.stats import calculate_response_time_percentile
 
 PLAN = json.loads(open(os.environ["LOAD_PLAN"]).read())  # noqa: PTH123, SIM115
 _RECORD = open(os.environ["LOAD_ORDERS"], "a", buffering=1)  # noqa: PTH123, SIM115
@@ -27,7 +34,7 @@ def _close_record(**_: object) -> None:
 
 
 class Customer(HttpUser):
-    wait_time = constant(0)
+    wait_time = constant_pacing(PLAN["pace_seconds"]) if PLAN.get("steps") else constant(0)
 
     def on_start(self) -> None:
         index = next(_NEXT_CUSTOMER)
@@ -69,3 +76,53 @@ class Customer(HttpUser):
             headers={"Authorization": headers["Authorization"]},
             name="GET /orders/{order_id}",
         )
+
+
+if PLAN.get("steps"):
+
+    class StepUp(LoadTestShape):
+        """The customers of each step in turn, until a step is past the limits."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.step = -1
+            self.at_start: tuple[dict[int, int], int, int] = ({}, 0, 0)
+
+        def tick(self) -> tuple[int, float] | None:
+            step = int(self.get_run_time() // PLAN["step_seconds"])
+            if step != self.step:
+                if self.step >= 0 and self._close_step():
+                    return None  # past the limits: the run ends here
+                if step >= len(PLAN["steps"]):
+                    return None
+                self.step, self.at_start = step, self._counts()
+            users = PLAN["steps"][step]
+            return users, users
+
+        def _counts(self) -> tuple[dict[int, int], int, int]:
+            assert self.runner is not None
+            post = self.runner.stats.get("POST /orders", "POST")
+            return (
+                dict(post.response_times),
+                post.num_requests,
+                self.runner.stats.total.num_failures,
+            )
+
+        def _close_step(self) -> bool:
+            """Records the step just ended; True if it passed the limits."""
+            times, requests, failures = self._counts()
+            before, requests_before, failures_before = self.at_start
+            step_times = {ms: n - before.get(ms, 0) for ms, n in times.items()}
+            count = requests - requests_before
+            p99_ms = calculate_response_time_percentile(step_times, count, 0.99)
+            record: dict[str, Any] = {
+                "customers": PLAN["steps"][self.step],
+                "offered_per_second": PLAN["steps"][self.step] / PLAN["pace_seconds"],
+                "posted_per_second": round(count / PLAN["step_seconds"], 1),
+                "p50_ms": calculate_response_time_percentile(step_times, count, 0.5),
+                "p99_ms": p99_ms,
+                "failures": failures - failures_before,
+            }
+            with open(os.environ["LOAD_STEPS"], "a") as steps:  # noqa: PTH123
+                steps.write(json.dumps(record) + "\n")
+            return p99_ms > int(PLAN["p99_limit_ms"]) or failures > failures_before

@@ -1,13 +1,14 @@
 """Order worker: a batch of 10 decided concurrently (the deployed handler) against the
-same logic deciding records one by one, with moto's server over HTTP as DynamoDB.
+same logic deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and
+DynamoDB's per-request latency simulated.
 
-  .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS]
+  .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS] [--dynamodb moto]
 
-moto runs in a process of its own and answers one request at a time (see
-devtools/local_stack.py). `--latency-ms` adds a fixed delay to each request before
-that, as the network round trip to DynamoDB does (single-digit milliseconds in a
-region); with 0, the figures show moto's own serial speed, which no client-side
-concurrency can beat.
+`--latency-ms` (default 5) is added to each DynamoDB request before it is sent, as the
+network round trip to DynamoDB is (single-digit milliseconds in a region): what a batch
+decided concurrently overlaps. DynamoDB Local serves requests concurrently; moto's
+server (`--dynamodb moto`) answers one at a time, which no client-side concurrency can
+beat.
 """
 
 import json
@@ -18,17 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.cli import emit, harness_parser
-from bench.endpoint import moto_endpoint
+from bench.endpoint import aws_endpoint
 from bench.seed import add_products, sample_event
 
 BATCH = 10
 
 
-def run(rounds: int, latency_ms: float) -> dict[str, Any]:
-    with moto_endpoint(latency_ms):
-        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+def run(rounds: int, latency_ms: float, dynamodb: str | None = None) -> dict[str, Any]:
+    with aws_endpoint(latency_ms, dynamodb) as endpoints:
         summary = _measure(rounds)
     summary["latency_ms"] = latency_ms
+    summary["backend"] = endpoints.backend
     return summary
 
 
@@ -43,16 +44,17 @@ def _measure(rounds: int) -> dict[str, Any]:
     from devtools.runtime import LocalContext
     from devtools.template import function_properties, import_handler_module
 
+    physical = provision()  # first: the handlers read their environment at import
+    os.environ.update(physical.function_environment("OrderWorkerFunction"))
+    os.environ.update(physical.function_environment("OrdersFunction"))
+    os.environ.update(physical.function_environment("OrderRelayFunction"))
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     order_worker = import_handler_module("OrderWorkerFunction")
     order_relay = import_handler_module("OrderRelayFunction")
     from bench.usage import Usage
     from stockroom import aws, ordering
     from stockroom.models import PlaceOrderRequest
 
-    physical = provision()
-    os.environ.update(physical.function_environment("OrderWorkerFunction"))
-    os.environ.update(physical.function_environment("OrdersFunction"))
-    os.environ.update(physical.function_environment("OrderRelayFunction"))
     usage = Usage()
     usage.watch(aws.dynamodb())
     usage.watch(aws.sqs())
@@ -72,11 +74,18 @@ def _measure(rounds: int) -> dict[str, Any]:
             records.append(record)
         return {"Records": records}
 
-    def batch_event(sku: str) -> tuple[dict[str, Any], list[str]]:
-        """A batch of the queue's messages for newly placed orders, and their ids."""
-        add_products([sku], on_hand=1000, unit_price_cents=100)
-        request = PlaceOrderRequest.model_validate({"items": [{"sku": sku, "quantity": 1}]})
-        orders = [ordering.place_order("bench", request) for _ in range(BATCH)]
+    def batch_event(prefix: str) -> tuple[dict[str, Any], list[str]]:
+        """A batch of the queue's messages for newly placed orders, and their ids: an
+        order a SKU, as in a store's steady traffic (a hot SKU is the flash sale's case)."""
+        skus = [f"{prefix}-{n}" for n in range(BATCH)]
+        add_products(skus, on_hand=1000, unit_price_cents=100)
+        orders = [
+            ordering.place_order(
+                "bench",
+                PlaceOrderRequest.model_validate({"items": [{"sku": sku, "quantity": 1}]}),
+            )
+            for sku in skus
+        ]
         order_ids = [order.order_id for order in orders]
         event = {
             "Records": [
@@ -138,8 +147,8 @@ def _measure(rounds: int) -> dict[str, Any]:
 
 def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
     out(
-        f"order worker, batch of {BATCH}, moto server over HTTP, "
-        f"+{summary['latency_ms']:g} ms per request"
+        f"order worker, batch of {BATCH}, {summary.get('backend', 'moto')} over HTTP, "
+        f"+{summary['latency_ms']:g} ms per DynamoDB request"
     )
     header = ("variant", "median ms", "min ms", "max ms", "orders/s", "calls per order")
     out("{:<12} {:>10} {:>8} {:>8} {:>9}  {}".format(*header))
@@ -157,8 +166,9 @@ def main() -> None:
     parser = harness_parser()
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument("--dynamodb", choices=("dynamodb-local", "moto"), help="the backend")
     args = parser.parse_args()
-    emit(run(args.rounds, args.latency_ms), args.json, print_table)
+    emit(run(args.rounds, args.latency_ms, args.dynamodb), args.json, print_table)
 
 
 if __name__ == "__main__":

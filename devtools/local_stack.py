@@ -101,11 +101,10 @@ def parity(dynamodb_local: bool) -> str:
 
 
 # ----------------------------------------------------------------- AWS endpoint
-def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> Any:
+def start_aws_endpoint(host: str, port: int) -> Any:
     """moto's server, answering one request at a time. moto checks a condition and
     writes in separate steps, so concurrent requests could both pass one condition
-    (DynamoDB makes each request atomic); one lock restores that. `latency_seconds`
-    delays each request outside the lock, as a network round trip would (benchmarks)."""
+    (DynamoDB makes each request atomic); one lock restores that."""
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -117,8 +116,6 @@ def start_aws_endpoint(host: str, port: int, latency_seconds: float = 0.0) -> An
     lock = threading.Lock()
 
     def atomic(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        if latency_seconds:
-            time.sleep(latency_seconds)
         with lock:
             return list(app(environ, start_response))
 

@@ -19,6 +19,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,8 @@ def main(spec: dict[str, Any]) -> None:
     here = Path(__file__).resolve().parent
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     sys.path[:0] = [spec["code"], *spec["layers"]]
+    counts_folder = os.environ.get("STOCKROOM_REQUEST_COUNTS")
+    save_counts = _count_requests(Path(counts_folder), spec["function"]) if counts_folder else None
     try:
         handler = getattr(importlib.import_module(spec["module"]), spec["attribute"])
     except Exception as error:  # Lambda's Runtime.ImportModuleError, reported per request
@@ -101,8 +104,44 @@ def main(spec: dict[str, Any]) -> None:
             reply = json.dumps(
                 {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}}
             )
+        if save_counts:
+            save_counts()
         answers.write(reply + "\n")
         answers.flush()
+
+
+def _count_requests(folder: Path, function: str) -> Callable[[], None]:
+    """Counts every AWS request this environment sends (each attempt: retries are
+    billed too), by service and operation, whatever client or session sends it; returns
+    what saves the counts so far to folder/<function>-<pid>.json. For load tests only:
+    it imports botocore before the handler does."""
+    import threading
+    from collections import Counter
+
+    from botocore.endpoint import Endpoint
+
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    send = getattr(Endpoint, "_send")  # noqa: B009  # private, untyped in the stubs
+
+    def counted(endpoint: Any, request: Any) -> Any:
+        target = request.headers.get("X-Amz-Target")  # JSON protocols: "Service.Operation"
+        operation = target.decode().rsplit(".", 1)[-1] if target else request.method
+        with lock:
+            counts[f"{endpoint._endpoint_prefix}.{operation}"] += 1
+        return send(endpoint, request)
+
+    setattr(Endpoint, "_send", counted)  # noqa: B010
+    file = folder / f"{function}-{os.getpid()}.json"
+
+    def save() -> None:
+        with lock:
+            snapshot = dict(counts)
+        partial = file.with_suffix(".partial")
+        partial.write_text(json.dumps(snapshot))
+        partial.replace(file)
+
+    return save
 
 
 if __name__ == "__main__":

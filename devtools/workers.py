@@ -27,7 +27,18 @@ INIT_TIMEOUT_SECONDS = 10
 DEFAULT_MAX_ENVIRONMENTS = int(os.environ.get("STOCKROOM_MAX_ENVIRONMENTS", "8"))
 # Variables a process needs to start at all, taken from the shell; Lambda's own AWS_*
 # variables come from the local endpoint (`local_stack.local_aws_environment`).
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
+# STOCKROOM_REQUEST_COUNTS: a folder where each environment counts its AWS requests
+# (devtools/runtime.py; `make load` reads them).
+_INHERITED = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "TMPDIR",
+    "SYSTEMROOT",
+    "VIRTUAL_ENV",
+    "STOCKROOM_REQUEST_COUNTS",
+)
 
 
 class FunctionError(Exception):

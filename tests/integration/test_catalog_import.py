@@ -12,7 +12,8 @@ import pytest
 from aws_lambda_powertools.utilities.jmespath_utils import query
 
 from catalog_import import S3_REQUEST_ID
-from stockroom import reservation, retry
+from stockroom import aws as stockroom_aws
+from stockroom import import_files, reservation, retry
 from stockroom.dal import products as products_table
 from stockroom.dal.import_bucket import SourceMissingError
 from stockroom.errors import RetryLaterError
@@ -425,6 +426,42 @@ throttled = {
     "Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"},
     "ResponseMetadata": {"HTTPStatusCode": 400},
 }
+
+
+def test_the_next_chunk_is_parsed_while_a_chunk_is_written(stack, monkeypatch):
+    """Parsing overlaps writing: every write of the first chunk waits until the reader
+    has parsed a row of the second, which only a reader not waiting on them can do."""
+    monkeypatch.setenv("IMPORT_CHUNK_ROWS", "10")
+    get_settings.cache_clear()
+    second_chunk_parsed = threading.Event()
+    parse = import_files.RowReader._parse
+
+    def parse_and_tell(reader: Any, raw: bytes) -> Any:
+        parsed = parse(reader, raw)
+        if parsed.line > 11:  # the header, then the first chunk's ten rows
+            second_chunk_parsed.set()
+        return parsed
+
+    monkeypatch.setattr(import_files.RowReader, "_parse", parse_and_tell)
+    waited: list[bool] = []
+    table = get_settings().require("products_table_name")
+
+    def hold_first_chunk(params: dict[str, Any], **_: Any) -> None:
+        if params["TableName"] == table and int(params["Key"]["sku"]["S"].split("-")[1]) < 10:
+            waited.append(second_chunk_parsed.wait(timeout=5))
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", hold_first_chunk)
+    try:
+        rows = [row(f"SKU-{n}", on_hand=n) for n in range(25)]
+        outcome = invoke(upload("imports/overlap.csv", csv_bytes(rows)))
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", hold_first_chunk)
+
+    assert outcome == [{"key": "imports/overlap.csv", "outcome": "SUCCEEDED"}]
+    assert waited == [True] * 10
+    assert report("imports/overlap.csv")[0]["imported"] == 25
+    assert all(stock(f"SKU-{n}")[0] == n for n in range(25))
 
 
 # ------------------------------------------------------------------ continuation

@@ -2,21 +2,24 @@
 row into a report, stock reservations kept intact.
 
 The file is streamed in chunks of rows. A chunk's rows are written side by side by a
-bounded pool (throttled writes are retried), then the next chunk is read. When the
-invocation's time runs short after a chunk, the import writes a checkpoint (where the
-file stands, the counts, the rejected rows so far) under checkpoints/; that write is an
-S3 notification like an upload, and the invocation it starts resumes exactly there.
+bounded pool (throttled writes are retried) while the next chunk is read and parsed;
+a chunk counts as imported, and the checkpoint moves past it, once its writes are done.
+When the invocation's time runs short after a chunk, the import writes a checkpoint
+(where the file stands, the counts, the rejected rows so far) under checkpoints/; that
+write is an S3 notification like an upload, and the invocation it starts resumes exactly
+there.
 
 Each notification is handled once: a duplicate delivery (same bucket, key and S3
 sequencer) returns the first outcome without reading anything.
 """
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from io import BufferedIOBase
-from typing import cast
+from typing import Self, cast
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
@@ -200,10 +203,11 @@ class _Import:
         self, stream: BufferedIOBase, pool: ThreadPoolExecutor, seconds_left: Callable[[], float]
     ) -> bool:
         """Reads and writes rows; True once the file is done (read to its end, or found
-        unreadable: self.failure), False when time runs short. self.state follows each
-        chunk written."""
+        unreadable: self.failure), False when time runs short. A chunk is parsed while
+        the one before it is written; self.state follows each chunk once it is written."""
         chunk: list[ParsedRow] = []
         reader: RowReader | None = None
+        writing: _ChunkWrite | None = None
         try:
             reader = RowReader(
                 stream, self.kind, Position(self.state.offset, self.state.line), self.state.columns
@@ -212,18 +216,28 @@ class _Import:
                 chunk.append(row)
                 if len(chunk) < self.settings.import_chunk_rows:
                     continue
-                self._write(chunk, reader, pool)
+                if writing is not None:
+                    self._settle(writing)
+                    writing = None
+                    if self._short_of_time(seconds_left):
+                        return False  # the chunk just read is read again from the checkpoint
+                writing = _ChunkWrite.start(chunk, reader, pool)
                 chunk = []
-                if seconds_left() < self.settings.import_deadline_margin_seconds:
-                    return False
         except UnreadableFileError as error:
             self.failure = str(error)
+        if writing is not None:
+            self._settle(writing)
+            if chunk and self.failure is None and self._short_of_time(seconds_left):
+                return False
         if reader is not None:
             # Rows read before the end, or before the point where the file broke off.
-            self._write(chunk, reader, pool)
+            self._settle(_ChunkWrite.start(chunk, reader, pool))
         if self.failure is None and self.state.rows == 0:
             self.failure = "the file is empty" if self.state.offset == 0 else "the file has no rows"
         return True
+
+    def _short_of_time(self, seconds_left: Callable[[], float]) -> bool:
+        return seconds_left() < self.settings.import_deadline_margin_seconds
 
     def _report_interruption(self, error: Exception) -> None:
         try:
@@ -235,32 +249,26 @@ class _Import:
         except Exception:
             logger.exception("could not report the interruption", key=self.state.key)
 
-    def _write(self, chunk: list[ParsedRow], reader: RowReader, pool: ThreadPoolExecutor) -> None:
+    def _settle(self, writing: "_ChunkWrite") -> None:
+        """Waits for a chunk's writes, then moves self.state past it."""
+        chunk = writing.chunk
         rejected = [
             RejectedRow(line=row.line, sku=row.sku, errors=row.problems)
             for row in chunk
             if row.entry is None
         ]
-        # The last row for a SKU wins, as if the file were applied line by line: rows of a
-        # chunk are written concurrently, so only the last of them is written.
-        latest = {row.entry.sku: row for row in chunk if row.entry is not None}
-        now = utc_now()
-        refused = [
-            row
-            for row in pool.map(lambda row: _write_row(row, now), latest.values())
-            if row is not None
-        ]
+        refused = [row for row in (write.result() for write in writing.writes) if row is not None]
         rejected = sorted(rejected + refused, key=lambda row: row.line)
         valid = sum(1 for row in chunk if row.entry is not None)
         room = MAX_LISTED_ERRORS - len(self.state.listed_errors)
         ignored = self.state.ignored_columns + [
-            name for name in reader.ignored_names if name not in self.state.ignored_columns
+            name for name in writing.ignored_names if name not in self.state.ignored_columns
         ]
         self.state = self.state.model_copy(
             update={
-                "offset": reader.position.offset,
-                "line": reader.position.line,
-                "columns": reader.columns,
+                "offset": writing.position.offset,
+                "line": writing.position.line,
+                "columns": writing.columns,
                 "rows": self.state.rows + len(chunk),
                 "imported": self.state.imported + valid - len(refused),
                 "rejected": self.state.rejected + len(rejected),
@@ -273,6 +281,31 @@ class _Import:
 
     def _progress(self) -> dict[str, object]:
         return self.state.model_dump(include={"key", "line", "rows", "imported", "rejected"})
+
+
+@dataclass(frozen=True)
+class _ChunkWrite:
+    """A chunk of rows being written by the pool, and where the file stood after it."""
+
+    chunk: list[ParsedRow]
+    position: Position
+    columns: list[str] | None
+    ignored_names: list[str]
+    writes: list["Future[RejectedRow | None]"]
+
+    @classmethod
+    def start(cls, chunk: list[ParsedRow], reader: RowReader, pool: ThreadPoolExecutor) -> Self:
+        # The last row for a SKU wins, as if the file were applied line by line: rows of
+        # a chunk are written concurrently, so only the last of them is written.
+        latest = {row.entry.sku: row for row in chunk if row.entry is not None}
+        now = utc_now()
+        return cls(
+            chunk=chunk,
+            position=reader.position,
+            columns=reader.columns,
+            ignored_names=list(reader.ignored_names),
+            writes=[pool.submit(_write_row, row, now) for row in latest.values()],
+        )
 
 
 def _write_row(row: ParsedRow, now: str) -> RejectedRow | None:
