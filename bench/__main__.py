@@ -32,8 +32,8 @@ PARTS: dict[str, tuple[Any, list[str], list[str]]] = {
     "worker_batch": (worker_batch, ["--rounds", "15"], ["--rounds", "1"]),
     "catalog_import": (
         catalog_import,
-        ["--sizes", "10000", "100000", "1000000", "--skus", "4"],
-        ["--sizes", "200", "400", "--skus", "4", "--ceiling-updates", "20"],
+        ["--sizes", "10000", "100000", "1000000", "--skus", "4", "--distinct", "20000"],
+        ["--sizes", "200", "400", "--skus", "4", "--distinct", "100", "--ceiling-updates", "20"],
     ),
     "local_api": (local_api, ["--requests", "500"], ["--requests", "5"]),
 }
@@ -95,20 +95,30 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     calls = worker["concurrent"]["per_order"]["calls"]
     reads = sum(n for name, n in calls.items() if name in ("GetItem", "Query", "BatchGetItem"))
     found += [
-        _target("worker batch / one by one", worker["speedup"], 3, "x", bound="at least"),
+        _target(
+            f"worker batch / one by one (+{worker['latency_ms']:g} ms per DynamoDB request)",
+            worker["speedup"],
+            3,
+            "x",
+            bound="at least",
+        ),
         _target("worker transactions per order", calls.get("TransactWriteItems", 0), 1, ""),
         _target("worker reads per order", reads, 1, ""),
     ]
     imports = results["catalog_import"]["imports"]
+    # The ceiling bounds imports that send an update a row (a SKU a row); a file cycling
+    # a few SKUs sends a few updates a chunk, and is bound by parsing instead.
+    distinct = [row for row in imports if row.get("skus") == row["rows"]]
     found.append(
         _target(
-            "import / bare-update ceiling (lowest)",
-            min(row["x_ceiling"] for row in imports),
+            "import of a SKU a row / bare-update ceiling (lowest)",
+            min(row["x_ceiling"] for row in distinct),
             0.8,
             "x",
             bound="at least",
         )
     )
+    imports = [row for row in imports if row not in distinct]
     sizes = sorted({row["rows"] for row in imports})
     for file_format in catalog_import.FORMATS:
         peak = {row["rows"]: row["peak_rss_mb"] for row in imports if row["format"] == file_format}

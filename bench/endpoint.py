@@ -52,21 +52,29 @@ def aws_endpoint(latency_ms: float = 0.0, dynamodb: str | None = None) -> Iterat
             local.wait_until_serving()
         dynamodb_endpoint = local.endpoint if local else None
         use_local_endpoint(endpoint, dynamodb_endpoint)
-        if latency_ms:
-            add_dynamodb_latency(latency_ms)
+        set_dynamodb_latency(latency_ms)
         yield Endpoints(backend, local_aws_environment(endpoint, dynamodb_endpoint))
 
 
-def add_dynamodb_latency(latency_ms: float) -> None:
-    """Every DynamoDB client made from boto3's default session from now on waits
-    `latency_ms` before sending each request (each retry too)."""
+_latency_seconds = [0.0]  # what each DynamoDB request waits
+_hooked: list[object] = []  # the default session the wait is registered with
+
+
+def set_dynamodb_latency(latency_ms: float) -> None:
+    """Every DynamoDB client made from boto3's default session (after the first call)
+    waits `latency_ms` before sending each request, each retry too."""
     import boto3
 
-    def wait(**_: Any) -> None:
-        time.sleep(latency_ms / 1000)
+    session = boto3._get_default_session()
+    if session not in _hooked:
+        session.events.register("before-send.dynamodb", _wait)
+        _hooked.append(session)
+    _latency_seconds[0] = latency_ms / 1000
 
-    boto3.setup_default_session()
-    boto3.DEFAULT_SESSION.events.register("before-send.dynamodb", wait)  # type: ignore[union-attr]
+
+def _wait(**_: Any) -> None:
+    if _latency_seconds[0]:
+        time.sleep(_latency_seconds[0])
 
 
 def _stop(server: "subprocess.Popen[bytes]") -> None:

@@ -40,6 +40,10 @@ from typing import Any
 from devtools.template import ROOT
 
 LOCUST = ROOT / ".tools" / "locust" / "bin" / "locust"
+# Where a full run's results are kept (merged: a scenario's new run replaces its last)
+# and shown; docs/performance.md shows them too.
+RESULTS = ROOT / "bench" / "results" / "load.json"
+PAGE = ROOT / "docs" / "load.md"
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
 REQUEST_COUNTS = "request-counts"  # in the stack's folder: each environment's AWS requests
 DECIDE_SECONDS = 300  # every order decided within this (or `decide_seconds`), or it is stuck
@@ -63,6 +67,7 @@ class Scenario:
     # `p99_limit_ms` or a request fails (then `orders_per_user` is only a bound).
     steps: tuple[int, ...] = ()
     step_seconds: int = 20
+    warmup_seconds: int = 15
     pace_seconds: float = 1.0
     p99_limit_ms: int = 1000
 
@@ -92,7 +97,18 @@ FULL = [
 ]
 QUICK = [
     Scenario(
-        "spread", 40, 1_000_000, 8, 1000, (1, 5), (1, 3), 50, 120, steps=(4, 8), step_seconds=6
+        "spread",
+        40,
+        1_000_000,
+        8,
+        1000,
+        (1, 5),
+        (1, 3),
+        50,
+        120,
+        steps=(4, 8),
+        step_seconds=6,
+        warmup_seconds=3,
     ),
     Scenario("flash", 1, 40, 16, 8, (1, 1), (1, 1), 100, 120),
 ]
@@ -170,6 +186,7 @@ def run_scenario(
         "retry_share": scenario.retry_share,
         "steps": list(scenario.steps),
         "step_seconds": scenario.step_seconds,
+        "warmup_seconds": scenario.warmup_seconds,
         "pace_seconds": scenario.pace_seconds,
         "p99_limit_ms": scenario.p99_limit_ms,
     }
@@ -438,6 +455,7 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
     orders = [r for r in results if "orders_placed" in r]
     imports = [r for r in results if "rows" in r]
     described = {r["scenario"]["name"]: r["scenario"] for r in orders}
+    measured = ", ".join(sorted({r.get("measured", measured) for r in results}))
     return "\n".join(
         [
             "# The order path under load",
@@ -466,6 +484,8 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
                 for r in {r["scenario"]["name"]: r for r in imports}.values()
             ],
             "",
+            *targets(results),
+            "",
             *table(orders),
             "",
             *_step_tables(orders),
@@ -475,10 +495,72 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
     )
 
 
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    """The scale targets, as far as `results` measure them: a markdown table."""
+
+    def latest(name: str, backend: str = "dynamodb-local") -> dict[str, Any] | None:
+        found = [r for r in results if r["scenario"]["name"] == name and r["backend"] == backend]
+        return found[-1] if found else None
+
+    rows: list[tuple[str, str, str, bool]] = []
+    fast, slow = latest("flash"), latest("flash", "moto")
+    if fast and slow:
+        # moto's run may end at its bound with orders still PENDING: then its time is a floor.
+        ratio = slow["seconds_until_all_decided"] / fast["seconds_until_all_decided"]
+        bound = "at least " if slow["orders_stuck_pending"] else ""
+        rows.append(
+            (
+                "flash sale decided, moto / DynamoDB Local",
+                f"{bound}{ratio:.1f}x",
+                "at least 5x",
+                ratio >= 5,
+            )
+        )
+    sale = latest("flash-20k")
+    if sale:
+        confirmed = sale["outcomes"].get("CONFIRMED", 0)
+        good = confirmed == sale["scenario"]["units_per_sku"] and sale["units_oversold"] == 0
+        rows.append(
+            (
+                "20,000-order sale: confirmed, oversold",
+                f"{confirmed}, {sale['units_oversold']}",
+                "5000, 0",
+                good,
+            )
+        )
+    fast, slow = latest("import"), latest("import", "moto")
+    if fast and slow:
+        ratio = slow["seconds"] / fast["seconds"]
+        rows.append(
+            (
+                f"import of {fast['rows']:,} SKUs, moto / DynamoDB Local",
+                f"{ratio:.1f}x",
+                "at least 10x",
+                ratio >= 10,
+            )
+        )
+    big = latest("import-100k")
+    if big:
+        rows.append(
+            (
+                "import of 100,000 SKUs, seconds",
+                f"{big['seconds']:g}",
+                "below 90",
+                big["seconds"] < 90,
+            )
+        )
+    return [
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+        *(f"| {t} | {m} | {g} | {'yes' if ok else '**no**'} |" for t, m, g, ok in rows),
+    ]
+
+
 def _described(scenario: dict[str, Any]) -> str:
     pressure = (
         f"customers stepped {', '.join(map(str, scenario['steps']))}, one step every "
-        f"{scenario['step_seconds']} s, each customer placing an order every "
+        f"{scenario['step_seconds']} s after {scenario.get('warmup_seconds', 0)} s unmeasured "
+        "at the first, each customer placing an order every "
         f"{scenario['pace_seconds']:g} s, until POST /orders p99 passed "
         f"{scenario['p99_limit_ms']} ms or a request failed"
         if scenario.get("steps")
@@ -486,11 +568,22 @@ def _described(scenario: dict[str, Any]) -> str:
         "orders with no pause"
     )
     return (
-        f"- **{scenario['name']}**: {pressure}; orders of {scenario['lines'][0]}-"
-        f"{scenario['lines'][1]} lines ({scenario['quantity'][0]}-{scenario['quantity'][1]} "
-        f"units each) from {scenario['customers']} customers; {scenario['skus']} SKUs of "
-        f"{scenario['units_per_sku']} units; {int(scenario['retry_share'] * 100)}% of orders "
-        "sent twice with the same Idempotency-Key; each order read back once placed."
+        f"- **{scenario['name']}**: {pressure}; orders of {_span(scenario['lines'], 'line')} "
+        f"({_span(scenario['quantity'], 'unit')} each) from {scenario['customers']:,} customers; "
+        f"{_span([scenario['skus']] * 2, 'SKU')} of {scenario['units_per_sku']:,} units; "
+        f"{int(scenario['retry_share'] * 100)}% of orders sent twice with the same "
+        "Idempotency-Key; each order read back once placed."
+    )
+
+
+def _span(bounds: list[int], noun: str) -> str:
+    low, high = bounds
+    return (
+        f"{low:,} {noun}"
+        if low == high == 1
+        else f"{low:,}-{high:,} {noun}s"
+        if low != high
+        else f"{low:,} {noun}s"
     )
 
 
@@ -565,9 +658,13 @@ def _table(results: list[dict[str, Any]], rows: list[tuple[str, str]]) -> list[s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (make test)")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument(
-        "--page", type=Path, help="also write the results as markdown (docs/load.md)"
+        "--json",
+        type=Path,
+        help="merge the results into this file (a full run: bench/results/load.json)",
+    )
+    parser.add_argument(
+        "--page", type=Path, help="write the results as markdown (a full run: docs/load.md)"
     )
     parser.add_argument("--from-json", type=Path, help="render saved results; run nothing")
     parser.add_argument(
@@ -577,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--scenarios",
-        default="spread,flash,import,import-under-load",
+        default="spread,flash,import,import-100k,import-under-load",
         help="which to run, in order: spread, flash, flash-20k (full size only), import, "
         "import-100k (full size only), import-under-load",
     )
@@ -587,6 +684,9 @@ def main(argv: list[str] | None = None) -> int:
         measured = time.strftime("%Y-%m-%d", time.localtime(arguments.from_json.stat().st_mtime))
         _report(results, arguments.page, measured)
         return 0
+    if not arguments.quick:
+        arguments.json = arguments.json or RESULTS
+        arguments.page = arguments.page or PAGE
     if not LOCUST.exists():
         parser.error(f"Locust is not installed at {LOCUST.relative_to(ROOT)}: run `make load`")
     results = []
@@ -608,7 +708,10 @@ def main(argv: list[str] | None = None) -> int:
                         job = imports[name]
                         during = scenarios[job.during] if job.during else None
                         found = run_import(job, stack, outputs, work / backend, during)
-                    results += [{"backend": backend, **result} for result in found]
+                    today = time.strftime("%Y-%m-%d")
+                    results += [
+                        {"backend": backend, "measured": today, **result} for result in found
+                    ]
             finally:
                 stack.stop()
     if arguments.json:

@@ -8,8 +8,9 @@ order ids it records (one JSON line per placed order, to LOAD_ORDERS).
 
 With "steps" in the plan, the arrival rate is stepped up instead: each customer places
 an order every `pace_seconds`, the number of customers follows "steps" (one every
-`step_seconds`), and the run ends after the step whose POST /orders p99 passed
-`p99_limit_ms` or whose requests failed. Each step is recorded (LOAD_STEPS: JSON lines)."""
+`step_seconds`, after `warmup_seconds` at the first step, unmeasured, while the
+functions' environments start), and the run ends after the step whose POST /orders p99
+passed `p99_limit_ms` or whose requests failed. Each step is recorded (LOAD_STEPS: JSON lines)."""
 
 import itertools
 import json
@@ -89,7 +90,10 @@ if PLAN.get("steps"):
             self.at_start: tuple[dict[int, int], int, int] = ({}, 0, 0)
 
         def tick(self) -> tuple[int, float] | None:
-            step = int(self.get_run_time() // PLAN["step_seconds"])
+            run_time = self.get_run_time() - PLAN["warmup_seconds"]
+            if run_time < 0:  # the first step's customers, unmeasured: environments start
+                return PLAN["steps"][0], PLAN["steps"][0]
+            step = int(run_time // PLAN["step_seconds"])
             if step != self.step:
                 if self.step >= 0 and self._close_step():
                     return None  # past the limits: the run ends here

@@ -100,4 +100,31 @@ def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
         if name == "cold_start":
             lines += ["", *_heaviest_imports(report["results"][name])]
     lines += ["", "## Cost per million orders", "", *_cost(report)]
+    lines += ["", *_under_load()]
     return "\n".join(lines) + "\n"
+
+
+def _under_load() -> list[str]:
+    """The latest `make load` figures (bench/results/load.json): too long a run (half an
+    hour and more) to repeat in every `make bench`, so shown as they were measured."""
+    import json
+
+    from bench import load
+
+    if not load.RESULTS.exists():
+        return []
+    results = json.loads(load.RESULTS.read_text())
+    dates = ", ".join(sorted({r.get("measured", "?") for r in results}))
+    orders = [r for r in results if "orders_placed" in r]
+    imports = [r for r in results if "rows" in r]
+    return [
+        "## The order path under load",
+        "",
+        f"Measured by `make load` on {dates} (`bench/results/load.json`; `make bench` does",
+        "not repeat it). How, the scenarios and every step: [load.md](load.md).",
+        "",
+        *load.targets(results),
+        "",
+        *load.table(orders),
+        *(["", *load.import_table(imports)] if imports else []),
+    ]

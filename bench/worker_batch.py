@@ -19,21 +19,26 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.cli import emit, harness_parser
-from bench.endpoint import aws_endpoint
+from bench.endpoint import aws_endpoint, set_dynamodb_latency
 from bench.seed import add_products, sample_event
 
 BATCH = 10
 
 
-def run(rounds: int, latency_ms: float, dynamodb: str | None = None) -> dict[str, Any]:
-    with aws_endpoint(latency_ms, dynamodb) as endpoints:
-        summary = _measure(rounds)
-    summary["latency_ms"] = latency_ms
-    summary["backend"] = endpoints.backend
-    return summary
+def run(rounds: int, latencies_ms: list[float], dynamodb: str | None = None) -> dict[str, Any]:
+    """The figures at each latency; the last latency's are the summary's own."""
+    with aws_endpoint(dynamodb=dynamodb) as endpoints:
+        by_latency = _measure(rounds, latencies_ms)
+    return by_latency[-1] | {
+        "backend": endpoints.backend,
+        "by_latency": [
+            {"latency_ms": figures["latency_ms"], "speedup": round(figures["speedup"], 2)}
+            for figures in by_latency
+        ],
+    }
 
 
-def _measure(rounds: int) -> dict[str, Any]:
+def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
     from aws_lambda_powertools.utilities.batch import (
         BatchProcessor,
         EventType,
@@ -95,54 +100,73 @@ def _measure(rounds: int) -> dict[str, Any]:
         }
         return event, order_ids
 
-    timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": [], "relay": []}
-    usage_per_order: dict[str, dict[str, Any]] = {}
-    for round_number in range(rounds):
-        for variant in ("concurrent", "one_by_one"):
-            event, order_ids = batch_event(f"BENCH-{variant}-{round_number}")
-            if variant == "concurrent":
-                relayed = relay_event(order_ids)
-                usage.clear()
-                started = time.perf_counter()
-                relay_response = order_relay.handler(
-                    relayed,
-                    LocalContext(
-                        "OrderRelayFunction", function_properties("OrderRelayFunction")["Timeout"]
-                    ),
+    def measure(latency_ms: float) -> dict[str, Any]:
+        set_dynamodb_latency(latency_ms)
+        timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": [], "relay": []}
+        usage_per_order: dict[str, dict[str, Any]] = {}
+        for round_number in range(rounds):
+            for variant in ("concurrent", "one_by_one"):
+                measure_round(
+                    f"BENCH-{latency_ms:g}-{variant}-{round_number}",
+                    variant,
+                    timings,
+                    usage_per_order,
                 )
-                timings["relay"].append(time.perf_counter() - started)
-                assert relay_response["batchItemFailures"] == [], relay_response
-                usage_per_order["relay"] = usage.per(BATCH)
-            usage.clear()
-            context = LocalContext(
-                "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
-            )
-            started = time.perf_counter()
-            if variant == "concurrent":
-                response = order_worker.handler(event, context)
-            else:
-                response = process_partial_response(
-                    event=event,
-                    record_handler=order_worker.decide_message,
-                    processor=sequential,
-                    context=context,  # type: ignore[arg-type]  # has what Powertools reads
-                )
-            timings[variant].append(time.perf_counter() - started)
-            assert response["batchItemFailures"] == [], response
-            usage_per_order[variant] = usage.per(BATCH)
-    summary: dict[str, Any] = {
-        variant: {
-            "median_s": statistics.median(values),
-            "min_s": min(values),
-            "max_s": max(values),
-            "orders_per_s": BATCH / statistics.median(values),
-            "per_order": usage_per_order[variant],
+        set_dynamodb_latency(0)
+        summary: dict[str, Any] = {
+            variant: {
+                "median_s": statistics.median(values),
+                "min_s": min(values),
+                "max_s": max(values),
+                "orders_per_s": BATCH / statistics.median(values),
+                "per_order": usage_per_order[variant],
+            }
+            for variant, values in timings.items()
         }
-        for variant, values in timings.items()
-    }
-    summary["speedup"] = summary["one_by_one"]["median_s"] / summary["concurrent"]["median_s"]
-    summary["batch"] = BATCH
-    return summary
+        summary["speedup"] = summary["one_by_one"]["median_s"] / summary["concurrent"]["median_s"]
+        summary["batch"] = BATCH
+        summary["latency_ms"] = latency_ms
+        return summary
+
+    def measure_round(
+        prefix: str,
+        variant: str,
+        timings: dict[str, list[float]],
+        usage_per_order: dict[str, dict[str, Any]],
+    ) -> None:
+        event, order_ids = batch_event(prefix)
+        if variant == "concurrent":
+            relayed = relay_event(order_ids)
+            usage.clear()
+            started = time.perf_counter()
+            relay_response = order_relay.handler(
+                relayed,
+                LocalContext(
+                    "OrderRelayFunction", function_properties("OrderRelayFunction")["Timeout"]
+                ),
+            )
+            timings["relay"].append(time.perf_counter() - started)
+            assert relay_response["batchItemFailures"] == [], relay_response
+            usage_per_order["relay"] = usage.per(BATCH)
+        usage.clear()
+        context = LocalContext(
+            "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
+        )
+        started = time.perf_counter()
+        if variant == "concurrent":
+            response = order_worker.handler(event, context)
+        else:
+            response = process_partial_response(
+                event=event,
+                record_handler=order_worker.decide_message,
+                processor=sequential,
+                context=context,  # type: ignore[arg-type]  # has what Powertools reads
+            )
+        timings[variant].append(time.perf_counter() - started)
+        assert response["batchItemFailures"] == [], response
+        usage_per_order[variant] = usage.per(BATCH)
+
+    return [measure(latency_ms) for latency_ms in latencies_ms]
 
 
 def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
@@ -160,12 +184,20 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
             f"{row['max_s'] * 1000:>8.1f} {row['orders_per_s']:>9.0f}  {calls}"
         )
     out(f"batch speedup over one by one: {summary['speedup']:.2f}x")
+    for figures in summary.get("by_latency", [])[:-1]:
+        out(f"  at +{figures['latency_ms']:g} ms per request: {figures['speedup']:.2f}x")
 
 
 def main() -> None:
     parser = harness_parser()
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--latency-ms", type=float, default=5.0)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        nargs="+",
+        default=[5.0, 10.0],
+        help="each a run; the last one's figures are the summary's",
+    )
     parser.add_argument("--dynamodb", choices=("dynamodb-local", "moto"), help="the backend")
     args = parser.parse_args()
     emit(run(args.rounds, args.latency_ms, args.dynamodb), args.json, print_table)

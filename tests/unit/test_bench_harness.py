@@ -62,9 +62,9 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
     assert worker["concurrent"]["per_order"]["calls"] == {"GetItem": 1, "TransactWriteItems": 1}
     assert worker["relay"]["per_order"]["calls"] == {"SendMessage": 1}
     imports = results["catalog_import"]["imports"]
-    assert {(row["rows"], row["format"]) for row in imports} == {
-        (rows, file_format) for rows in (200, 400) for file_format in ("csv", "jsonl.gz")
-    }
+    assert {(row["rows"], row["format"], row["skus"]) for row in imports} == {
+        (rows, file_format, 4) for rows in (200, 400) for file_format in ("csv", "jsonl.gz")
+    } | {(100, "csv", 100)}
     assert all(row["imported"] == row["rows"] and row["update_calls"] > 0 for row in imports)
     assert results["local_api"]["direct"]["p50_ms"] > 0
 
