@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import catalog_import, cold_start, cost, local_api, warm_api, worker_batch
+from bench import catalog_import, cold_start, cost, local_api, scale_model, warm_api, worker_batch
 from devtools.template import ROOT
 
 Printer = Callable[[str], None]
@@ -36,6 +36,7 @@ PARTS: dict[str, tuple[Any, list[str], list[str]]] = {
         ["--sizes", "200", "400", "--skus", "4", "--distinct", "100", "--ceiling-updates", "20"],
     ),
     "local_api": (local_api, ["--requests", "500"], ["--requests", "5"]),
+    "scale_model": (scale_model, [], []),
 }
 
 
@@ -211,6 +212,8 @@ def main() -> None:
 
     args.docs.parent.mkdir(parents=True, exist_ok=True)
     args.docs.write_text(render(report, [module for module, _, _ in PARTS.values()]))
+    # The scale model's own page, beside it (docs/scaling.md).
+    (args.docs.parent / "scaling.md").write_text(scale_model.page(results["scale_model"]))
 
 
 if __name__ == "__main__":

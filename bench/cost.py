@@ -20,7 +20,7 @@ and faster for the network round trip, so treat the Lambda line as an estimate.
 
 from typing import Any
 
-from devtools.template import function_properties
+from devtools.template import event_sources, function_properties
 
 # List prices in us-east-1 (USD), as published by AWS in 2026; not fetched at run time.
 PRICES = {
@@ -31,7 +31,16 @@ PRICES = {
     "dynamodb_per_million_write_units": 0.625,
     "dynamodb_per_million_read_units": 0.125,
 }
-WORKER_BATCH = 10  # the worker's BatchSize (template.yaml)
+
+
+def _worker_batch() -> int:
+    """The worker's BatchSize (template.yaml): a full batch, as under load."""
+    (batch,) = [
+        int(properties["BatchSize"])
+        for function, properties in event_sources("SQS")
+        if function == "OrderWorkerFunction"
+    ]
+    return batch
 
 
 def _memory_gb(function: str) -> float:
@@ -42,19 +51,19 @@ def model(warm_api: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
     relay_batch = worker["batch"]
     place_s = warm_api["routes"]["POST /orders"]["powertools"]["p50_ms"] / 1000
     relay_s = worker["relay"]["median_s"] / relay_batch
-    decide_s = worker["concurrent"]["median_s"] / relay_batch
+    decide_s = worker["group"]["median_s"] / relay_batch  # the deployed design
     gb_seconds = {
         "OrdersFunction": place_s * _memory_gb("OrdersFunction"),
         "OrderRelayFunction": relay_s * _memory_gb("OrderRelayFunction"),
         "OrderWorkerFunction": decide_s * _memory_gb("OrderWorkerFunction"),
     }
     relay_sqs = sum(worker["relay"]["per_order"]["calls"].values())
-    placing, deciding = warm_api["per_order"], worker["concurrent"]["per_order"]
+    placing, deciding = warm_api["per_order"], worker["group"]["per_order"]
     per_order = {
         "http_api_requests": 1.0,
-        "lambda_invocations": 1 + 1 / relay_batch + 1 / WORKER_BATCH,
+        "lambda_invocations": 1 + 1 / relay_batch + 1 / _worker_batch(),
         "lambda_gb_seconds": sum(gb_seconds.values()),
-        "sqs_requests": relay_sqs + 2 / WORKER_BATCH,
+        "sqs_requests": relay_sqs + 2 / _worker_batch(),
         "dynamodb_write_units": placing["write_units"] + deciding["write_units"],
         "dynamodb_read_units": placing["read_units"] + deciding["read_units"],
     }

@@ -421,15 +421,21 @@ def _kind_of_failure(error: str) -> str:
     return f"{status.group(1)[0]}xx" if status else "connection"
 
 
-def _start_stack(work: Path, backend: str) -> tuple[Any, dict[str, str]]:
+WORKERS = {"group": "true", "per-order": "false"}  # the worker's design: WorkerGroupCommit
+
+
+def _start_stack(work: Path, backend: str, worker: str) -> tuple[Any, dict[str, str]]:
     from devtools.local_stack import start_in_background
 
-    local = work / f"local-{backend}"
+    local = work / f"local-{backend}-{worker}"
     local.mkdir()
-    log = work / f"stack-{backend}.log"
+    log = work / f"stack-{backend}-{worker}.log"
     # The safety net off for the run: an order the outbox lost must show as stuck here,
     # not be quietly sent again by the reconciler.
-    overrides = {"STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400"}
+    overrides = {
+        "STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400 "
+        f"WorkerGroupCommit={WORKERS[worker]}"
+    }
     (local / REQUEST_COUNTS).mkdir()
     overrides["STOCKROOM_REQUEST_COUNTS"] = str(local / REQUEST_COUNTS)
     stack = start_in_background(local, log, overrides | {"STOCKROOM_DYNAMODB": backend})
@@ -498,8 +504,16 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
 def targets(results: list[dict[str, Any]]) -> list[str]:
     """The scale targets, as far as `results` measure them: a markdown table."""
 
-    def latest(name: str, backend: str = "dynamodb-local") -> dict[str, Any] | None:
-        found = [r for r in results if r["scenario"]["name"] == name and r["backend"] == backend]
+    def latest(
+        name: str, backend: str = "dynamodb-local", worker: str | None = None
+    ) -> dict[str, Any] | None:
+        found = [
+            r
+            for r in results
+            if r["scenario"]["name"] == name
+            and r["backend"] == backend
+            and (worker is None or r.get("worker", "per-order") == worker)
+        ]
         return found[-1] if found else None
 
     rows: list[tuple[str, str, str, bool]] = []
@@ -537,6 +551,29 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
                 f"{ratio:.1f}x",
                 "at least 10x",
                 ratio >= 10,
+            )
+        )
+    grouped, alone = latest("flash-20k", worker="group"), latest("flash-20k", worker="per-order")
+    if grouped and alone:
+        ratio = grouped["decided_per_second"] / alone["decided_per_second"]
+        rows.append(
+            (
+                "20,000-order sale decided per second, group commit / one order a transaction",
+                f"{ratio:.1f}x",
+                "at least 10x",
+                ratio >= 10,
+            )
+        )
+        confirmed = grouped["outcomes"].get("CONFIRMED", 0)
+        per_confirmed = (
+            grouped["transactions_per_order"] * grouped["orders_placed"] / max(confirmed, 1)
+        )
+        rows.append(
+            (
+                "20,000-order sale, group commit: transactions per confirmed order",
+                f"{per_confirmed:.3f}",
+                "at most 0.05",
+                per_confirmed <= 0.05,
             )
         )
     big = latest("import-100k")
@@ -645,7 +682,9 @@ def _table(results: list[dict[str, Any]], rows: list[tuple[str, str]]) -> list[s
     lines = [
         "| | "
         + " | ".join(
-            f"{r['scenario']['name']} ({r.get('backend', 'dynamodb-local')})" for r in results
+            f"{r['scenario']['name']} ({r.get('backend', 'dynamodb-local')}, "
+            f"{r.get('worker', 'per-order')})"
+            for r in results
         )
         + " |",
         "|---|" + "---|" * len(results),
@@ -668,15 +707,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--from-json", type=Path, help="render saved results; run nothing")
     parser.add_argument(
+        "--workers",
+        default="group",
+        help="the worker's designs to run each scenario with, side by side: group,per-order",
+    )
+    parser.add_argument(
         "--backends",
         default="dynamodb-local",
         help="DynamoDB backends to run each scenario on, side by side: dynamodb-local,moto",
     )
     parser.add_argument(
         "--scenarios",
-        default="spread,flash,import,import-100k,import-under-load",
         help="which to run, in order: spread, flash, flash-20k (full size only), import, "
-        "import-100k (full size only), import-under-load",
+        "import-100k (full size only), import-under-load; by default all but flash-20k",
     )
     arguments = parser.parse_args(argv)
     if arguments.from_json:
@@ -694,23 +737,34 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(folder)
         scenarios = {s.name: s for s in (QUICK if arguments.quick else FULL)}
         imports = {i.name: i for i in (IMPORTS_QUICK if arguments.quick else IMPORTS_FULL)}
-        wanted = arguments.scenarios.split(",")
+        wanted = (
+            arguments.scenarios.split(",")
+            if arguments.scenarios
+            else [name for name in [*scenarios, *imports] if name != "flash-20k"]
+        )
         unknown = set(wanted) - set(scenarios) - set(imports)
         if unknown:
             parser.error(f"no such scenario: {', '.join(sorted(unknown))}")
-        for backend in arguments.backends.split(","):
-            stack, outputs = _start_stack(work, backend)
+        runs = [
+            (backend, worker)
+            for backend in arguments.backends.split(",")
+            for worker in arguments.workers.split(",")
+        ]
+        for backend, worker in runs:
+            stack, outputs = _start_stack(work, backend, worker)
+            scenario_dir = work / f"{backend}-{worker}"
             try:
                 for name in wanted:
                     if name in scenarios:
-                        found = [run_scenario(scenarios[name], stack, outputs, work / backend)]
+                        found = [run_scenario(scenarios[name], stack, outputs, scenario_dir)]
                     else:
                         job = imports[name]
                         during = scenarios[job.during] if job.during else None
-                        found = run_import(job, stack, outputs, work / backend, during)
+                        found = run_import(job, stack, outputs, scenario_dir, during)
                     today = time.strftime("%Y-%m-%d")
                     results += [
-                        {"backend": backend, "measured": today, **result} for result in found
+                        {"backend": backend, "worker": worker, "measured": today, **result}
+                        for result in found
                     ]
             finally:
                 stack.stop()
@@ -726,12 +780,12 @@ def _merged(saved: Path, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     scenario on the same backend, and the new ones after them."""
     if not saved.exists():
         return results
-    fresh = {(r["backend"], r["scenario"]["name"]) for r in results}
-    kept = [
-        r
-        for r in json.loads(saved.read_text())
-        if (r["backend"], r["scenario"]["name"]) not in fresh
-    ]
+
+    def run_of(r: dict[str, Any]) -> tuple[str, str, str]:
+        return r["backend"], r.get("worker", "per-order"), r["scenario"]["name"]
+
+    fresh = {run_of(r) for r in results}
+    kept = [r for r in json.loads(saved.read_text()) if run_of(r) not in fresh]
     return kept + results
 
 

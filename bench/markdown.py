@@ -11,6 +11,7 @@ _TITLES = {
     "worker_batch": "Order worker: batch against one by one",
     "catalog_import": "Catalog import against the bare-update ceiling",
     "local_api": "Local stack overhead",
+    "scale_model": "Scale model (on AWS, on paper)",
 }
 
 

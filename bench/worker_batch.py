@@ -1,6 +1,7 @@
-"""Order worker: a batch of 10 decided concurrently (the deployed handler) against the
-same logic deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and
-DynamoDB's per-request latency simulated.
+"""Order worker: a batch of 10 decided by the deployed handler, together (group commit)
+and record by record side by side (one order a transaction), against the same logic
+deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and DynamoDB's
+per-request latency simulated.
 
   .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS] [--dynamodb moto]
 
@@ -59,6 +60,7 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
     from bench.usage import Usage
     from stockroom import aws, ordering
     from stockroom.models import PlaceOrderRequest
+    from stockroom.settings import get_settings
 
     usage = Usage()
     usage.watch(aws.dynamodb())
@@ -102,10 +104,15 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
 
     def measure(latency_ms: float) -> dict[str, Any]:
         set_dynamodb_latency(latency_ms)
-        timings: dict[str, list[float]] = {"concurrent": [], "one_by_one": [], "relay": []}
+        timings: dict[str, list[float]] = {
+            "group": [],
+            "concurrent": [],
+            "one_by_one": [],
+            "relay": [],
+        }
         usage_per_order: dict[str, dict[str, Any]] = {}
         for round_number in range(rounds):
-            for variant in ("concurrent", "one_by_one"):
+            for variant in ("group", "concurrent", "one_by_one"):
                 measure_round(
                     f"BENCH-{latency_ms:g}-{variant}-{round_number}",
                     variant,
@@ -124,6 +131,7 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
             for variant, values in timings.items()
         }
         summary["speedup"] = summary["one_by_one"]["median_s"] / summary["concurrent"]["median_s"]
+        summary["group_speedup"] = summary["one_by_one"]["median_s"] / summary["group"]["median_s"]
         summary["batch"] = BATCH
         summary["latency_ms"] = latency_ms
         return summary
@@ -152,8 +160,12 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         context = LocalContext(
             "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
         )
+        # The deployed handler, deciding the batch together (group commit) or each record
+        # alone side by side (WORKER_GROUP_COMMIT=false).
+        os.environ["WORKER_GROUP_COMMIT"] = "true" if variant == "group" else "false"
+        get_settings.cache_clear()
         started = time.perf_counter()
-        if variant == "concurrent":
+        if variant in ("group", "concurrent"):
             response = order_worker.handler(event, context)
         else:
             response = process_partial_response(
@@ -176,14 +188,17 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
     )
     header = ("variant", "median ms", "min ms", "max ms", "orders/s", "calls per order")
     out("{:<12} {:>10} {:>8} {:>8} {:>9}  {}".format(*header))
-    for variant in ("concurrent", "one_by_one", "relay"):
+    for variant in ("group", "concurrent", "one_by_one", "relay"):
         row = summary[variant]
         calls = ", ".join(f"{name} {n:g}" for name, n in row["per_order"]["calls"].items())
         out(
             f"{variant:<12} {row['median_s'] * 1000:>10.1f} {row['min_s'] * 1000:>8.1f} "
             f"{row['max_s'] * 1000:>8.1f} {row['orders_per_s']:>9.0f}  {calls}"
         )
-    out(f"batch speedup over one by one: {summary['speedup']:.2f}x")
+    out(
+        f"batch speedup over one by one: {summary['speedup']:.2f}x side by side, "
+        f"{summary.get('group_speedup', 0):.2f}x together"
+    )
     for figures in summary.get("by_latency", [])[:-1]:
         out(f"  at +{figures['latency_ms']:g} ms per request: {figures['speedup']:.2f}x")
 

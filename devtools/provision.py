@@ -17,8 +17,12 @@ LOCAL_STACK_NAME = "local"
 
 
 def provision(
-    stack_name: str = LOCAL_STACK_NAME, parameter_overrides: dict[str, str] | None = None
+    stack_name: str = LOCAL_STACK_NAME,
+    parameter_overrides: dict[str, str] | None = None,
+    types: set[str] | None = None,
 ) -> Stack:
+    """Creates the template's tables, queues and buckets (those of `types` only, if
+    given: the rest are named, not created) and returns the stack that names them."""
     region = boto3.session.Session().region_name or "eu-west-1"
     stack = Stack(stack_name, region, parameter_overrides=dict(parameter_overrides or {}))
     creators: dict[str, Callable[[Stack, str, dict[str, Any]], None]] = {
@@ -29,7 +33,9 @@ def provision(
     pending = {
         name: resource
         for name, resource in load_template()["Resources"].items()
-        if resource["Type"] in creators and _wanted(stack, resource)
+        if resource["Type"] in creators
+        and _wanted(stack, resource)
+        and (types is None or resource["Type"] in types)
     }
     # In dependency order, found by trying: a resource whose properties name one not
     # created yet (a queue's dead-letter target) waits for the next round.

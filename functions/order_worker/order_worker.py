@@ -1,10 +1,11 @@
 """Order worker: decides each placed order from the order queue, CONFIRMED with its stock
 reserved or REJECTED as out of stock.
 
-Records of a batch are decided concurrently (each in a thread: boto3 is synchronous, and
-orders are independent: two records for one order are settled by the order's status
-condition). A record that fails is reported as a batch item failure and comes back after
-the visibility timeout; after the queue's maxReceiveCount it moves to the dead-letter queue.
+A batch's orders are decided together (`reservation.decide_orders`: group commit, a
+transaction for many orders of a SKU); with WORKER_GROUP_COMMIT=false, each record is
+decided alone, side by side in threads (`reservation.decide_order`). Either way, a record
+that fails is reported as a batch item failure and comes back after the visibility
+timeout; after the queue's maxReceiveCount it moves to the dead-letter queue.
 """
 
 import asyncio
@@ -12,17 +13,21 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
+    BatchProcessor,
     EventType,
     async_process_partial_response,
+    process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from stockroom import reservation
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderPlacedMessage
 from stockroom.observability import logger, metrics, tracer
+from stockroom.settings import get_settings
 
 # A batch whose every record failed is still reported record by record, not raised as
 # a function error: the queue retries each one either way, and the report names them.
@@ -58,10 +63,67 @@ async def decide_record(record: SQSRecord) -> str:
     return (await asyncio.to_thread(decide_message, record)).value
 
 
+def decide_batch(
+    records: list[dict[str, Any]],
+) -> dict[str, tuple[str | None, reservation.Outcome]]:
+    """Every record's order id (None: unreadable) and outcome, by message id, its batch's
+    orders decided together; a second record for an order already in the batch is
+    SKIPPED."""
+    outcomes: dict[str, tuple[str | None, reservation.Outcome]] = {}
+    order_of: dict[str, str] = {}
+    for record in records:
+        try:
+            order_of[record["messageId"]] = OrderPlacedMessage.model_validate_json(
+                record["body"]
+            ).order_id
+        except ValidationError as error:
+            outcomes[record["messageId"]] = (None, error)
+    decided = reservation.decide_orders(list(order_of.values()))
+    first_record: dict[str, str] = {}
+    for message_id, order_id in order_of.items():
+        first_record.setdefault(order_id, message_id)
+        outcome = decided[order_id] if first_record[order_id] == message_id else None
+        outcomes[message_id] = (order_id, outcome or reservation.Decision.SKIPPED)
+    return outcomes
+
+
+grouped = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def grouped_outcome(
+    outcomes: dict[str, tuple[str | None, reservation.Outcome]], record: SQSRecord
+) -> str:
+    """A record's outcome, decided with its batch; an exception fails the record alone."""
+    order_id, outcome = outcomes[record.message_id]
+    if isinstance(outcome, Exception):
+        logger.append_keys(correlation_id=record.message_id)
+        if order_id:
+            logger.append_keys(order_id=order_id)
+        logger.error(
+            "order message failed; it returns to the queue and, past the redrive limit, "
+            "goes to the dead-letter queue",
+            message_id=record.message_id,
+            receive_count=record.attributes.approximate_receive_count,
+            error=f"{type(outcome).__name__}: {outcome}",
+        )
+        logger.remove_keys(["correlation_id", "order_id"])
+        raise outcome
+    return outcome.value
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    if get_settings().worker_group_commit:
+        outcomes = decide_batch(event.get("Records", []))
+
+        def record_handler(record: SQSRecord) -> str:
+            return grouped_outcome(outcomes, record)
+
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=grouped, context=context
+        )
     return async_process_partial_response(
         event=event, record_handler=decide_record, processor=processor, context=context
     )

@@ -49,7 +49,7 @@ def test_the_load_scenarios_keep_every_invariant(tmp_path):
     flash = results["flash"]
     assert flash["outcomes"]["CONFIRMED"] == flash["scenario"]["units_per_sku"]
     assert flash["units_confirmed"] == flash["scenario"]["units_per_sku"]
-    assert flash["transactions_per_order"] >= 1  # every order's requests were counted
+    assert flash["transactions_per_order"] > 0  # the worker's requests were counted
     for name in ("import", "import-under-load"):
         result = results[name]
         assert result["status"] == "SUCCEEDED", (name, result)

@@ -17,6 +17,7 @@ from stockroom.errors import RetryLaterError
 from stockroom.models import OrderStatus
 from stockroom.observability import logger
 from stockroom.reservation import Decision
+from stockroom.settings import get_settings
 from support.catalog_data import add_product
 from support.events import load_event
 from support.orders import (
@@ -104,7 +105,22 @@ def test_two_messages_for_one_order_in_one_batch_reserve_once(stack, lambda_cont
     assert_stock_adds_up("SKU-A")
 
 
-def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_context):
+@pytest.fixture
+def one_order_a_transaction(monkeypatch):
+    """The worker deciding each record alone (WorkerGroupCommit=false): tests of its own
+    retry and metric mechanics; group commit has tests/integration/test_group_commit.py."""
+    monkeypatch.setenv("WORKER_GROUP_COMMIT", "false")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("design", ["group", "per-order"])
+def test_a_mixed_batch_reports_exactly_the_records_that_failed(
+    stack, lambda_context, monkeypatch, design
+):
+    monkeypatch.setenv("WORKER_GROUP_COMMIT", "true" if design == "group" else "false")
+    get_settings.cache_clear()
     add_product("SKU-A", on_hand=10)
     add_product("SKU-SCARCE", on_hand=1)
     good = place("alice", {"SKU-A": 1})
@@ -129,7 +145,8 @@ def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_con
         failed = failed_ids(event, lambda_context)
 
     assert failed == sorted(ids[2:])  # malformed, invalid, unknown, contended
-    assert len(injected) == 5  # the contended order was tried five times, then reported
+    # The contended order was tried five times (grouped: five rounds first), then reported.
+    assert len(injected) == (5 if design == "per-order" else 5 + 5)
     assert status_of(good) is OrderStatus.CONFIRMED
     assert status_of(short) is OrderStatus.REJECTED
     assert status_of(contended) is OrderStatus.PENDING
@@ -184,7 +201,9 @@ def test_sam_generated_sqs_event_is_accepted_and_its_bad_record_reported(stack, 
     assert failed_ids(event, lambda_context) == record_ids(event)
 
 
-def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys):
+def test_the_worker_emits_its_decisions_as_metrics(
+    stack, lambda_context, capsys, one_order_a_transaction
+):
     add_product("SKU-A", on_hand=1)
     confirmed = place("alice", {"SKU-A": 1})
     rejected = place("bob", {"SKU-A": 1})

@@ -60,7 +60,9 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
         assert set(figures) == {"logic", "powertools", "fastapi"}
     worker = results["worker_batch"]
     assert worker["concurrent"]["per_order"]["calls"] == {"GetItem": 1, "TransactWriteItems": 1}
-    assert worker["relay"]["per_order"]["calls"] == {"SendMessage": 1}
+    # Together: the batch's orders and counters read once each, one transaction for all.
+    assert worker["group"]["per_order"]["calls"] == {"BatchGetItem": 0.2, "TransactWriteItems": 0.1}
+    assert worker["relay"]["per_order"]["calls"] == {"SendMessageBatch": 0.1}
     imports = results["catalog_import"]["imports"]
     assert {(row["rows"], row["format"], row["skus"]) for row in imports} == {
         (rows, file_format, 4) for rows in (200, 400) for file_format in ("csv", "jsonl.gz")
@@ -107,3 +109,24 @@ def test_the_committed_performance_page_comes_from_a_full_run():
     for target in report["targets"]:
         assert f"| {target['target']} | {target['measured']:g} |" in page
     assert f"${report['cost']['usd_per_million_orders_total']} per million orders" in page
+
+
+def test_the_committed_scaling_page_is_the_models_own():
+    """docs/scaling.md is what the scale model writes from its limits and assumptions
+    (and the make load figures it cites), none typed in."""
+    from bench import scale_model
+
+    assert (ROOT / "docs" / "scaling.md").read_text() == scale_model.page(scale_model.run())
+
+
+def test_the_scale_model_names_what_binds_each_case(quick_run):
+    report, _, _ = quick_run
+    cases = report["results"]["scale_model"]["cases"]
+    assert set(cases) == {"spread/per-order", "spread/group", "flash/per-order", "flash/group"}
+    for case in cases.values():
+        ceilings = [row["orders_per_s"] for row in case["ceilings"]]
+        assert case["binding"]["orders_per_s"] == min(ceilings) > 0
+    # One order a transaction, a hot SKU's item binds far below what group commit allows.
+    assert cases["flash/per-order"]["binding_fixed"]["orders_per_s"] < (
+        cases["flash/group"]["binding_fixed"]["orders_per_s"] / 10
+    )

@@ -1,5 +1,7 @@
-"""Conversion between pydantic models and DynamoDB's attribute-value maps."""
+"""Conversion between pydantic models and DynamoDB's attribute-value maps, and the reads
+every table shares."""
 
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,35 @@ _deserializer = TypeDeserializer()
 
 type Item = dict[str, Any]
 type Query = Callable[[Item | None, int], tuple[list[Item], Item | None]]
+
+_BATCH_GET_LIMIT = 100
+_MAX_UNPROCESSED_ROUNDS = 8
+
+
+def batch_get(table: str, key: str, values: list[str], consistent: bool = False) -> list[Item]:
+    """The items of `table` whose string key `key` is one of `values`, in as few
+    BatchGetItem calls as fit (100 keys each), unprocessed keys asked for again."""
+    from stockroom import aws
+
+    found: list[Item] = []
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), _BATCH_GET_LIMIT):
+        request: Any = {
+            table: {
+                "Keys": [{key: {"S": value}} for value in unique[start : start + _BATCH_GET_LIMIT]],
+                "ConsistentRead": consistent,
+            }
+        }
+        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
+            response = aws.dynamodb().batch_get_item(RequestItems=request)
+            found += response.get("Responses", {}).get(table, [])
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled keys: back off, then ask again
+        else:
+            raise RuntimeError(f"DynamoDB kept keys of {table} unprocessed after retries")
+    return found
 
 
 def to_item(model: BaseModel) -> Item:

@@ -23,8 +23,16 @@ def send_order_placed(message: OrderPlacedMessage) -> None:
 def send_orders_placed(messages: Sequence[OrderPlacedMessage]) -> None:
     """Every message, ten to a SendMessageBatch call; QueueSendError naming the orders
     the queue refused (after every batch was tried)."""
+    refused = [messages[index].order_id for index in send_in_batches(messages)]
+    if refused:
+        raise QueueSendError(f"the order queue refused {len(refused)} message(s): {refused}")
+
+
+def send_in_batches(messages: Sequence[OrderPlacedMessage]) -> list[int]:
+    """Every message, ten to a SendMessageBatch call; the positions of those the queue
+    refused (every batch is tried)."""
     queue_url = get_settings().require("order_queue_url")
-    refused: list[str] = []
+    refused: list[int] = []
     for start in range(0, len(messages), _BATCH_LIMIT):
         batch = messages[start : start + _BATCH_LIMIT]
         response = aws.sqs().send_message_batch(
@@ -34,6 +42,5 @@ def send_orders_placed(messages: Sequence[OrderPlacedMessage]) -> None:
                 for index, message in enumerate(batch)
             ],
         )
-        refused += [batch[int(failure["Id"])].order_id for failure in response.get("Failed", [])]
-    if refused:
-        raise QueueSendError(f"the order queue refused {len(refused)} message(s): {refused}")
+        refused += [start + int(failure["Id"]) for failure in response.get("Failed", [])]
+    return refused

@@ -14,7 +14,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from stockroom import aws
-from stockroom.dal.items import Item, from_item, read_page, to_item
+from stockroom.dal.items import Item, batch_get, from_item, read_page, to_item
 from stockroom.models import Order, OrderReason, OrderStatus
 from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
@@ -63,6 +63,13 @@ def get_order(order_id: str) -> Order | None:
     )
     item = response.get("Item")
     return Order.model_validate(from_item(item)) if item else None
+
+
+def get_orders(order_ids: list[str]) -> dict[str, Order]:
+    """The orders that exist among `order_ids`, by id, read strongly consistent."""
+    items = batch_get(_table(), "order_id", order_ids, consistent=True)
+    orders = (Order.model_validate(from_item(item)) for item in items)
+    return {order.order_id: order for order in orders}
 
 
 def pending_order_ids(since_before: str) -> list[str]:

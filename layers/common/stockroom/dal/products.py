@@ -1,18 +1,14 @@
 """Products table access (key: sku)."""
 
-import time
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from stockroom import aws
-from stockroom.dal.items import Item, from_item, read_page, to_item
+from stockroom.dal.items import Item, batch_get, from_item, read_page, to_item
 from stockroom.models import CatalogEntry, Product
 from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
-
-_BATCH_GET_LIMIT = 100
-_MAX_UNPROCESSED_ROUNDS = 8
 
 
 def _table() -> str:
@@ -25,26 +21,12 @@ def get_product(sku: str) -> Product | None:
     return Product.model_validate(from_item(item)) if item else None
 
 
-def get_products(skus: list[str]) -> dict[str, Product]:
+def get_products(skus: list[str], consistent: bool = False) -> dict[str, Product]:
     """The products that exist among `skus`, by SKU, in as few BatchGetItem calls as fit."""
-    table = _table()
-    found: dict[str, Product] = {}
-    for start in range(0, len(skus), _BATCH_GET_LIMIT):
-        request: Any = {
-            table: {"Keys": [{"sku": {"S": sku}} for sku in skus[start : start + _BATCH_GET_LIMIT]]}
-        }
-        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(table, []):
-                product = Product.model_validate(from_item(item))
-                found[product.sku] = product
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled keys: back off, then ask again
-        else:
-            raise RuntimeError("DynamoDB kept products unprocessed after repeated retries")
-    return found
+    items = batch_get(_table(), "sku", skus, consistent)
+    return {
+        product.sku: product for product in (Product.model_validate(from_item(i)) for i in items)
+    }
 
 
 def list_products(limit: int, after_sku: str | None) -> tuple[list[Product], str | None]:

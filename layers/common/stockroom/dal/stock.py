@@ -1,5 +1,7 @@
 """Stock movements: one DynamoDB transaction moves an order's units between `available`
-and `reserved` on its products and changes the order's status, all or nothing.
+and `reserved` on its products and changes the order's status, all or nothing; or, for
+a group of orders (`reserve_group`), moves each SKU's units once for all of them and
+confirms every one, all or nothing.
 
 Each product update keeps `available + reserved == on_hand` by construction (both change
 by the same quantity in one expression), and its condition keeps `available` from going
@@ -14,6 +16,7 @@ the order as it stands shows whether our own transaction moved it: then it succe
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -46,6 +49,98 @@ def reserve(order: Order, now: str) -> None:
     _move_stock(order, OrderStatus.PENDING, OrderStatus.CONFIRMED, now, None, direction=-1)
 
 
+# DynamoDB's limit on the items of one transaction.
+MAX_TRANSACTION_ITEMS = 100
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """What one group transaction did: confirmed every order, or none of them."""
+
+    confirmed: list[str] = field(default_factory=list)  # its orders, all reserved
+    changed: list[str] = field(default_factory=list)  # no longer PENDING: decided elsewhere
+    short: list[str] = field(default_factory=list)  # SKUs whose counter no longer covered it
+    transient: bool = False  # a conflict or throttling: the same group may succeed later
+
+
+def group_items(orders: Sequence[Order]) -> int:
+    """The transaction items a group of `orders` needs: a counter a SKU, an order each."""
+    return len({line.sku for order in orders for line in order.items}) + len(orders)
+
+
+def reserve_group(orders: Sequence[Order], now: str) -> GroupOutcome:
+    """PENDING -> CONFIRMED for every order of the group in one transaction, each SKU's
+    counter moved once by the units of all of them; all or nothing. At most
+    MAX_TRANSACTION_ITEMS items (`group_items`)."""
+    totals: dict[str, int] = {}
+    for order in orders:
+        for line in order.items:
+            totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+    transaction: list[Any] = [
+        {"Update": _counter_update(sku, quantity, direction=-1, now=now)}
+        for sku, quantity in totals.items()
+    ]
+    transaction += [
+        {"Update": status_update(o.order_id, OrderStatus.PENDING, OrderStatus.CONFIRMED, now, None)}
+        for o in orders
+    ]
+    ids = [order.order_id for order in orders]
+    try:
+        aws.dynamodb().transact_write_items(
+            TransactItems=transaction, ClientRequestToken=str(uuid.uuid4())
+        )
+    except ClientError as error:
+        code = aws.error_code(error)
+        if code in TRANSIENT_ERROR_CODES:
+            return GroupOutcome(transient=True)
+        cancellation = error.response.get("CancellationReasons", [])
+        if code != "TransactionCanceledException" or len(cancellation) != len(transaction):
+            raise
+        counters, statuses = cancellation[: len(totals)], cancellation[len(totals) :]
+        failed = [
+            (order_id, reason)
+            for order_id, reason in zip(ids, statuses, strict=True)
+            if reason.get("Code") == "ConditionalCheckFailed"
+        ]
+        if any(
+            is_own_transition(reason.get("Item"), OrderStatus.CONFIRMED, now)
+            for _, reason in failed
+        ):
+            return GroupOutcome(confirmed=ids)  # our own transaction, resent: it took effect
+        if failed:
+            return GroupOutcome(changed=[order_id for order_id, _ in failed])
+        short = [
+            sku
+            for sku, reason in zip(totals, counters, strict=True)
+            if reason.get("Code") == "ConditionalCheckFailed"
+        ]
+        if short:
+            return GroupOutcome(short=short)
+        if any(reason.get("Code") in TRANSIENT_ERROR_CODES for reason in cancellation):
+            return GroupOutcome(transient=True)
+        raise
+    return GroupOutcome(confirmed=ids)
+
+
+def _counter_update(sku: str, quantity: int, direction: int, now: str) -> Any:
+    """Moves `quantity` units of `sku` from available to reserved (direction -1) or back
+    (+1), on the condition that the side they leave holds them."""
+    guarded = "available" if direction < 0 else "reserved"
+    return {
+        "TableName": get_settings().require("products_table_name"),
+        "Key": {"sku": {"S": sku}},
+        "UpdateExpression": (
+            "SET available = available + :delta, reserved = reserved - :delta, updated_at = :now"
+        ),
+        "ConditionExpression": f"{guarded} >= :quantity",
+        "ExpressionAttributeValues": {
+            ":delta": {"N": str(direction * quantity)},
+            ":quantity": {"N": str(quantity)},
+            ":now": {"S": now},
+        },
+    }
+
+
 def release(order: Order, now: str, reason: OrderReason) -> None:
     """CONFIRMED -> CANCELLED, each line's reserved quantity returned to available."""
     try:
@@ -65,27 +160,8 @@ def _move_stock(
     direction: int,
 ) -> None:
     """direction -1 reserves (available -> reserved); +1 releases (reserved -> available)."""
-    settings = get_settings()
-    products_table = settings.require("products_table_name")
-    guarded = "available" if direction < 0 else "reserved"
     transaction: list[Any] = [
-        {
-            "Update": {
-                "TableName": products_table,
-                "Key": {"sku": {"S": line.sku}},
-                "UpdateExpression": (
-                    "SET available = available + :delta, reserved = reserved - :delta, "
-                    "updated_at = :now"
-                ),
-                "ConditionExpression": f"{guarded} >= :quantity",
-                "ExpressionAttributeValues": {
-                    ":delta": {"N": str(direction * line.quantity)},
-                    ":quantity": {"N": str(line.quantity)},
-                    ":now": {"S": now},
-                },
-            }
-        }
-        for line in order.items
+        {"Update": _counter_update(line.sku, line.quantity, direction, now)} for line in order.items
     ]
     transaction.append(
         {"Update": status_update(order.order_id, expected, target, now, reason)},

@@ -1,0 +1,399 @@
+"""The scale model: how many orders a second Stockroom can decide on AWS, for the spread
+and flash-sale traffic of `make load`, before each AWS limit binds, for the design that
+reserves one order a transaction and for group commit. Every limit carries its value
+and its source; every figure of our own is named as measured here or assumed.
+
+  .venv/bin/python -m bench.scale_model [--json] [--page docs/scaling.md]
+
+The request profile of an order (what it writes, in the units DynamoDB bills) is the
+design's arithmetic, shown beside the requests `make load` counted here
+(bench/results/load.json) to check it against. The model is arithmetic, not a queueing
+simulation: each limit gives a ceiling in orders a second, and the lowest one binds.
+"""
+
+import argparse
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.cli import emit
+from devtools.template import ROOT
+
+DYNAMODB_QUOTAS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Limits.html"
+PARTITIONS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput-scenarios.html"
+TRANSACTIONS = (
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html"
+)
+ON_DEMAND_MAX = (
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/"
+    "on-demand-capacity-mode-max-throughput.html"
+)
+API_QUOTAS = "https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html"
+LAMBDA_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.html"
+LAMBDA_CONCURRENCY = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html"
+SQS_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html"
+STREAM_PARAMS = "https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html"
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    value: float
+    unit: str
+    source: str
+    raisable: bool  # a quota AWS raises on request, or a setting of ours
+
+
+LIMITS = {
+    "partition_wcu": Limit(
+        "write units a second on one partition (one item's ceiling)",
+        1000,
+        "WCU/s",
+        PARTITIONS,
+        False,
+    ),
+    "transaction_items": Limit(
+        "items in one TransactWriteItems", 100, "items", TRANSACTIONS, False
+    ),
+    "table_wru": Limit(
+        "write request units a second per on-demand table (account quota)",
+        40_000,
+        "WRU/s",
+        ON_DEMAND_MAX,
+        True,
+    ),
+    "api_rps": Limit(
+        "API Gateway requests a second per account and Region", 10_000, "req/s", API_QUOTAS, True
+    ),
+    "lambda_concurrency": Limit(
+        "Lambda concurrent executions per account and Region",
+        1000,
+        "environments",
+        LAMBDA_CONCURRENCY,
+        True,
+    ),
+    "sqs_batches": Limit(
+        "concurrent batches of one SQS event source mapping (MaximumConcurrency at most)",
+        1000,
+        "batches",
+        SQS_SCALING,
+        True,
+    ),
+    "stream_parallelization": Limit(
+        "concurrent relay batches per stream shard (ParallelizationFactor at most)",
+        10,
+        "batches",
+        STREAM_PARAMS,
+        False,
+    ),
+}
+# Lambda adds at most 1,000 environments a function every 10 s (LAMBDA_SCALING), and an
+# SQS source at most 300 more batches a minute (SQS_SCALING): how fast a burst is met.
+SCALING_NOTES = (
+    f"Lambda scales each function by at most 1,000 environments every 10 s ({LAMBDA_SCALING}); "
+    f"an SQS event source adds at most 300 concurrent batches a minute ({SQS_SCALING}). "
+    "Both set how soon a sale's burst is met, not the steady rate."
+)
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """Figures of our own, each measured here or assumed (and said which)."""
+
+    # One DynamoDB round trip from Lambda in-Region (assumed: single-digit ms).
+    round_trip_s: float = 0.008
+    # How long a transaction keeps its items from others' transactions; concurrent ones
+    # on the same item are cancelled with TransactionConflict meanwhile (assumed: about a
+    # round trip; DynamoDB does not publish it).
+    item_hold_s: float = 0.010
+    # Our settings (template.yaml): the worker's MaximumConcurrency and batch sizes.
+    worker_max_concurrency: int = 5
+    per_order_batch: int = 10
+    group_batch: int = 100
+    # Lines per order: spread traffic's average (make load: 1-5 lines), the sale's one.
+    spread_lines: float = 3.0
+    spread_skus: int = 1000
+    # Requests an order sends through the API (make load: POST /orders and one read).
+    api_requests_per_order: float = 2.0
+
+
+def profiles(a: Assumptions) -> dict[str, dict[str, float]]:
+    """Write units per order on each table, and Lambda seconds per order, per design.
+
+    Placing (both designs): the order item (1 WRU, its Pending index entry 1 more), the
+    idempotency record written and completed (2 WRU). Deciding, one order a transaction:
+    each line's product item and the order item, 2 WRU each inside a transaction, and
+    the Pending index entry removed (1). Group commit: the order item (2) and index entry
+    (1) as before, but each SKU's product item once per group (2 WRU per group)."""
+    per_order_products = 2 * a.spread_lines
+    # A group of spread orders holds up to 99 orders and 100 items: at 3 lines from
+    # 1,000 SKUs, 25 orders and their 75 SKUs fill it; SKUs are rarely shared.
+    spread_group_orders = 100 / (a.spread_lines + 1)
+    spread_group_skus = min(a.spread_skus, spread_group_orders * a.spread_lines)
+    return {
+        "per-order": {
+            "orders_wru": 1 + 1 + 2 + 1,
+            "idempotency_wru": 2,
+            "products_wru_spread": per_order_products,
+            "products_wru_flash": 2,
+            # The worker: a GetItem and a transaction, a thread each in a batch of 10.
+            "worker_batch_s": 2 * a.round_trip_s,
+        },
+        "group": {
+            "orders_wru": 1 + 1 + 2 + 1,
+            "idempotency_wru": 2,
+            "products_wru_spread": 2 * spread_group_skus / spread_group_orders,
+            "products_wru_flash": 2 / 99,
+            # Two BatchGetItem reads and a transaction a group (of up to 99 orders).
+            "worker_batch_s": 3 * a.round_trip_s,
+        },
+    }
+
+
+def ceilings(traffic: str, design: str, a: Assumptions) -> list[dict[str, Any]]:
+    """Each limit's ceiling in decided orders a second for one traffic and design."""
+    profile = profiles(a)[design]
+    batch = a.per_order_batch if design == "per-order" else a.group_batch
+    products_wru = profile[f"products_wru_{traffic}"]
+    rows: list[dict[str, Any]] = []
+
+    def add(limit: str, orders_per_s: float, how: str, current: float | None = None) -> None:
+        """`current`: our setting where it is below the limit (else the limit itself)."""
+        rows.append(
+            {
+                "limit": limit,
+                **asdict(LIMITS[limit]),
+                "current": LIMITS[limit].value if current is None else current,
+                "orders_per_s": round(orders_per_s),
+                "how": how,
+            }
+        )
+
+    add(
+        "api_rps",
+        LIMITS["api_rps"].value / a.api_requests_per_order,
+        f"{a.api_requests_per_order:g} API requests an order",
+    )
+    add(
+        "table_wru",
+        LIMITS["table_wru"].value / max(profile["orders_wru"], products_wru),
+        f"the busiest table: {max(profile['orders_wru'], products_wru):.2f} WRU an order",
+    )
+    # The worker's batches: each decides `batch` orders in `worker_batch_s`.
+    concurrency = a.worker_max_concurrency
+    add(
+        "sqs_batches",
+        concurrency * batch / profile["worker_batch_s"],
+        f"MaximumConcurrency {concurrency} (ours; up to 1,000), {batch} orders a batch in "
+        f"{profile['worker_batch_s'] * 1000:.0f} ms",
+        current=concurrency,
+    )
+    # Lambda concurrency: the API function's and the worker's environments together.
+    api_s = 4 * a.round_trip_s  # idempotency put, product read, order put, completion
+    add(
+        "lambda_concurrency",
+        LIMITS["lambda_concurrency"].value
+        / (api_s + profile["worker_batch_s"] / batch + a.round_trip_s / 10),
+        f"{api_s * 1000:.0f} ms of the API function an order, the worker's share of a "
+        "batch, the relay's of a send",
+    )
+    if traffic == "flash":
+        # One product item takes every order's reservation.
+        tx_per_order = 1.0 if design == "per-order" else 1 / 99
+        add(
+            "partition_wcu",
+            LIMITS["partition_wcu"].value / (2 * tx_per_order),
+            f"{2 * tx_per_order:.3f} WCU an order on the SKU's item (2 a transactional write)",
+        )
+        rows.append(
+            {
+                "limit": "item_conflicts",
+                "name": "transactions on one item, one at a time (TransactionConflict)",
+                "value": round(1 / a.item_hold_s),
+                "unit": "tx/s",
+                "source": f"{TRANSACTIONS} (conflict handling); hold time assumed",
+                "raisable": False,
+                "orders_per_s": round(1 / a.item_hold_s / tx_per_order),
+                "how": f"{1 / tx_per_order:.0f} orders a transaction, "
+                f"{a.item_hold_s * 1000:.0f} ms holding the item",
+            }
+        )
+    return sorted(rows, key=lambda row: row["orders_per_s"])
+
+
+# What the design is to reach on AWS: decided orders a second.
+TARGETS = {"spread": 50_000, "flash": 5_000}
+
+
+def run(assumptions: Assumptions | None = None) -> dict[str, Any]:
+    a = assumptions or Assumptions()
+    model: dict[str, Any] = {"assumptions": asdict(a), "cases": {}}
+    for traffic in ("spread", "flash"):
+        for design in ("per-order", "group"):
+            rows = ceilings(traffic, design, a)
+            fixed = [row for row in rows if not row["raisable"]]
+            target = TARGETS[traffic]
+            for row in rows:  # what a raisable limit would have to be for the target
+                if row["raisable"] and row["orders_per_s"] < target:
+                    row["needed_for_target"] = round(row["current"] * target / row["orders_per_s"])
+            model["cases"][f"{traffic}/{design}"] = {
+                "target": target,
+                "binding": rows[0],
+                "binding_fixed": fixed[0] if fixed else None,
+                "target_met_without_fixed_limit": not fixed or fixed[0]["orders_per_s"] >= target,
+                "ceilings": rows,
+            }
+    model["measured_here"] = _measured()
+    return model
+
+
+def _measured() -> list[dict[str, Any]]:
+    """What `make load` measured here, for calibration: the requests per order."""
+    results = ROOT / "bench" / "results" / "load.json"
+    if not results.exists():
+        return []
+    return [
+        {
+            key: r.get(key)
+            for key in (
+                "backend",
+                "measured",
+                "decided_per_second",
+                "dynamodb_requests_per_order",
+                "transactions_per_order",
+            )
+        }
+        | {"scenario": r["scenario"]["name"], "worker": r.get("worker", "per-order")}
+        for r in json.loads(results.read_text())
+        if "orders_placed" in r and r.get("dynamodb_requests_per_order") is not None
+    ]
+
+
+def print_table(model: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    out("scale model: decided orders a second on AWS before each limit binds")
+    for case, figures in model["cases"].items():
+        binding = figures["binding"]
+        out(f"{case}: binds at {binding['orders_per_s']:,}/s ({binding['limit']})")
+        for row in figures["ceilings"]:
+            raisable = "raisable" if row["raisable"] else "fixed"
+            out(f"  {row['orders_per_s']:>10,}  {row['limit']:<22} {raisable:<8} {row['how']}")
+
+
+def page(model: dict[str, Any]) -> str:
+    lines = [
+        "# Scaling: where each AWS limit binds",
+        "",
+        "Generated by `python -m bench.scale_model --page docs/scaling.md` (also part of",
+        "`make bench`); do not edit by hand. "
+        + (__doc__ or "").split("\n\n")[2].replace("\n", " "),
+        "",
+        "## Limits",
+        "",
+        "| limit | value | raisable | source |",
+        "|---|---|---|---|",
+        *(
+            f"| {limit.name} | {limit.value:,g} {limit.unit} | {'yes' if limit.raisable else 'no'} "
+            f"| {limit.source} |"
+            for limit in LIMITS.values()
+        ),
+        "",
+        SCALING_NOTES,
+        "",
+        "## Assumptions",
+        "",
+        *(f"- `{name}`: {value}" for name, value in model["assumptions"].items()),
+        "",
+        "## Ceilings, decided orders a second",
+        "",
+    ]
+    for case, figures in model["cases"].items():
+        lines += [
+            f"### {case}",
+            "",
+            f"Binds at **{figures['binding']['orders_per_s']:,}/s**: {figures['binding']['name']}.",
+            *(
+                [_fixed(figures["binding_fixed"])]
+                if figures["binding_fixed"]
+                else ["No limit of these is fixed: each is a quota AWS raises or a setting."]
+            ),
+            "",
+            f"Target {figures['target']:,}/s: "
+            + (
+                "no fixed limit is below it; the quotas and settings to raise are marked."
+                if figures["target_met_without_fixed_limit"]
+                else "a fixed limit is below it (see the next design)."
+            ),
+            "",
+            "| orders/s | limit | raisable (value for the target) | how |",
+            "|---|---|---|---|",
+            *(
+                f"| {row['orders_per_s']:,} | {row['name']} | "
+                + (
+                    f"yes ({row['needed_for_target']:,} {row['unit']})"
+                    if "needed_for_target" in row
+                    else "yes"
+                    if row["raisable"]
+                    else "no"
+                )
+                + f" | {row['how']} |"
+                for row in figures["ceilings"]
+            ),
+            "",
+        ]
+    lines += [
+        "## When one item still binds",
+        "",
+        "Group commit leaves a hot SKU one transaction per group of up to 99 orders: the",
+        "item's write units stop binding, and what binds is transactions on the item one",
+        "at a time (their hold time is assumed above; DynamoDB does not publish it). The",
+        "next step is splitting a SKU's stock over N counter items (`sku#0` ... `sku#N-1`),",
+        "each holding a share of what is available: a batch reserves from one share, an",
+        "order is rejected only when a read of all N (one BatchGetItem) finds too little,",
+        "and N batches proceed at once, so the ceiling grows N-fold (N = 10: about ten",
+        "times the group ceiling above). The cost of merging them back: a product's",
+        "availability is the sum of N items (N reads), a restock or import rebalances the",
+        "shares in one transaction (N items of 100), a cancel returns units to any share,",
+        "and a sale's last units are scattered over shares that must be swept to sell out",
+        "exactly. Past that, the table quotas, the API's and Lambda's concurrency bind,",
+        "and all of them are raised on request.",
+        "",
+    ]
+    if model["measured_here"]:
+        lines += [
+            "## Measured here (`make load`, DynamoDB Local on 2 cores)",
+            "",
+            "| scenario | worker | backend | decided/s | DynamoDB requests an order "
+            "| transactions an order |",
+            "|---|---|---|---|---|---|",
+            *(
+                f"| {m['scenario']} | {m['worker']} | {m['backend']} | {m['decided_per_second']} "
+                f"| {m['dynamodb_requests_per_order']} | {m['transactions_per_order']} |"
+                for m in model["measured_here"]
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _fixed(row: dict[str, Any]) -> str:
+    return (
+        f"Quotas and settings raised, the first fixed limit is {row['name']} at "
+        f"{row['orders_per_s']:,}/s."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print the model as one JSON line")
+    parser.add_argument("--page", type=Path, help="write the model as markdown")
+    args = parser.parse_args()
+    model = run()
+    if args.page:
+        args.page.write_text(page(model))
+    emit(model, args.json, print_table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""Group commit: a batch's orders decided together, a transaction holding each SKU's
+counter once for many orders. Every promise of the one-order-a-transaction worker holds:
+all lines or none, never oversold, one effect per order, cancels and changed counters
+handled; and within a batch, an order is never rejected for a SKU while a later order is
+confirmed with as many units of it."""
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import order_worker
+from stockroom import aws as stockroom_aws
+from stockroom import ordering, reservation
+from stockroom.dal import products as products_table
+from stockroom.dal.stock import MAX_TRANSACTION_ITEMS
+from stockroom.identity import Caller
+from stockroom.models import Order, OrderStatus
+from stockroom.observability import metrics
+from stockroom.reservation import Decision
+from support.catalog_data import add_product
+from support.context import FakeLambdaContext
+from support.lost_answers import answers_lost
+from support.orders import (
+    assert_stock_adds_up,
+    cancelled_transaction,
+    dynamodb_failures,
+    message_for,
+    place,
+    sqs_event,
+    status_of,
+)
+
+
+@pytest.fixture
+def transactions(stack):
+    """The TransactWriteItems requests the worker sends, each as its list of items."""
+    sent: list[list[dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["TransactItems"])
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.TransactWriteItems", record)
+    yield sent
+    events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
+
+
+def test_a_hot_skus_batch_is_reserved_in_one_transaction_in_queue_order(stack, transactions):
+    add_product("HOT", on_hand=6)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(10)]
+
+    outcomes = reservation.decide_orders([o.order_id for o in orders])
+
+    assert [outcomes[o.order_id] for o in orders] == [Decision.CONFIRMED] * 6 + [
+        Decision.REJECTED
+    ] * 4
+    assert len(transactions) == 1
+    (transaction,) = transactions
+    counters = [item for item in transaction if "sku" in item["Update"]["Key"]]
+    assert len(counters) == 1  # the SKU's counter once, for the six orders
+    assert counters[0]["Update"]["ExpressionAttributeValues"][":quantity"] == {"N": "6"}
+    product = products_table.get_product("HOT")
+    assert product is not None and (product.available, product.reserved) == (0, 6)
+    assert_stock_adds_up("HOT")
+
+
+def test_a_group_never_holds_more_than_a_transactions_items(stack, transactions):
+    add_product("HOT", on_hand=500)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(150)]
+
+    outcomes = reservation.decide_orders([o.order_id for o in orders])
+
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    assert [len(t) for t in transactions] == [MAX_TRANSACTION_ITEMS, 150 - 99 + 1]
+    assert_stock_adds_up("HOT")
+
+
+def test_an_order_of_several_lines_is_confirmed_whole_or_rejected_whole(stack):
+    add_product("A", on_hand=2)
+    add_product("B", on_hand=1)
+    first = place("c1", {"A": 1, "B": 1})
+    second = place("c2", {"A": 1, "B": 1})  # B is gone: nothing of A is reserved for it
+    third = place("c3", {"A": 1})
+
+    outcomes = reservation.decide_orders([first.order_id, second.order_id, third.order_id])
+
+    assert outcomes == {
+        first.order_id: Decision.CONFIRMED,
+        second.order_id: Decision.REJECTED,
+        third.order_id: Decision.CONFIRMED,
+    }
+    rejected = ordering.get_order(Caller(customer_id="c2"), second.order_id)
+    assert rejected.reason is not None and rejected.reason.skus == ["B"]
+    assert_stock_adds_up("A", "B")
+
+
+def test_an_order_cancelled_before_its_groups_transaction_is_left_out(stack):
+    add_product("HOT", on_hand=3)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
+    cancelled: list[str] = []
+
+    def cancel_first_once(params: dict[str, Any], **_: Any) -> None:
+        if not cancelled:  # the customer cancels between the worker's read and its write
+            cancelled.append(orders[0].order_id)
+            ordering.cancel_order(Caller(customer_id="c0"), orders[0].order_id)
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", cancel_first_once)
+    try:
+        outcomes = reservation.decide_orders([o.order_id for o in orders])
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", cancel_first_once)
+
+    assert [outcomes[o.order_id] for o in orders] == [
+        Decision.SKIPPED,
+        Decision.CONFIRMED,
+        Decision.CONFIRMED,
+    ]
+    assert status_of(orders[0]) is OrderStatus.CANCELLED
+    product = products_table.get_product("HOT")
+    assert product is not None and (product.available, product.reserved) == (1, 2)
+    assert_stock_adds_up("HOT")
+
+
+def test_a_counter_moved_by_another_batch_is_read_again_and_nothing_is_oversold(stack):
+    add_product("HOT", on_hand=4)
+    ours = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
+    theirs = place("other", {"HOT": 3})
+    raced: list[Decision] = []
+    started: list[bool] = []
+
+    def another_batch_first(params: dict[str, Any], **_: Any) -> None:
+        if not started:  # another worker confirms its order between our read and our write
+            started.append(True)
+            raced.append(reservation.decide_order(theirs.order_id))
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", another_batch_first)
+    try:
+        outcomes = reservation.decide_orders([o.order_id for o in ours])
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", another_batch_first)
+
+    assert raced == [Decision.CONFIRMED]
+    assert [outcomes[o.order_id] for o in ours] == [Decision.CONFIRMED] + [Decision.REJECTED] * 3
+    assert_stock_adds_up("HOT")
+
+
+def test_a_conflicted_group_is_sent_again(stack, transactions):
+    add_product("HOT", on_hand=5)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(5)]
+
+    def conflict_once(body: dict[str, Any]) -> dict[str, Any] | None:
+        return cancelled_transaction(body, "TransactionConflict") if not injected else None
+
+    with dynamodb_failures(conflict_once) as injected:
+        outcomes = reservation.decide_orders([o.order_id for o in orders])
+
+    assert len(injected) == 1
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    assert_stock_adds_up("HOT")
+
+
+def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, lambda_context):
+    add_product("HOT", on_hand=5)
+    order = place("c1", {"HOT": 2})
+    event = sqs_event(message_for(order), message_for("no-such-order"), message_for(order), "{")
+
+    response = order_worker.handler(event, lambda_context)
+
+    ids = [record["messageId"] for record in event["Records"]]
+    assert response["batchItemFailures"] == [
+        {"itemIdentifier": ids[1]},
+        {"itemIdentifier": ids[3]},
+    ]
+    assert status_of(order) is OrderStatus.CONFIRMED
+    product = products_table.get_product("HOT")
+    assert product is not None and product.reserved == 2
+    assert_stock_adds_up("HOT")
+
+
+def test_the_one_order_a_transaction_worker_is_kept_behind_a_setting(
+    stack, transactions, monkeypatch
+):
+    monkeypatch.setenv("WORKER_GROUP_COMMIT", "false")
+    from stockroom.settings import get_settings
+
+    get_settings.cache_clear()
+    add_product("HOT", on_hand=5)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
+
+    response = order_worker.handler(
+        sqs_event(*(message_for(o) for o in orders)), FakeLambdaContext()
+    )
+
+    assert response["batchItemFailures"] == []
+    assert len(transactions) == 4
+    assert {status_of(o) for o in orders} == {OrderStatus.CONFIRMED}
+
+
+# ------------------------------------------------------------------------ property
+batches = st.lists(
+    st.dictionaries(st.sampled_from(["A", "B", "C"]), st.integers(1, 4), min_size=1, max_size=3),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(stock=st.lists(st.integers(0, 8), min_size=3, max_size=3), batch=batches, data=st.data())
+def test_any_grouped_batch_keeps_every_invariant(stack, stock, batch, data):
+    prefix = uuid.uuid4().hex[:8]  # examples share one moto stack
+    skus = {name: f"{prefix}-{name}" for name in "ABC"}
+    for name, units in zip("ABC", stock, strict=True):
+        add_product(skus[name], on_hand=units)
+    orders = [place("c", {skus[name]: q for name, q in lines.items()}) for lines in batch]
+    # Some orders delivered twice in the batch, as a duplicate delivery would.
+    repeated = data.draw(st.lists(st.integers(0, len(orders) - 1), max_size=5))
+    delivered = [o.order_id for o in orders] + [orders[n].order_id for n in repeated]
+
+    outcomes = reservation.decide_orders(delivered)
+
+    assert set(outcomes) == {o.order_id for o in orders}
+    assert set(outcomes.values()) <= {Decision.CONFIRMED, Decision.REJECTED}
+    _assert_fair(orders, outcomes)
+    _assert_nothing_left_that_fits(orders, outcomes, skus.values())
+    assert_stock_adds_up(*skus.values())
+
+
+def _assert_fair(orders: list[Order], outcomes: dict[str, Any]) -> None:
+    """No order rejected for a SKU while a later one is confirmed with as many units."""
+    for position, order in enumerate(orders):
+        if outcomes[order.order_id] is not Decision.REJECTED:
+            continue
+        stored = ordering.get_order(Caller(customer_id="c"), order.order_id)
+        assert stored.reason is not None and stored.reason.skus
+        wanted = {line.sku: line.quantity for line in order.items}
+        for later in orders[position + 1 :]:
+            if outcomes[later.order_id] is Decision.CONFIRMED:
+                for line in later.items:
+                    if line.sku in stored.reason.skus:
+                        assert line.quantity < wanted[line.sku], (order, later)
+
+
+def _assert_nothing_left_that_fits(
+    orders: list[Order], outcomes: dict[str, Any], skus: Any
+) -> None:
+    """Each rejected order really lacked a SKU: what is left does not cover it."""
+    left = {sku: products_table.get_product(sku).available for sku in skus}  # type: ignore[union-attr]
+    for order in orders:
+        if outcomes[order.order_id] is Decision.REJECTED:
+            assert any(left[line.sku] < line.quantity for line in order.items), order
+
+
+def test_a_group_whose_answer_was_lost_confirms_each_order_once(stack):
+    add_product("HOT", on_hand=5)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
+
+    with answers_lost("TransactWriteItems") as lost:
+        outcomes = reservation.decide_orders([o.order_id for o in orders])
+
+    assert lost.lost == 1  # delivered, its answer dropped, sent again by botocore
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    product = products_table.get_product("HOT")
+    assert product is not None and (product.available, product.reserved) == (2, 3)
+    assert_stock_adds_up("HOT")
+
+
+def test_grouped_decisions_are_emitted_as_metrics(stack, lambda_context, capsys):
+    add_product("HOT", on_hand=2)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
+    metrics.clear_metrics()  # what earlier tests counted outside a handler
+    capsys.readouterr()
+
+    order_worker.handler(sqs_event(*(message_for(o) for o in [*orders, orders[0]])), lambda_context)
+
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    totals = {
+        name: sum(sum(v) if isinstance(v, list) else v for v in [b.get(name, 0) for b in emitted])
+        for name in ("OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped")
+    }
+    # The repeated record is decided once: its second copy is skipped without a metric.
+    assert totals == {"OrdersConfirmed": 2, "OrdersRejected": 1, "DuplicatesSkipped": 0}
