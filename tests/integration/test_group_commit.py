@@ -6,6 +6,7 @@ confirmed with as many units of it."""
 
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -101,19 +102,11 @@ def test_an_order_of_several_lines_is_confirmed_whole_or_rejected_whole(stack):
 def test_an_order_cancelled_before_its_groups_transaction_is_left_out(stack):
     add_product("HOT", on_hand=3)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
-    cancelled: list[str] = []
 
-    def cancel_first_once(params: dict[str, Any], **_: Any) -> None:
-        if not cancelled:  # the customer cancels between the worker's read and its write
-            cancelled.append(orders[0].order_id)
-            ordering.cancel_order(Caller(customer_id="c0"), orders[0].order_id)
-
-    events = stockroom_aws.dynamodb().meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", cancel_first_once)
-    try:
-        outcomes = reservation.decide_orders([o.order_id for o in orders])
-    finally:
-        events.unregister("before-call.dynamodb.TransactWriteItems", cancel_first_once)
+    # The customer cancels between the worker's read and its write.
+    outcomes = _decided_after(
+        lambda: ordering.cancel_order(Caller(customer_id="c0"), orders[0].order_id), orders
+    )
 
     assert [outcomes[o.order_id] for o in orders] == [
         Decision.SKIPPED,
@@ -131,23 +124,31 @@ def test_a_counter_moved_by_another_batch_is_read_again_and_nothing_is_oversold(
     ours = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
     theirs = place("other", {"HOT": 3})
     raced: list[Decision] = []
-    started: list[bool] = []
 
-    def another_batch_first(params: dict[str, Any], **_: Any) -> None:
-        if not started:  # another worker confirms its order between our read and our write
-            started.append(True)
-            raced.append(reservation.decide_order(theirs.order_id))
-
-    events = stockroom_aws.dynamodb().meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", another_batch_first)
-    try:
-        outcomes = reservation.decide_orders([o.order_id for o in ours])
-    finally:
-        events.unregister("before-call.dynamodb.TransactWriteItems", another_batch_first)
+    # Another worker confirms its order between our read and our write.
+    outcomes = _decided_after(lambda: raced.append(reservation.decide_order(theirs.order_id)), ours)
 
     assert raced == [Decision.CONFIRMED]
     assert [outcomes[o.order_id] for o in ours] == [Decision.CONFIRMED] + [Decision.REJECTED] * 3
     assert_stock_adds_up("HOT")
+
+
+def _decided_after(meanwhile: Callable[[], object], orders: list[Order]) -> dict[str, Any]:
+    """The orders decided as a batch, `meanwhile` done once just before the batch's first
+    transaction is sent (after its reads)."""
+    done: list[bool] = []
+
+    def first_time(**_: Any) -> None:
+        if not done:  # `meanwhile` may send transactions of its own: once only
+            done.append(True)
+            meanwhile()
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", first_time)
+    try:
+        return reservation.decide_orders([o.order_id for o in orders])
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", first_time)
 
 
 def test_a_conflicted_group_is_sent_again(stack, transactions):
