@@ -476,7 +476,9 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
             "last order is placed unless said) counts as stuck. A column per scenario and",
             "backend: several columns of one scenario are separate runs of it. Requests per",
             "order are every function's AWS requests (each attempt) over the orders placed,",
-            "reads of the orders by the customers included.",
+            "reads of the orders by the customers included. moto's SQS serves one request at a",
+            "time, each slower as its queue's backlog grows (ReceiveMessage: 14 ms empty, 660 ms",
+            "with 2,000 messages waiting): where a sale backs the order queue up, moto binds it.",
             "",
             *[_described(s) for s in described.values() if "units_per_sku" in s],
             *[
