@@ -148,7 +148,7 @@ stack-outputs: $(SAM)
 	@$(SAM) list stack-outputs --stack-name "stockroom-$(or $(ENV),$(error set ENV=dev|prod))" --output json
 
 # The end-to-end journeys: against a fresh local stack, or a deployed one given
-# STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see README).
+# STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see docs/deploying.md).
 e2e: venv $(DDB_LOCAL)
 	$(PY) -m pytest tests/e2e
 
@@ -156,7 +156,7 @@ e2e: venv $(DDB_LOCAL)
 openapi: venv
 	$(PY) -m devtools.openapi
 
-# Cold import of each handler module in a fresh interpreter (see README).
+# Cold import of each handler module in a fresh interpreter (see docs/benchmarks.md).
 cold-start: venv
 	$(PY) -m devtools.cold_import
 
@@ -170,7 +170,7 @@ bench: venv $(DDB_LOCAL)
 load: venv $(DDB_LOCAL) $(LOCUST)
 	$(PY) -m bench.load $(ARGS)
 
-# The local stack (see README); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
+# The local stack (see docs/local-stack.md); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
 run: venv $(DDB_LOCAL)
 	$(PY) -m devtools.local_stack
 

@@ -1,1 +1,1 @@
-"""Benchmarks: measured, never asserted in tests (see README)."""
+"""Benchmarks: measured, never asserted in tests (see docs/benchmarks.md)."""
