@@ -61,7 +61,7 @@ def test_a_failing_order_reaches_the_dlq_and_redrive_settles_it(stack, lambda_co
     sqs = boto3.client("sqs")
     add_product("SKU-A", on_hand=3)
     order = place("alice", {"SKU-A": 1})
-    order_queue.send_order_placed(OrderPlacedMessage(order_id=order.order_id))
+    order_queue.send_orders_placed([OrderPlacedMessage(order_id=order.order_id)])
 
     with dynamodb_failures(lambda body: cancelled_transaction(body, "ThrottlingError")):
         receives = 0

@@ -109,7 +109,6 @@ def decide_orders(order_ids: Sequence[str]) -> dict[str, Outcome]:
         else:
             queue.append(order)
     now = utc_now()  # one timestamp for every attempt, as in decide_order
-    rejections: dict[str, list[str]] = {}
     undecided = queue
     for round_number in range(_GROUP_ROUNDS):
         if round_number:

@@ -13,13 +13,6 @@ class QueueSendError(RuntimeError):
     """The queue refused some messages of a batch; they were not sent."""
 
 
-def send_order_placed(message: OrderPlacedMessage) -> None:
-    aws.sqs().send_message(
-        QueueUrl=get_settings().require("order_queue_url"),
-        MessageBody=message.model_dump_json(),
-    )
-
-
 def send_orders_placed(messages: Sequence[OrderPlacedMessage]) -> None:
     """Every message, ten to a SendMessageBatch call; QueueSendError naming the orders
     the queue refused (after every batch was tried)."""
