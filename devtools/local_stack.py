@@ -110,7 +110,11 @@ def parity(dynamodb_local: bool) -> str:
 def start_aws_endpoint(host: str, port: int) -> Any:
     """moto's server, answering one request at a time. moto checks a condition and
     writes in separate steps, so concurrent requests could both pass one condition
-    (DynamoDB makes each request atomic); one lock restores that."""
+    (DynamoDB makes each request atomic); one lock restores that. Its SQS keeps its
+    speed as queues back up (devtools/moto_sqs.py)."""
+    from devtools import moto_sqs
+
+    moto_sqs.install()
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
