@@ -12,6 +12,12 @@ Per order:
                  Lambda are free
 Cost per million orders = 1e6 x sum(quantity per order x price per unit).
 
+SnapStart (the two API functions, `snapstart()`): caching = memory in GB x seconds a
+version is active x price; each cold start = memory in GB x the restore price, beside
+what running init instead costs (memory in GB x the measured "ready" seconds x the
+GB-second price; Lambda bills init since 2025-08-01). Not per order: per month and per
+1,000 cold starts.
+
 Left out: free tiers, CloudWatch Logs and metrics, X-Ray traces, data transfer, clients
 reading their orders back (GET /orders/{id}: 1 API request, 1 invocation, 1 read each).
 Durations are measured against moto, whose calls are slower than DynamoDB's for writes
@@ -30,7 +36,10 @@ PRICES = {
     "sqs_per_million_requests": 0.40,
     "dynamodb_per_million_write_units": 0.625,
     "dynamodb_per_million_read_units": 0.125,
+    "snapstart_cache_per_gb_second": 0.0000015046,
+    "snapstart_restore_per_gb": 0.0001397998,
 }
+SECONDS_A_MONTH = 30 * 24 * 3600
 
 
 def _worker_batch() -> int:
@@ -45,6 +54,32 @@ def _worker_batch() -> int:
 
 def _memory_gb(function: str) -> float:
     return int(function_properties(function)["MemorySize"]) / 1024
+
+
+def snapstart(cold_start: dict[str, Any]) -> dict[str, Any]:
+    """SnapStart's charges for each function that has it, against running init."""
+    from devtools.template import load_template
+
+    functions = {}
+    for function, resource in load_template()["Resources"].items():
+        if "SnapStart" not in resource.get("Properties", {}):
+            continue
+        gb = _memory_gb(function)
+        init_s = cold_start["variants"][function]["ready_ms"]["median_ms"] / 1000
+        functions[function] = {
+            "memory_gb": gb,
+            "cache_usd_a_month": round(
+                gb * SECONDS_A_MONTH * PRICES["snapstart_cache_per_gb_second"], 2
+            ),
+            "restore_usd_per_thousand_cold_starts": round(
+                1000 * gb * PRICES["snapstart_restore_per_gb"], 4
+            ),
+            "init_usd_per_thousand_cold_starts": round(
+                1000 * gb * init_s * PRICES["lambda_arm64_per_gb_second"], 4
+            ),
+            "init_seconds_measured": round(init_s, 3),
+        }
+    return functions
 
 
 def model(warm_api: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:

@@ -52,23 +52,25 @@ def aws_endpoint(latency_ms: float = 0.0, dynamodb: str | None = None) -> Iterat
             local.wait_until_serving()
         dynamodb_endpoint = local.endpoint if local else None
         use_local_endpoint(endpoint, dynamodb_endpoint)
-        set_dynamodb_latency(latency_ms)
+        if "stockroom.aws" in sys.modules:  # clients made before now point elsewhere
+            sys.modules["stockroom.aws"].reset_clients()
+        if latency_ms:
+            set_dynamodb_latency(latency_ms)
         yield Endpoints(backend, local_aws_environment(endpoint, dynamodb_endpoint))
 
 
 _latency_seconds = [0.0]  # what each DynamoDB request waits
-_hooked: list[object] = []  # the default session the wait is registered with
+_HOOK = "bench-dynamodb-latency"  # registered once per session or client
 
 
 def set_dynamodb_latency(latency_ms: float) -> None:
-    """Every DynamoDB client made from boto3's default session (after the first call)
+    """Every DynamoDB client of the layer's (stockroom.aws), made before or after,
     waits `latency_ms` before sending each request, each retry too."""
-    import boto3
+    from stockroom import aws
 
-    session = boto3._get_default_session()
-    if session not in _hooked:
-        session.events.register("before-send.dynamodb", _wait)
-        _hooked.append(session)
+    aws.session().register("before-send.dynamodb", _wait, unique_id=_HOOK)
+    if aws.dynamodb.cache_info().currsize:  # made already: it copied the session's hooks
+        aws.dynamodb().meta.events.register("before-send.dynamodb", _wait, unique_id=_HOOK)
     _latency_seconds[0] = latency_ms / 1000
 
 

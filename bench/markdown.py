@@ -56,6 +56,27 @@ def _cost(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _snapstart(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "## SnapStart",
+        "",
+        "Its charges for the functions that have it, against running init on each cold",
+        'start (init = the measured "ready" time above; why: [deploying](deploying.md#snapstart)).',
+        "",
+        "| function | cache, USD a month | restore, USD per 1,000 cold starts "
+        "| init instead, USD per 1,000 (init s) |",
+        "|---|---|---|---|",
+    ]
+    for function, figures in report["snapstart"].items():
+        lines.append(
+            f"| {function} | {figures['cache_usd_a_month']} "
+            f"| {figures['restore_usd_per_thousand_cold_starts']} "
+            f"| {figures['init_usd_per_thousand_cold_starts']}"
+            f" ({figures['init_seconds_measured']}) |"
+        )
+    return lines
+
+
 def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
     machine = report["machine"]
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
@@ -101,6 +122,7 @@ def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
         if name == "cold_start":
             lines += ["", *_heaviest_imports(report["results"][name])]
     lines += ["", "## Cost per million orders", "", *_cost(report)]
+    lines += ["", *_snapstart(report)]
     lines += ["", *_under_load()]
     return "\n".join(lines) + "\n"
 

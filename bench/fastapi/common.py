@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from mangum import Mangum
 from starlette.exceptions import HTTPException
 
+from stockroom import container
 from stockroom.errors import FieldProblem, StockroomError
 from stockroom.http_rules import (
     caller_from_claims,
@@ -23,7 +24,7 @@ from stockroom.http_rules import (
 )
 from stockroom.identity import Caller
 from stockroom.models import ErrorEnvelope
-from stockroom.observability import logger, metrics, tracer
+from stockroom.observability import logger, metrics
 
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
@@ -77,11 +78,12 @@ def caller(request: Request) -> Caller:
 def lambda_handler(
     app: FastAPI, before: Callable[[LambdaContext], None] | None = None
 ) -> LambdaHandler:
-    """Mangum around the app, inside the same observability as the Powertools functions."""
+    """Mangum around the app, inside the same observability as the Powertools functions,
+    with its client created at init as theirs are."""
+    container.prepare("dynamodb")
     adapter = Mangum(app, lifespan="off")
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         refusal = refused_request(event)

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Que
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import catalog
+from stockroom import catalog, container
 from stockroom.http import (
     INVALID_CURSOR,
     create_resolver,
@@ -19,7 +19,9 @@ from stockroom.http import (
 )
 from stockroom.http_rules import etag_matches, etag_of, wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
-from stockroom.observability import logger, metrics, tracer
+from stockroom.observability import logger, metrics
+
+container.prepare("dynamodb")
 
 app = create_resolver()
 
@@ -69,7 +71,6 @@ def list_products(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return resolve(app, event, context)

@@ -11,15 +11,16 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import catalog_import
-from stockroom.observability import logger, metrics, tracer
+from stockroom import catalog_import, container
+from stockroom.observability import logger, metrics
+
+container.prepare("s3", "dynamodb")
 
 S3_REQUEST_ID = 'Records[0].responseElements."x-amz-request-id"'
 
 
 # The upload's S3 request id, which S3's own logs and CloudTrail also carry.
 @logger.inject_lambda_context(correlation_id_path=S3_REQUEST_ID)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:

@@ -6,13 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import reconciling
-from stockroom.observability import logger, metrics, tracer
+from stockroom import container, reconciling
+from stockroom.observability import logger, metrics
 from stockroom.settings import get_settings
+
+container.prepare("dynamodb", "sqs")
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stuck = reconciling.requeue_stuck_orders(datetime.now(UTC), get_settings().stuck_order_seconds)

@@ -17,8 +17,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import outbox
-from stockroom.observability import logger, metrics, tracer
+from stockroom import container, outbox
+from stockroom.observability import logger, metrics
+
+container.prepare("sqs")
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
@@ -45,7 +47,6 @@ def relayed(outcomes: dict[str, Exception | None], record: DynamoDBRecord) -> No
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     outcomes = relay_batch(event.get("Records", []))

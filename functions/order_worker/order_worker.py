@@ -23,11 +23,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from stockroom import reservation
+from stockroom import container, reservation
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderPlacedMessage
-from stockroom.observability import logger, metrics, tracer
+from stockroom.observability import logger, metrics
 from stockroom.settings import get_settings
+
+container.prepare("dynamodb")
 
 # A batch whose every record failed is still reported record by record, not raised as
 # a function error: the queue retries each one either way, and the report names them.
@@ -112,7 +114,6 @@ def grouped_outcome(
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     if get_settings().worker_group_commit:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import ordering
+from stockroom import container, ordering
 from stockroom.http import (
     INVALID_CURSOR,
     caller_of,
@@ -20,7 +20,9 @@ from stockroom.http import (
     resolve,
 )
 from stockroom.models import Order, OrderPage, PlaceOrderRequest
-from stockroom.observability import logger, metrics, tracer
+from stockroom.observability import logger, metrics
+
+container.prepare("dynamodb")
 
 app = create_resolver()
 
@@ -85,7 +87,6 @@ def list_orders(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Lets an idempotency record left by a timed-out invocation expire with it.

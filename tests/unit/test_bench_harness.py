@@ -51,10 +51,13 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
         "OrderRelayFunction",
         "OrderWorkerFunction",
         "CatalogImportFunction",
+        "OrderReconcilerFunction",
+        "catalog + X-Ray Tracer",
         "FastAPI catalog",
         "FastAPI orders",
     }
     assert all(figures["total_ms"]["median_ms"] > 0 for figures in cold.values())
+    assert all(figures["ready_ms"]["median_ms"] > 0 for figures in cold.values())
     assert all(figures["heaviest_imports"] for figures in cold.values())
     for figures in results["warm_api"]["routes"].values():
         assert set(figures) == {"logic", "powertools", "fastapi"}
@@ -73,7 +76,7 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
 
 def test_every_target_is_reported_with_its_measurement(quick_run):
     report, _, stdout = quick_run
-    assert len(report["targets"]) == 13
+    assert len(report["targets"]) == 14
     for target in report["targets"]:
         assert isinstance(target["met"], bool)
         assert f"{target['target']}: {target['measured']:g}" in stdout

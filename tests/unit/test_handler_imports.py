@@ -1,8 +1,16 @@
-"""Each function imports only what it uses (checked in a fresh interpreter)."""
+"""Each function imports only what it uses, and prepares at init what its first event
+needs (checked in a fresh interpreter)."""
+
+import json
+import subprocess
+import sys
 
 import pytest
 
-from devtools.cold_import import loaded_modules
+from devtools.cold_import import isolated_environment, loaded_modules
+from devtools.template import ROOT, handler_location, resources
+
+FUNCTIONS = resources("AWS::Serverless::Function")
 
 
 def _loads(modules: set[str], package: str) -> bool:
@@ -54,3 +62,50 @@ def test_importer_imports_neither_the_http_resolver_nor_order_logic():
     assert not _loads(modules, "stockroom.http")
     assert not _loads(modules, "stockroom.ordering")
     assert not _loads(modules, "stockroom.cache")
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_function_loads_the_xray_sdk(function):
+    assert not _loads(loaded_modules(function), "aws_xray_sdk")
+
+
+# Powertools' idempotency (orders, importer) and streaming (importer) import boto3.
+@pytest.mark.parametrize(
+    "function", sorted(set(FUNCTIONS) - {"OrdersFunction", "CatalogImportFunction"})
+)
+def test_functions_that_need_no_boto3_feature_do_not_import_it(function):
+    assert not _loads(loaded_modules(function), "boto3")
+
+
+# What each function's first event calls; created at import, where Lambda's init pays.
+CLIENTS_AT_INIT = {
+    "CatalogFunction": {"dynamodb"},
+    "OrdersFunction": {"dynamodb"},
+    "OrderRelayFunction": {"sqs"},
+    "OrderWorkerFunction": {"dynamodb"},
+    "OrderReconcilerFunction": {"dynamodb", "sqs"},
+    "CatalogImportFunction": {"dynamodb", "s3"},
+}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_each_function_creates_its_clients_at_import(function):
+    location = handler_location(function)
+    probe = (
+        f"import {location.module}, json\n"
+        "from stockroom import aws, settings\n"
+        "made = [n for n in ('dynamodb', 'sqs', 's3') if getattr(aws, n).cache_info().currsize]\n"
+        "parsed = settings.get_settings.cache_info().currsize\n"
+        "print(json.dumps({'clients': made, 'settings': parsed}))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=isolated_environment((ROOT / "layers/common", location.folder)),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    prepared = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert set(prepared["clients"]) == CLIENTS_AT_INIT[function]
+    assert prepared["settings"] == 1

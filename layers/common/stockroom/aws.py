@@ -1,17 +1,20 @@
-"""boto3 clients, created lazily and once per container.
+"""AWS clients, created once per container (at init: stockroom.container.prepare).
 
-Nothing here runs at import time, so tests (and moto) can set the environment first;
-`reset_clients()` lets a test start from fresh clients. Endpoint overrides such as the
-local stack's come from boto3's own AWS_ENDPOINT_URL variables.
+They are botocore's low-level clients, the ones boto3.client() returns, made from a
+botocore session of our own: nothing here uses boto3's resources or S3 transfers, so a
+function need not import boto3 at all (about 20 ms of every cold start). Importing this
+module creates nothing, so tests (and moto) can set the environment first;
+`reset_clients()` lets a test start from a fresh session and clients. Endpoint overrides
+such as the local stack's come from the AWS_ENDPOINT_URL variables, as for boto3.
 """
 
 from __future__ import annotations
 
 import threading
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -27,32 +30,41 @@ _CLIENT_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4},
     max_pool_connections=32,
 )
-# boto3's default session is not safe to build clients from concurrently.
+# A botocore session is not safe to build clients from concurrently.
 _lock = threading.Lock()
 
 
 @cache
-def dynamodb() -> DynamoDBClient:
+def session() -> botocore.session.Session:
+    """The session every client here comes from (and where a hook for all of them goes)."""
+    return botocore.session.Session()
+
+
+def _client(service: str) -> Any:
     with _lock:
-        return boto3.client("dynamodb", config=_CLIENT_CONFIG)
+        return session().create_client(service, config=_CLIENT_CONFIG)
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    return cast("DynamoDBClient", _client("dynamodb"))
 
 
 @cache
 def sqs() -> SQSClient:
-    with _lock:
-        return boto3.client("sqs", config=_CLIENT_CONFIG)
+    return cast("SQSClient", _client("sqs"))
 
 
 @cache
 def s3() -> S3Client:
-    with _lock:
-        return boto3.client("s3", config=_CLIENT_CONFIG)
+    return cast("S3Client", _client("s3"))
 
 
 def reset_clients() -> None:
     dynamodb.cache_clear()
     sqs.cache_clear()
     s3.cache_clear()
+    session.cache_clear()
 
 
 def error_code(error: ClientError) -> str:

@@ -1,11 +1,13 @@
-"""Powertools Logger, Tracer and Metrics, shared by every function in a container.
+"""Powertools Logger and Metrics, shared by every function in a container.
 
 Service name, namespace and log level come from POWERTOOLS_* variables (template Globals).
+Traces come from Lambda itself (`Tracing: Active`), without an SDK in the function: see
+docs/operations.md.
 """
 
 import warnings
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 # Health checks, 304s and quiet polls add no business metric by design; Powertools would
@@ -13,7 +15,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 
 

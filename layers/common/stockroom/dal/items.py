@@ -6,10 +6,10 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
 from pydantic import BaseModel
 
-_serializer = TypeSerializer()
+# Powertools' copy of boto3's deserializer: reading an item needs no boto3 import.
 _deserializer = TypeDeserializer()
 
 type Item = dict[str, Any]
@@ -47,7 +47,26 @@ def batch_get(table: str, key: str, values: list[str], consistent: bool = False)
 
 def to_item(model: BaseModel) -> Item:
     plain = model.model_dump(mode="json", exclude_none=True)
-    return {key: _serializer.serialize(value) for key, value in plain.items()}
+    return {key: attribute_value(value) for key, value in plain.items()}
+
+
+def attribute_value(value: Any) -> dict[str, Any]:
+    """A JSON value (what `model_dump(mode="json")` gives) as a DynamoDB attribute value,
+    as boto3's TypeSerializer writes it; a float is refused as boto3 refuses it (a
+    number DynamoDB stores exactly must be an int or a Decimal)."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(value)}
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, list):
+        return {"L": [attribute_value(element) for element in value]}
+    if isinstance(value, dict):
+        return {"M": {key: attribute_value(element) for key, element in value.items()}}
+    raise TypeError(f"{type(value).__name__} cannot be stored in DynamoDB exactly: {value!r}")
 
 
 def from_item(item: Mapping[str, Any]) -> dict[str, Any]:

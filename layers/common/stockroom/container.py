@@ -1,0 +1,46 @@
+"""What a function's container does once.
+
+At init, `prepare()` creates the clients and reads the settings every first event needs:
+Lambda runs init on boosted CPU, before the first request waits, and with SnapStart the
+result lands in the snapshot. No request is sent at init, so a snapshot holds no open
+connection; clients read credentials through the provider chain, which Lambda points at
+its container credentials endpoint for SnapStart functions.
+
+After a SnapStart restore, `after_restore()` undoes what every environment restored
+from one snapshot would otherwise share: the state of `random`, which draws the retry
+jitter (ids come from `uuid.uuid4()`, which reads os.urandom each time).
+"""
+
+import random
+from collections.abc import Callable
+from typing import Any, Literal
+
+from stockroom import aws
+from stockroom.settings import get_settings
+
+Client = Literal["dynamodb", "sqs", "s3"]
+
+_CLIENTS: dict[Client, Callable[[], Any]] = {
+    "dynamodb": aws.dynamodb,
+    "sqs": aws.sqs,
+    "s3": aws.s3,
+}
+
+
+def prepare(*clients: Client) -> None:
+    """Settings parsed and the named clients created, once per container."""
+    get_settings()
+    for name in clients:
+        _CLIENTS[name]()
+
+
+def after_restore() -> None:
+    random.seed()  # from os.urandom
+
+
+try:  # in Lambda's managed Python runtimes; a development dependency elsewhere
+    from snapshot_restore_py import register_after_restore
+except ModuleNotFoundError:  # pragma: no cover - only where the library is absent
+    pass
+else:
+    register_after_restore(after_restore)
