@@ -9,11 +9,12 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
 
-from devtools.http_api import Invoke
+from devtools.http_api import Invoke, local_dir
 from devtools.intrinsics import Stack
 from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
 from devtools.streams import lambda_record, streams_client
@@ -300,6 +301,12 @@ def queue_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[t
     return threads
 
 
+def paused_sources() -> Path:
+    """A file named after a function here pauses its SQS event sources, as disabling the
+    event source mapping does on AWS: messages wait in the queue until it is removed."""
+    return local_dir() / "paused"
+
+
 def _poll_queue(
     invoke: Invoke,
     function: str,
@@ -312,7 +319,11 @@ def _poll_queue(
     batch_size = int(properties.get("BatchSize", 10))
     window = float(properties.get("MaximumBatchingWindowInSeconds", 0))
     reports_failures = "ReportBatchItemFailures" in properties.get("FunctionResponseTypes", [])
+    paused = paused_sources() / function
     while not stop.is_set():
+        if paused.exists():
+            stop.wait(POLL_INTERVAL_SECONDS)
+            continue
         messages = receive_batch(sqs, queue_url, batch_size)
         if not messages:
             stop.wait(POLL_INTERVAL_SECONDS)  # short polls: a long poll would hold moto's lock

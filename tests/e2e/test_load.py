@@ -50,6 +50,9 @@ def test_the_load_scenarios_keep_every_invariant(tmp_path):
     assert flash["outcomes"]["CONFIRMED"] == flash["scenario"]["units_per_sku"]
     assert flash["units_confirmed"] == flash["scenario"]["units_per_sku"]
     assert flash["transactions_per_order"] > 0  # the worker's requests were counted
+    # Placed with the worker paused, then decided from the full queue.
+    assert flash["decided_before_resume"] == 0
+    assert flash["drained_per_second"] > 0
     for name in ("import", "import-under-load"):
         result = results[name]
         assert result["status"] == "SUCCEEDED", (name, result)
