@@ -328,10 +328,14 @@ def _poll_queue(
         if not messages:
             stop.wait(POLL_INTERVAL_SECONDS)  # short polls: a long poll would hold moto's lock
             continue
+        # The batching window: receive until the batch is full, waiting only while the
+        # queue has nothing more (a backlog fills a batch at once, as on AWS).
         filled_by = time.monotonic() + window
         while len(messages) < batch_size and time.monotonic() < filled_by:
-            stop.wait(0.1)
-            messages += receive_batch(sqs, queue_url, batch_size - len(messages))
+            more = receive_batch(sqs, queue_url, batch_size - len(messages))
+            if not more:
+                stop.wait(0.1)
+            messages += more
         try:
             result = invoke(function, "sqs", batch_event(messages, arn, sqs.meta.region_name))
         except Exception:
