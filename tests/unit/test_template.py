@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from devtools.intrinsics import Stack
 from devtools.openapi import api_apps
 from devtools.template import http_routes, load_template, resources
 from stockroom.dal.import_bucket import CHECKPOINTS_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX
@@ -28,27 +27,9 @@ def test_globals_set_runtime_architecture_tracing_and_both_layers():
     assert function["Runtime"] == "python3.13"
     assert function["Architectures"] == ["arm64"]
     assert function["Tracing"] == "Active"
-    assert function["Layers"][:2] == [{"Ref": "PowertoolsLayerArn"}, {"Ref": "CommonLayer"}]
+    assert function["Layers"] == [{"Ref": "PowertoolsLayerArn"}, {"Ref": "CommonLayer"}]
     assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(
         function["Environment"]["Variables"]
-    )
-
-
-OTEL_LAYER = "arn:aws:lambda:eu-west-1:615299751070:layer:AWSOpenTelemetryDistroPython:1"
-
-
-@pytest.mark.parametrize("layer_arn", ["", OTEL_LAYER])
-def test_opentelemetry_is_a_layer_and_a_wrapper_only_when_asked_for(layer_arn):
-    stack = Stack("s", "eu-west-1", parameter_overrides={"OpenTelemetryLayerArn": layer_arn})
-    function = load_template()["Globals"]["Function"]
-    # The first two are the Powertools and common layers, resolved only when deployed.
-    conditional = stack.resolve(function["Layers"][2:])
-    assert [layer for layer in conditional if isinstance(layer, str)] == (
-        [OTEL_LAYER] if layer_arn else []
-    )
-    variables = stack.resolve(function["Environment"]["Variables"])
-    assert variables.get("AWS_LAMBDA_EXEC_WRAPPER") == (
-        "/opt/otel-instrument" if layer_arn else None
     )
 
 
