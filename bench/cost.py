@@ -26,7 +26,7 @@ and faster for the network round trip, so treat the Lambda line as an estimate.
 
 from typing import Any
 
-from devtools.template import event_sources, function_properties
+from devtools.template import event_sources, function_properties, load_template
 
 # List prices in us-east-1 (USD), as published by AWS in 2026; not fetched at run time.
 PRICES = {
@@ -58,8 +58,6 @@ def _memory_gb(function: str) -> float:
 
 def snapstart(cold_start: dict[str, Any]) -> dict[str, Any]:
     """SnapStart's charges for each function that has it, against running init."""
-    from devtools.template import load_template
-
     functions = {}
     for function, resource in load_template()["Resources"].items():
         if "SnapStart" not in resource.get("Properties", {}):

@@ -22,7 +22,11 @@ import json, sys, time
 started = time.perf_counter()
 exec(sys.argv[1])
 elapsed = time.perf_counter() - started
-print(json.dumps({"seconds": elapsed, "modules": sorted(sys.modules)}))
+print(json.dumps({
+    "seconds": elapsed,
+    "modules": sorted(sys.modules),
+    "result": globals().get("result"),  # what the statement left in `result`, if anything
+}))
 """
 
 
@@ -48,7 +52,9 @@ def isolated_environment(path: tuple[Path, ...]) -> dict[str, str]:
     return env
 
 
-def _run(statement: str, function_folder: Path) -> dict[str, object]:
+def probe(statement: str, function_folder: Path) -> dict[str, object]:
+    """`statement` run in a fresh interpreter with the layer and `function_folder` on its
+    path: its seconds, the modules it loaded and the value it left in `result`."""
     completed = subprocess.run(
         [sys.executable, "-c", _PROBE, statement],
         env=isolated_environment((ROOT / "layers/common", function_folder)),
@@ -63,14 +69,14 @@ def _run(statement: str, function_folder: Path) -> dict[str, object]:
 
 def loaded_modules(function: str) -> set[str]:
     location = handler_location(function)
-    modules = _run(f"import {location.module}", location.folder)["modules"]
+    modules = probe(f"import {location.module}", location.folder)["modules"]
     assert isinstance(modules, list)
     return set(modules)
 
 
 def measure(statement: str, folder: Path, runs: int) -> list[float]:
-    _run(statement, folder)  # the first run writes .pyc files, as a deployed package has them
-    return [float(str(_run(statement, folder)["seconds"])) * 1000 for _ in range(runs)]
+    probe(statement, folder)  # the first run writes .pyc files, as a deployed package has them
+    return [float(str(probe(statement, folder)["seconds"])) * 1000 for _ in range(runs)]
 
 
 def main(runs: int) -> None:

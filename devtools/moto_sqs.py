@@ -71,9 +71,10 @@ def _delete_message(self: models.Queue, receipt_handle: str) -> None:
     if receipt_handle in self.deleted_messages:
         return
     found = next((m for m in self.pending_messages if m.had_receipt_handle(receipt_handle)), None)
-    remaining = [message for message in self._messages if message is not found]
-    if found is None or len(remaining) == len(self._messages):  # not in flight, or gone
-        _original_delete_message(self, receipt_handle)  # moto's own answer, and its error
+    remaining = [m for m in self._messages if m is not found]
+    if found is None or len(remaining) == len(self._messages):
+        # Not in flight, or no longer in the queue: moto's own answer, and its error.
+        _original_delete_message(self, receipt_handle)
         return
     self.pending_messages.discard(found)
     self.deleted_messages.update(found.all_receipt_handles)  # type: ignore[arg-type]

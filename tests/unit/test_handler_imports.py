@@ -1,14 +1,12 @@
 """Each function imports only what it uses, and prepares at init what its first event
 needs (checked in a fresh interpreter)."""
 
-import json
-import subprocess
-import sys
+from typing import Any
 
 import pytest
 
-from devtools.cold_import import isolated_environment, loaded_modules
-from devtools.template import ROOT, handler_location, resources
+from devtools.cold_import import loaded_modules, probe
+from devtools.template import handler_location, resources
 
 FUNCTIONS = resources("AWS::Serverless::Function")
 
@@ -91,21 +89,12 @@ CLIENTS_AT_INIT = {
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_each_function_creates_its_clients_at_import(function):
     location = handler_location(function)
-    probe = (
-        f"import {location.module}, json\n"
+    statement = (
+        f"import {location.module}\n"
         "from stockroom import aws, settings\n"
         "made = [n for n in ('dynamodb', 'sqs', 's3') if getattr(aws, n).cache_info().currsize]\n"
-        "parsed = settings.get_settings.cache_info().currsize\n"
-        "print(json.dumps({'clients': made, 'settings': parsed}))"
+        "result = {'clients': made, 'settings': settings.get_settings.cache_info().currsize}"
     )
-    completed = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=isolated_environment((ROOT / "layers/common", location.folder)),
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    prepared = json.loads(completed.stdout.strip().splitlines()[-1])
+    prepared: Any = probe(statement, location.folder)["result"]
     assert set(prepared["clients"]) == CLIENTS_AT_INIT[function]
     assert prepared["settings"] == 1
