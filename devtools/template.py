@@ -107,11 +107,16 @@ def handler_location(function: str) -> HandlerLocation:
     return HandlerLocation(ROOT / properties["CodeUri"], module, attribute)
 
 
+def on_path(*folders: Path) -> None:
+    """`folders` importable, the shared layer always among them."""
+    for folder in (ROOT / "layers" / "common", *folders):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+
+
 def import_handler_module(function: str) -> ModuleType:
     """The function's handler module, imported with its folder and the layer on the path
     (as /var/task and /opt/python are in Lambda)."""
     location = handler_location(function)
-    for folder in (ROOT / "layers" / "common", location.folder):
-        if str(folder) not in sys.path:
-            sys.path.insert(0, str(folder))
+    on_path(location.folder)
     return importlib.import_module(location.module)

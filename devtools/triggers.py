@@ -91,6 +91,18 @@ def stream_pollers(
     ]
 
 
+def matches(pattern: Any, value: Any) -> bool:
+    """Lambda's event filtering, as far as this template's patterns go: objects nest, and
+    a list holds the exact values a field may have."""
+    if isinstance(pattern, dict):
+        return isinstance(value, dict) and all(
+            matches(wanted, value.get(key)) for key, wanted in pattern.items()
+        )
+    if isinstance(pattern, list) and all(isinstance(v, str | int | float) for v in pattern):
+        return value in pattern
+    raise ValueError(f"filter pattern not supported locally: {pattern!r}")
+
+
 class StreamPoller:
     """A DynamoDB stream event source mapping: shards in lineage order (a child once its
     parent is read to its end), each read from TRIM_HORIZON through NextShardIterator;
@@ -133,10 +145,7 @@ class StreamPoller:
         self._attempts = 0
 
     def passes(self, record: dict[str, Any]) -> bool:
-        return not self.filters or any(
-            all(record.get(key) in allowed for key, allowed in pattern.items())
-            for pattern in self.filters
-        )
+        return not self.filters or any(matches(pattern, record) for pattern in self.filters)
 
     def run(self, stop: threading.Event) -> None:
         streams = streams_client()

@@ -10,14 +10,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockroom import catalog, container
 from stockroom.http import (
     INVALID_CURSOR,
+    cached_response,
     create_resolver,
     cursor_query,
     described,
     documented,
-    json_response,
     resolve,
 )
-from stockroom.http_rules import etag_matches, etag_of, wants_fresh
+from stockroom.http_rules import wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics
 
@@ -47,14 +47,7 @@ def get_product(
     cache_control: Annotated[str | None, Header()] = None,
 ) -> Response[Any]:
     view = ProductView.of(catalog.get_product(sku, fresh=wants_fresh(cache_control)))
-    etag = etag_of(view)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={catalog.product_cache_ttl_seconds()}",
-    }
-    if if_none_match is not None and etag_matches(if_none_match, etag):
-        return Response(status_code=304, headers=headers)
-    return json_response(200, view, headers)
+    return cached_response(view, catalog.product_cache_ttl_seconds(), if_none_match)
 
 
 @app.get(

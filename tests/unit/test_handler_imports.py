@@ -67,6 +67,17 @@ def test_no_function_loads_the_xray_sdk(function):
     assert not _loads(loaded_modules(function), "aws_xray_sdk")
 
 
+# numpy is the trainer's, from a layer only it has.
+@pytest.mark.parametrize("function", sorted(set(FUNCTIONS) - {"RecommendationTrainerFunction"}))
+def test_only_the_trainer_loads_numpy(function):
+    assert not _loads(loaded_modules(function), "numpy")
+
+
+def test_the_trainer_loads_numpy_and_the_api_loads_no_training():
+    assert _loads(loaded_modules("RecommendationTrainerFunction"), "numpy")
+    assert not _loads(loaded_modules("RecommendationsFunction"), "stockroom.training")
+
+
 # Powertools' idempotency (orders, importer) and streaming (importer) import boto3.
 @pytest.mark.parametrize(
     "function", sorted(set(FUNCTIONS) - {"OrdersFunction", "CatalogImportFunction"})
@@ -83,6 +94,9 @@ CLIENTS_AT_INIT = {
     "OrderWorkerFunction": {"dynamodb"},
     "OrderReconcilerFunction": {"dynamodb", "sqs"},
     "CatalogImportFunction": {"dynamodb", "s3"},
+    "RecommendationsFunction": {"dynamodb"},
+    "RecommendationFeedFunction": {"dynamodb"},
+    "RecommendationTrainerFunction": {"dynamodb", "s3"},
 }
 
 

@@ -36,7 +36,7 @@ def test_globals_set_runtime_architecture_tracing_and_both_layers():
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_snapstart_is_on_for_the_api_functions_only(function):
     snapstart = load_template()["Resources"][function]["Properties"].get("SnapStart")
-    if function in ("CatalogFunction", "OrdersFunction"):
+    if function in ("CatalogFunction", "OrdersFunction", "RecommendationsFunction"):
         assert snapstart == {"ApplyOn": {"Ref": "ApiSnapStart"}}
     else:
         assert snapstart is None
@@ -165,7 +165,7 @@ def test_the_import_bucket_is_private_encrypted_tls_only_and_expires_reports():
 
 def test_every_route_is_served_by_the_function_the_template_sends_it_to():
     apps = api_apps()
-    assert set(apps) == {"CatalogFunction", "OrdersFunction"}
+    assert set(apps) == {"CatalogFunction", "OrdersFunction", "RecommendationsFunction"}
     declared = {
         function: {route for route, (owner, _) in http_routes().items() if owner == function}
         for function in apps
@@ -177,9 +177,9 @@ def test_every_route_is_served_by_the_function_the_template_sends_it_to():
         assert served == declared[function], function
 
 
-def test_catalog_reads_are_public_and_orders_need_a_token():
+def test_catalog_reads_are_public_and_orders_and_customers_need_a_token():
     for (method, path), (function, secured) in http_routes().items():
-        if function == "CatalogFunction":
+        if function == "CatalogFunction" or (method, path) == ("GET", "/products/{sku}/related"):
             assert not secured, (method, path)
         else:
             assert secured, (method, path)

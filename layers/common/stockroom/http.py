@@ -19,6 +19,8 @@ from stockroom.http_rules import (
     caller_from_claims,
     decode_json,
     error_envelope,
+    etag_matches,
+    etag_of,
     refusal_response,
     refused_request,
     status_of,
@@ -80,6 +82,16 @@ def json_response(
         body=payload,
         headers=headers,
     )
+
+
+def cached_response(view: BaseModel, max_age: int, if_none_match: str | None) -> Response[Any]:
+    """`view` with its ETag and a public Cache-Control of `max_age` seconds, or a 304
+    when If-None-Match names that ETag."""
+    etag = etag_of(view)
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    if if_none_match is not None and etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return json_response(200, view, headers)
 
 
 def error_response(

@@ -9,6 +9,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import BaseModel
+
 from stockroom.errors import (
     ConflictError,
     FieldProblem,
@@ -19,7 +21,7 @@ from stockroom.errors import (
     UnauthorizedError,
 )
 from stockroom.identity import Caller
-from stockroom.models import ErrorBody, ErrorDetail, ErrorEnvelope, ProductView
+from stockroom.models import ErrorBody, ErrorDetail, ErrorEnvelope
 
 # Every domain error's HTTP status, in one place.
 STATUS_OF: dict[type[StockroomError], int] = {
@@ -87,7 +89,7 @@ def wants_fresh(cache_control: str | None) -> bool:
     return bool(directives & {"no-cache", "no-store", "max-age=0"})
 
 
-def etag_of(view: ProductView) -> str:
+def etag_of(view: BaseModel) -> str:
     return '"' + hashlib.sha256(view.model_dump_json().encode()).hexdigest()[:32] + '"'
 
 

@@ -138,6 +138,95 @@ class OrderPlacedMessage(BaseModel):
     order_id: str
 
 
+# ----------------------------------------------------------------- recommendations
+MAX_RECOMMENDATIONS = 50
+MAX_VIEWED_SKUS = 50
+
+
+class RecommendedProduct(BaseModel):
+    """A product suggested to a customer: its public fields and how strongly it is
+    suggested (higher first; comparable within one answer only)."""
+
+    sku: Sku
+    name: ProductName
+    unit_price_cents: Cents
+    currency: Currency
+    available: int
+    score: float
+    # The SKU of the caller's history that contributed most; absent for best sellers.
+    because: Sku | None = Field(default=None, exclude_if=lambda because: because is None)
+
+
+class RecommendationPage(BaseModel):
+    items: list[RecommendedProduct]
+
+
+class ViewsRequest(BaseModel):
+    """Body of POST /me/views: the products a signed-in customer just viewed."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"skus": ["MUG-1", "TEA-1"]}]},
+    )
+
+    skus: Annotated[list[Sku], Field(min_length=1, max_length=MAX_VIEWED_SKUS)]
+
+
+class ViewsAccepted(BaseModel):
+    """Answer to POST /me/views: how many distinct SKUs the customer's views now hold."""
+
+    kept: int
+
+
+class Seen(BaseModel):
+    """A SKU in a customer's history, with when (epoch seconds) it was last viewed or bought."""
+
+    sku: Sku
+    at: int
+
+
+class ViewHistory(BaseModel):
+    """The products a customer viewed, newest first, each once."""
+
+    views: list[Seen] = []
+    version: int = 0
+
+
+class CountedOrder(BaseModel):
+    """A confirmed order the recommendations learned from, kept so that a repeated
+    stream record counts once and a cancellation can take the order back."""
+
+    order_id: str
+    skus: list[Sku]
+    prior: list[Sku]
+
+
+class PurchaseHistory(BaseModel):
+    """What a customer bought (newest first, each SKU once) and the orders counted."""
+
+    bought: list[Seen] = []
+    orders: list[CountedOrder] = []
+    version: int = 0
+
+
+class BasketKind(StrEnum):
+    PURCHASE = "PURCHASE"
+    VIEW = "VIEW"
+    CANCEL = "CANCEL"  # a purchase taken back: its pairs counted again, negatively
+
+
+class Basket(BaseModel):
+    """One event for the recommendation trainer: SKUs a customer bought (or viewed)
+    together, and the SKUs of their history each of them pairs with."""
+
+    key: str
+    kind: BasketKind
+    skus: list[Sku]
+    prior: list[Sku]
+    at: Timestamp
+
+
 # -------------------------------------------------------------------------- errors
 class ErrorDetail(BaseModel):
     field: str

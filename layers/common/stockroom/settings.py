@@ -17,6 +17,9 @@ class Settings(BaseModel):
     orders_table_name: str | None = None
     idempotency_table_name: str | None = None
     order_queue_url: str | None = None
+    recommendations_table_name: str | None = None
+    # The recommendation trainer's model between runs (a bucket of its own).
+    model_bucket_name: str | None = None
     product_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     # The reconciler: a PENDING order older than this is sent to the order queue again.

@@ -16,22 +16,25 @@ type Item = dict[str, Any]
 type Query = Callable[[Item | None, int], tuple[list[Item], Item | None]]
 
 _BATCH_GET_LIMIT = 100
+_BATCH_WRITE_LIMIT = 25
 _MAX_UNPROCESSED_ROUNDS = 8
 
 
 def batch_get(table: str, key: str, values: list[str], consistent: bool = False) -> list[Item]:
-    """The items of `table` whose string key `key` is one of `values`, in as few
-    BatchGetItem calls as fit (100 keys each), unprocessed keys asked for again."""
+    """The items of `table` whose string key `key` is one of `values`."""
+    unique = list(dict.fromkeys(values))
+    return batch_get_keys(table, [{key: {"S": value}} for value in unique], consistent)
+
+
+def batch_get_keys(table: str, keys: list[Item], consistent: bool = False) -> list[Item]:
+    """The items of `table` under `keys` (distinct), in as few BatchGetItem calls as fit
+    (100 keys each), unprocessed keys asked for again."""
     from stockroom import aws
 
     found: list[Item] = []
-    unique = list(dict.fromkeys(values))
-    for start in range(0, len(unique), _BATCH_GET_LIMIT):
+    for start in range(0, len(keys), _BATCH_GET_LIMIT):
         request: Any = {
-            table: {
-                "Keys": [{key: {"S": value}} for value in unique[start : start + _BATCH_GET_LIMIT]],
-                "ConsistentRead": consistent,
-            }
+            table: {"Keys": keys[start : start + _BATCH_GET_LIMIT], "ConsistentRead": consistent}
         }
         for attempt in range(_MAX_UNPROCESSED_ROUNDS):
             response = aws.dynamodb().batch_get_item(RequestItems=request)
@@ -39,10 +42,35 @@ def batch_get(table: str, key: str, values: list[str], consistent: bool = False)
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
-            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled keys: back off, then ask again
+            time.sleep(_backoff(attempt))  # throttled keys: back off, then ask again
         else:
             raise RuntimeError(f"DynamoDB kept keys of {table} unprocessed after retries")
     return found
+
+
+def batch_put(table: str, items: list[Item]) -> None:
+    """`items` written to `table` (distinct keys), 25 to a BatchWriteItem call,
+    unprocessed items sent again."""
+    from stockroom import aws
+
+    for start in range(0, len(items), _BATCH_WRITE_LIMIT):
+        request: Any = {
+            table: [
+                {"PutRequest": {"Item": item}} for item in items[start : start + _BATCH_WRITE_LIMIT]
+            ]
+        }
+        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
+            response = aws.dynamodb().batch_write_item(RequestItems=request)
+            request = response.get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(_backoff(attempt))
+        else:
+            raise RuntimeError(f"DynamoDB kept items of {table} unprocessed after retries")
+
+
+def _backoff(attempt: int) -> float:
+    return float(min(0.05 * 2**attempt, 1.0))
 
 
 def to_item(model: BaseModel) -> Item:

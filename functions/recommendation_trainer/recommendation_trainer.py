@@ -1,0 +1,20 @@
+"""Recommendation trainer (scheduled): the baskets since its last run folded into the
+model, the SKUs they touched solved again, their rows and the best sellers written for
+the API (stockroom/recommendation_refresh.py)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from stockroom import container, recommendation_refresh
+from stockroom.observability import logger, metrics
+
+container.prepare("dynamodb", "s3")
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # A scheduled event's detail is empty; {"full": true} solves every SKU again.
+    full = bool(event.get("full")) if isinstance(event, dict) else False
+    return recommendation_refresh.refresh(full=full).model_dump()
