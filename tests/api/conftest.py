@@ -36,6 +36,8 @@ def _event_loop_closed_at_the_end() -> Iterator[None]:
 @pytest.fixture(autouse=True, params=["powertools", "fastapi"])
 def api_variant(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     if request.param == "fastapi":
+        if not getattr(request.module, "FASTAPI_VARIANT", True):
+            pytest.skip("this function has no FastAPI variant")
         reason = FASTAPI_DIFFERENCES.get(request.node.name.replace("[fastapi-", "["))
         if reason:
             pytest.skip(reason)

@@ -171,3 +171,39 @@ def test_a_restock_import_keeps_what_confirmed_orders_reserved(target):
 
     assert (report["status"], report["imported"]) == ("SUCCEEDED", 1)
     assert request(f"{api}/products/{sku}", headers=FRESH)[2]["available"] == 4
+
+
+def test_orders_teach_related_products_and_views_steer_recommendations(target):
+    """Confirmed orders reach /related through the stream, the feed and the trainer's
+    next run (every 5 minutes deployed, every second here, plus its 30 s settle)."""
+    api = target.api
+    mug, tea, other = (f"E2E-{name}-{target.run_id}" for name in ("MUG", "TEA", "OTHER"))
+    for sku in (mug, tea, other):
+        put_product(target, sku, on_hand=50)
+    for customer in ("rec-1", "rec-2"):
+        token = target.token_for(f"{customer}-{target.run_id}")
+        body = {"items": [{"sku": mug, "quantity": 1}, {"sku": tea, "quantity": 1}]}
+        status, _, order = request(f"{api}/orders", "POST", body, token=token)
+        assert status == 202
+        assert settled(target, order["order_id"], token)["status"] == "CONFIRMED"
+
+    deadline = time.monotonic() + (420 if target.endpoint is None else 120)
+    while True:
+        status, headers, related = request(f"{api}/products/{mug}/related", headers=FRESH)
+        assert status == 200
+        if related["items"] and related["items"][0]["sku"] == tea:
+            break
+        assert time.monotonic() < deadline, f"/related never learned {tea}: {related}"
+        time.sleep(1)
+    assert headers["ETag"] and headers["Cache-Control"].startswith("public")
+    assert request(f"{api}/products/NOPE-{target.run_id}/related")[0] == 404
+
+    browser = target.token_for(f"browser-{target.run_id}")
+    status, _, accepted = request(f"{api}/me/views", "POST", {"skus": [mug]}, token=browser)
+    assert (status, accepted) == (202, {"kept": 1})
+    status, _, suggested = request(f"{api}/recommendations?limit=1", token=browser)
+    assert status == 200
+    assert suggested["items"][0]["sku"] == tea
+    assert suggested["items"][0]["because"] == mug
+    status, _, refused = request(f"{api}/me/views", "POST", {"skus": []}, token=browser)
+    assert status == 422 and refused["error"]["details"][0]["field"] == "skus"

@@ -1,7 +1,7 @@
 """What a fresh Lambda container would not have, undone between tests."""
 
 from stockroom import aws as stockroom_aws
-from stockroom import catalog, catalog_import, ordering
+from stockroom import catalog, catalog_import, ordering, recommending
 from stockroom.dal import idempotency
 from stockroom.settings import get_settings
 
@@ -11,6 +11,7 @@ def reset_container_state() -> None:
     get_settings.cache_clear()
     stockroom_aws.reset_clients()
     catalog.product_cache.cache_clear()
+    recommending.reset_caches()
     ordering.idempotency_config.cache_clear()
     ordering._idempotent_placement.cache_clear()
     idempotency.persistence_layer.cache_clear()

@@ -34,9 +34,9 @@ def get_product(sku: str, *, fresh: bool = False) -> Product:
     return product
 
 
-def find_products(skus: list[str]) -> dict[str, Product]:
+def find_products(skus: list[str], *, fresh: bool = False) -> dict[str, Product]:
     """The products among `skus` that exist, by SKU."""
-    return product_cache().get_many(skus, products_table.get_products)
+    return product_cache().get_many(skus, products_table.get_products, bypass=fresh)
 
 
 def list_products(limit: int, cursor: str | None) -> ProductPage:

@@ -48,7 +48,7 @@ def refresh(now: float | None = None, full: bool = False) -> RefreshReport:
     start = (
         datetime.strptime(model.watermark, _STAMP).replace(tzinfo=UTC)
         if model.watermark
-        else bound - timedelta(minutes=CATCH_UP_MINUTES)
+        else bound - timedelta(minutes=CATCH_UP_MINUTES - 1)
     )
     minutes = _minutes(start, bound)[:CATCH_UP_MINUTES]
     if minutes and minute_of(bound.strftime(_STAMP)) != minutes[-1]:

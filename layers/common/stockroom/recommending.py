@@ -18,6 +18,7 @@ from stockroom import catalog
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.dal.recommendations import Ranked
+from stockroom.errors import FieldProblem, InvalidRequestError
 from stockroom.models import (
     Basket,
     BasketKind,
@@ -103,6 +104,12 @@ def _rows_cache() -> ReadThroughCache[Ranked]:
     return ReadThroughCache([TtlCache(get_settings().product_cache_ttl_seconds)])
 
 
+def reset_caches() -> None:
+    """What a new container starts without (for tests)."""
+    _rows_cache.cache_clear()
+    _popular_cache.clear()
+
+
 def _rows(skus: list[str], fresh: bool = False) -> dict[str, Ranked]:
     return _rows_cache().get_many(skus, recommendations_table.get_related, bypass=fresh)
 
@@ -112,7 +119,7 @@ def related(sku: str, limit: int, fresh: bool = False) -> RecommendationPage:
     catalog.get_product(sku, fresh=fresh)
     rows = _rows([sku], fresh)
     suggestions = suggest([sku], rows, (), _popular(), _candidates(limit))
-    return _page(suggestions, limit, because=False)
+    return _page(suggestions, limit, because=False, fresh=fresh)
 
 
 def for_customer(customer_id: str, limit: int) -> RecommendationPage:
@@ -123,7 +130,7 @@ def for_customer(customer_id: str, limit: int) -> RecommendationPage:
     rows = _rows(history[:HISTORY_SKUS]) if history else {}
     bought = [seen.sku for seen in purchases.bought]
     suggestions = suggest(history, rows, bought, _popular(), _candidates(limit))
-    return _page(suggestions, limit, because=True)
+    return _page(suggestions, limit, because=True, fresh=False)
 
 
 def recent_skus(views: ViewHistory, purchases: PurchaseHistory) -> list[str]:
@@ -144,8 +151,10 @@ def _popular() -> Ranked:
     return popular
 
 
-def _page(suggestions: list[Suggestion], limit: int, *, because: bool) -> RecommendationPage:
-    products = catalog.find_products([suggestion.sku for suggestion in suggestions])
+def _page(
+    suggestions: list[Suggestion], limit: int, *, because: bool, fresh: bool
+) -> RecommendationPage:
+    products = catalog.find_products([s.sku for s in suggestions], fresh=fresh)
     items = []
     for suggestion in suggestions:
         product = products.get(suggestion.sku)
@@ -171,7 +180,16 @@ def _page(suggestions: list[Suggestion], limit: int, *, because: bool) -> Recomm
 def record_views(customer_id: str, skus: list[str]) -> int:
     """`skus` (just viewed) added to the customer's views; how many SKUs they now hold.
     Views older than VIEW_DAYS are dropped, and the item expires VIEW_DAYS after the last
-    view (TTL). SKUs new to the views teach the trainer (a VIEW basket)."""
+    view (TTL). SKUs new to the views teach the trainer (a VIEW basket). A SKU no product
+    has is refused (UNKNOWN_SKU), as in an order."""
+    products = catalog.find_products(skus)
+    unknown = [
+        FieldProblem(f"skus[{index}]", f"no product with SKU {sku!r}")
+        for index, sku in enumerate(skus)
+        if sku not in products
+    ]
+    if unknown:
+        raise InvalidRequestError("views name unknown SKUs", code="UNKNOWN_SKU", details=unknown)
 
     def attempt() -> int:
         views, _ = recommendations_table.get_history(customer_id, consistent=True)

@@ -1,0 +1,103 @@
+"""The recommendation feed and trainer: each confirmed order counted once however often
+its stream record comes, cancellations taken back, bad records reported, and a trainer
+run that fails leaves the next one to read the same baskets."""
+
+import boto3
+import pytest
+
+import recommendation_feed
+from stockroom import recommendation_refresh
+from stockroom.dal import model_store
+from stockroom.dal import recommendations as recommendations_table
+from stockroom.models import OrderStatus
+from stockroom.settings import get_settings
+from support.catalog_data import add_product
+from support.orders import place, status_of
+from support.recommendations import buy, feed_batch, learn_and_train
+
+
+def baskets_stored() -> list[dict]:
+    items = boto3.client("dynamodb").scan(
+        TableName=get_settings().require("recommendations_table_name")
+    )["Items"]
+    return [item for item in items if item["pk"]["S"].startswith("BASKETS#")]
+
+
+def test_only_confirmations_and_cancellations_reach_the_feed(stack, lambda_context):
+    add_product("SKU-A", on_hand=1)
+    buy("alice", "SKU-A", lambda_context=lambda_context)
+    rejected = buy("bob", "SKU-A", lambda_context=lambda_context)
+    assert status_of(rejected) is OrderStatus.REJECTED
+    place("carol", {"SKU-A": 1})  # PENDING: an INSERT only
+    statuses = [r["dynamodb"]["NewImage"]["status"]["S"] for r in feed_batch()["Records"]]
+    assert statuses == ["CONFIRMED"]
+
+
+def test_a_record_delivered_twice_counts_once(stack, lambda_context):
+    add_product("SKU-A")
+    add_product("SKU-B")
+    buy("alice", "SKU-A", "SKU-B", lambda_context=lambda_context)
+    batch = feed_batch()
+    for _ in range(3):
+        assert recommendation_feed.handler(batch, lambda_context)["batchItemFailures"] == []
+    assert len(baskets_stored()) == 1
+    _, purchases = recommendations_table.get_history("alice")
+    assert [o.order_id for o in purchases.orders] == [batch["Records"][0]["dynamodb"]["NewImage"]["order_id"]["S"]]
+    assert {seen.sku for seen in purchases.bought} == {"SKU-A", "SKU-B"}
+
+
+def test_a_record_that_is_not_an_order_is_reported_not_dropped(stack, lambda_context):
+    add_product("SKU-A")
+    buy("alice", "SKU-A", lambda_context=lambda_context)
+    batch = feed_batch()
+    broken = {**batch["Records"][0], "dynamodb": {**batch["Records"][0]["dynamodb"]}}
+    broken["dynamodb"]["NewImage"] = {"status": {"S": "CONFIRMED"}}
+    broken["dynamodb"]["SequenceNumber"] = "999"
+    response = recommendation_feed.handler({"Records": [broken, *batch["Records"]]}, lambda_context)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "999"}]
+
+
+def test_a_second_run_reads_no_basket_twice(stack, lambda_context, monkeypatch):
+    add_product("SKU-A")
+    buy("alice", "SKU-A", lambda_context=lambda_context)
+    assert learn_and_train(lambda_context, monkeypatch)["baskets"] == 1
+    assert learn_and_train(lambda_context, monkeypatch)["baskets"] == 0
+    buy("bob", "SKU-A", lambda_context=lambda_context)
+    assert learn_and_train(lambda_context, monkeypatch)["baskets"] == 1
+    assert recommendations_table.get_popular() == [("SKU-A", pytest.approx(2.0))]
+
+
+def test_a_run_that_fails_before_saving_is_repeated_whole_by_the_next(
+    stack, lambda_context, monkeypatch
+):
+    for sku in ("SKU-A", "SKU-B"):
+        add_product(sku)
+    buy("alice", "SKU-A", "SKU-B", lambda_context=lambda_context)
+    buy("bob", "SKU-A", "SKU-B", lambda_context=lambda_context)
+
+    def unreachable(model: bytes) -> None:
+        raise ConnectionError("the model bucket is unreachable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(model_store, "save", unreachable)
+        with pytest.raises(ConnectionError):
+            learn_and_train(lambda_context, patched)
+    assert model_store.load() is None
+    report = learn_and_train(lambda_context, monkeypatch)
+    assert report["baskets"] == 2
+    assert [sku for sku, _ in recommendations_table.get_related(["SKU-A"])["SKU-A"]] == ["SKU-B"]
+    # the counts are those of two orders, not four
+    assert recommendations_table.get_popular() == [
+        ("SKU-A", pytest.approx(2.0)),
+        ("SKU-B", pytest.approx(2.0)),
+    ]
+
+
+def test_a_full_run_solves_every_sku(stack, lambda_context, monkeypatch):
+    add_product("SKU-A")
+    add_product("SKU-B")
+    buy("alice", "SKU-A", "SKU-B", lambda_context=lambda_context)
+    learn_and_train(lambda_context, monkeypatch)
+    monkeypatch.setattr(recommendation_refresh, "SETTLE_SECONDS", 0)
+    report = recommendation_refresh.refresh(full=True)
+    assert (report.baskets, report.solved, report.skus) == (0, 2, 2)
