@@ -96,6 +96,7 @@ def variants() -> list[Variant]:
         "OrderWorkerFunction",
         "CatalogImportFunction",
         "OrderReconcilerFunction",
+        "RecommendationsFunction",
     ):
         location = handler_location(function)
         found.append(Variant(function, function, location.module, (location.folder, layer)))
@@ -110,7 +111,7 @@ def variants() -> list[Variant]:
 
 def _served(function: str, result: Any) -> bool:
     """Whether the first event was served, not failed."""
-    if function in ("CatalogFunction", "OrdersFunction"):
+    if function in ("CatalogFunction", "OrdersFunction", "RecommendationsFunction"):
         return isinstance(result, dict) and 200 <= result.get("statusCode", 500) < 300
     if function == "CatalogImportFunction":
         return all(item["outcome"] == "SUCCEEDED" for item in result["objects"])
@@ -154,6 +155,8 @@ class Events:
             return event
         if function == "OrderRelayFunction":
             return sample_event("order_placed_stream")
+        if function == "RecommendationsFunction":
+            return sample_event("related_products")
         if function == "OrderReconcilerFunction":
             return sample_event("order_reconciler_scheduled")
         if function == "OrderWorkerFunction":

@@ -28,7 +28,7 @@ Call = Callable[[], Any]
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def _bench_environment() -> None:
+def bench_environment() -> None:
     """Before Powertools is imported: fake credentials, moto in-process, quiet."""
     os.environ.update(
         {
@@ -142,7 +142,7 @@ def _placement_usage(place: Call, orders: int = 20) -> dict[str, Any]:
 
 
 def run(requests: int, rounds: int = 5) -> dict[str, Any]:
-    _bench_environment()
+    bench_environment()
     from moto import mock_aws
 
     # log_metrics warns on requests that emit no metric (cache hits): expected here.

@@ -214,6 +214,11 @@ SAMPLES = {
     "order_placed_sqs.json": "OrderWorkerFunction",
     "order_reconciler_scheduled.json": "OrderReconcilerFunction",
     "s3_put_import_generated.json": "CatalogImportFunction",
+    "related_products.json": "RecommendationsFunction",
+    "recommendations.json": "RecommendationsFunction",
+    "record_views.json": "RecommendationsFunction",
+    "order_confirmed_stream.json": "RecommendationFeedFunction",
+    "recommendation_trainer_scheduled.json": "RecommendationTrainerFunction",
 }
 
 

@@ -52,6 +52,7 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
         "OrderWorkerFunction",
         "CatalogImportFunction",
         "OrderReconcilerFunction",
+        "RecommendationsFunction",
         "catalog + X-Ray Tracer",
         "FastAPI catalog",
         "FastAPI orders",

@@ -218,3 +218,31 @@ def test_what_one_order_teaches_and_what_a_history_keeps_are_bounded():
     big = order("big", *[f"L{i}" for i in range(50)])
     history, taught = changed(big, history, now=10_000)
     assert len(taught.skus) == ORDER_SKUS and len(taught.prior) == PRIOR_SKUS
+
+
+def test_only_rows_that_changed_are_written_again_best_sellers_first_up_to_a_limit():
+    model = planted()
+    everything = model.changed_rows(range(4))
+    assert set(everything) == {"A", "B", "D"}  # C was never bought with anything
+    assert model.changed_rows(range(4)) == {}  # nothing moved since
+    model.fold([basket("C", "D") for _ in range(5)], now=1.0)
+    first = model.changed_rows(model.solve_all(), limit=1)
+    assert list(first) == ["C"]  # the best seller's row first
+    assert model.waiting  # the other changed rows wait for the next run
+    copy = Model.from_bytes(model.to_bytes())
+    rest = copy.changed_rows([])
+    assert "D" in rest and "C" not in rest
+    assert copy.waiting == set()
+
+
+def test_a_row_that_lost_every_entry_is_written_empty_once():
+    model = Model()
+    model.fold([basket("A", "B")], now=1.0)
+    written = model.changed_rows(model.solve_all())
+    assert {sku: [(t, round(w, 6)) for t, w in row] for sku, row in written.items()} == {
+        "A": [("B", round(1 / 301, 6))],
+        "B": [("A", round(1 / 301, 6))],
+    }
+    model.fold([basket("A", "B", kind=BasketKind.CANCEL)], now=1.0)
+    assert model.changed_rows(model.solve_all()) == {"A": [], "B": []}
+    assert model.changed_rows(model.solve_all()) == {}

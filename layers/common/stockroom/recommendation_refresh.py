@@ -21,7 +21,7 @@ from stockroom.dal import model_store
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.dal.recommendations import minute_of
 from stockroom.observability import count, logger
-from stockroom.training import Model
+from stockroom.training import ROWS_PER_RUN, Model
 
 SETTLE_SECONDS = 30
 # A model with no watermark (the first run) starts this far back, and a run catches up
@@ -34,6 +34,7 @@ class RefreshReport(BaseModel):
     baskets: int
     solved: int
     rows_written: int
+    rows_waiting: int
     skus: int
     watermark: str
     seconds: float
@@ -64,7 +65,7 @@ def refresh(now: float | None = None, full: bool = False) -> RefreshReport:
     touched = model.fold(baskets, moment.timestamp())
     targets = range(len(model.skus)) if full else touched
     sources = model.solve(targets)
-    rows = model.rows(sources)
+    rows = model.changed_rows(sources, every=full, limit=None if full else ROWS_PER_RUN)
     recommendations_table.put_related(rows, model.popular())
     model.watermark = max(high, model.watermark)
     model_store.save(model.to_bytes())
@@ -72,6 +73,7 @@ def refresh(now: float | None = None, full: bool = False) -> RefreshReport:
         baskets=len(baskets),
         solved=len(targets),
         rows_written=len(rows),
+        rows_waiting=len(model.waiting),
         skus=len(model.skus),
         watermark=model.watermark,
         seconds=round(time.perf_counter() - started, 3),

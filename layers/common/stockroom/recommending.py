@@ -46,9 +46,9 @@ RECENCY_DECAY = 0.8
 ORDER_SKUS = 20
 PRIOR_SKUS = 20
 # What a customer's history keeps.
-BOUGHT_KEPT = 200
+BOUGHT_KEPT = 100
 VIEWS_KEPT = 50
-ORDERS_KEPT = 10
+ORDERS_KEPT = 5
 VIEW_DAYS = 30
 # Products read for one answer at most: twice what was asked, so that unavailable
 # products can be left out, and never more than one BatchGetItem.

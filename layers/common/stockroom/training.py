@@ -22,6 +22,7 @@ trainer alone.
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,12 @@ CANDIDATES = 100
 NEIGHBOURS = 50
 RIDGE = 300.0
 MAX_PARTNERS = 300
+# A row is written again once a weight in it moved by more than this share of itself,
+# and a run writes at most ROWS_PER_RUN rows (best sellers' first; the rest wait): each
+# order moves weights in dozens of rows, so this caps the trainer's writes whatever the
+# order rate, at the price of rarely bought SKUs' rows lagging under heavy load.
+ROW_TOLERANCE = 0.1
+ROWS_PER_RUN = 2000
 KIND_WEIGHT = {BasketKind.PURCHASE: 1.0, BasketKind.CANCEL: -1.0, BasketKind.VIEW: 0.25}
 # Best sellers: purchases counted with a half-life, so a sale's hit fades in weeks.
 POPULARITY_HALF_LIFE_DAYS = 30.0
@@ -51,6 +58,10 @@ def _floats(values: Iterable[float] = ()) -> Floats:
     return np.fromiter(values, dtype=np.float64)
 
 
+def _moved(weights: Floats, before: Floats) -> bool:
+    return bool(np.any(np.abs(weights - before) > ROW_TOLERANCE * np.abs(before)))
+
+
 @dataclass
 class Model:
     skus: list[str] = field(default_factory=list)
@@ -65,6 +76,10 @@ class Model:
     # The last basket timestamp folded in, and when popularity was last decayed (-1: never).
     watermark: str = ""
     decayed_at: float = -1.0
+    # Each row as last written: source -> (targets, weights).
+    written: dict[int, tuple[Ints, Floats]] = field(default_factory=dict)
+    # Rows that may have changed and were not written yet (a run writes ROWS_PER_RUN).
+    waiting: set[int] = field(default_factory=set)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -187,25 +202,63 @@ class Model:
         return self.solve(range(len(self.skus)))
 
     # ------------------------------------------------------------------- serving
-    def rows(self, sources: Iterable[int]) -> dict[str, Ranked]:
-        """The row of each source SKU: its NEIGHBOURS best targets with positive weight."""
+    def _row_entries(self, sources: Iterable[int]) -> dict[int, tuple[Ints, Floats]]:
+        """Each source's NEIGHBOURS best targets with positive weight, and the weights."""
         wanted = np.asarray(sorted(set(sources)), dtype=np.int64)
         by_source = np.argsort(self.sources, kind="stable")
         ordered = self.sources[by_source]
         lows = np.searchsorted(ordered, wanted, side="left")
         highs = np.searchsorted(ordered, wanted, side="right")
-        rows: dict[str, Ranked] = {}
+        found: dict[int, tuple[Ints, Floats]] = {}
         for source, low, high in zip(wanted.tolist(), lows.tolist(), highs.tolist(), strict=True):
             entries = by_source[low:high]
             entries = entries[self.weights[entries] > 0]
             best = entries[np.argsort(-self.weights[entries], kind="stable")][:NEIGHBOURS]
-            rows[self.skus[source]] = [
-                (self.skus[target], float(weight))
-                for target, weight in zip(
-                    self.targets[best].tolist(), self.weights[best].tolist(), strict=True
-                )
-            ]
-        return rows
+            found[source] = (self.targets[best], self.weights[best])
+        return found
+
+    def _ranked(self, targets: Ints, weights: Floats) -> Ranked:
+        return [
+            (self.skus[target], float(weight))
+            for target, weight in zip(targets.tolist(), weights.tolist(), strict=True)
+        ]
+
+    def rows(self, sources: Iterable[int]) -> dict[str, Ranked]:
+        """The row of each source SKU: its NEIGHBOURS best targets with positive weight."""
+        return {
+            self.skus[source]: self._ranked(targets, weights)
+            for source, (targets, weights) in self._row_entries(sources).items()
+        }
+
+    def changed_rows(
+        self, sources: Iterable[int], every: bool = False, limit: int | None = None
+    ) -> dict[str, Ranked]:
+        """The rows to write now: among `sources` and the rows left waiting by earlier runs,
+        those that differ from what was last written (other targets, another order, or a
+        weight moved by more than ROW_TOLERANCE of itself), best sellers first, at most
+        `limit` of them; with `every`, all rows of `sources`. What is returned counts as
+        written; changed rows past the limit wait for the next run."""
+        self.waiting |= set(sources)
+        entries = self._row_entries(self.waiting)
+        order = sorted(self.waiting, key=lambda source: (-self.popularity[source], source))
+        changed: dict[str, Ranked] = {}
+        for source in order:
+            # A source with no entries left has an empty row (written once, if it had one).
+            targets, weights = entries[source]
+            before = self.written.get(source)
+            differs = (
+                every
+                or (before is None and len(targets) > 0)
+                or (before is not None and not np.array_equal(before[0], targets))
+                or (before is not None and _moved(weights, before[1]))
+            )
+            if differs and limit is not None and len(changed) >= limit:
+                continue
+            self.waiting.discard(source)
+            if differs:
+                self.written[source] = (targets, weights)
+                changed[self.skus[source]] = self._ranked(targets, weights)
+        return changed
 
     def popular(self, count: int = NEIGHBOURS) -> Ranked:
         best = np.argsort(-self.popularity, kind="stable")[:count]
@@ -226,8 +279,20 @@ class Model:
             weights=self.weights,
             watermark=np.asarray(self.watermark),
             decayed_at=np.asarray(self.decayed_at),
+            waiting=np.asarray(sorted(self.waiting), dtype=np.int64),
+            **self._written_arrays(),
         )
         return buffer.getvalue()
+
+    def _written_arrays(self) -> dict[str, Any]:
+        sources = sorted(self.written)
+        lengths = [len(self.written[source][0]) for source in sources]
+        return {
+            "written_sources": np.asarray(sources, dtype=np.int64),
+            "written_offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+            "written_targets": np.concatenate([_ints(), *(self.written[s][0] for s in sources)]),
+            "written_weights": np.concatenate([_floats(), *(self.written[s][1] for s in sources)]),
+        }
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "Model":
@@ -243,4 +308,17 @@ class Model:
                 weights=saved["weights"],
                 watermark=str(saved["watermark"]),
                 decayed_at=float(saved["decayed_at"]),
+                waiting=set(saved["waiting"].tolist()),
+                written={
+                    int(source): (
+                        saved["written_targets"][low:high],
+                        saved["written_weights"][low:high],
+                    )
+                    for source, low, high in zip(
+                        saved["written_sources"].tolist(),
+                        saved["written_offsets"][:-1].tolist(),
+                        saved["written_offsets"][1:].tolist(),
+                        strict=True,
+                    )
+                },
             )
