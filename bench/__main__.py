@@ -20,8 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import catalog_import, cold_start, cost, local_api, scale_model, warm_api, worker_batch
-from devtools.template import ROOT
+from bench import (
+    catalog_import,
+    cold_start,
+    cost,
+    local_api,
+    recommendations,
+    scale_model,
+    warm_api,
+    worker_batch,
+)
+from devtools.template import ROOT, function_properties
 
 Printer = Callable[[str], None]
 
@@ -37,6 +46,11 @@ PARTS: dict[str, tuple[Any, list[str], list[str]]] = {
     ),
     "local_api": (local_api, ["--requests", "500"], ["--requests", "5"]),
     "scale_model": (scale_model, [], []),
+    "recommendations": (
+        recommendations,
+        [],
+        ["--users", "60", "--catalog", "2000", "--baskets", "5000", "--requests", "10"],
+    ),
 }
 
 
@@ -140,6 +154,38 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     found.append(
         _target("local API overhead p50", results["local_api"]["overhead_p50_ms"], 3, " ms")
     )
+    quality = results["recommendations"]
+    scale = quality["at_scale"]
+    trainer = function_properties("RecommendationTrainerFunction")
+    found += [
+        _target(
+            f"recommendations HR@10 / best implicit item-kNN ({quality['best_item_knn']})",
+            quality["hr_x_best_item_knn"],
+            recommendations.OVER_KNN,
+            "x",
+            bound="at least",
+        ),
+        _target(
+            "recommendations HR@10 / popularity",
+            quality["hr_x_popularity"],
+            recommendations.OVER_POPULARITY,
+            "x",
+            bound="at least",
+        ),
+        _target(
+            f"trainer, every SKU of {scale['catalog_skus']:,} solved from scratch (s) "
+            "within the function's timeout",
+            scale["fold_seconds"] + scale["full_solve_seconds"] + scale["rows_and_save_seconds"],
+            float(trainer["Timeout"]),
+            " s",
+        ),
+        _target(
+            f"trainer peak memory at {scale['catalog_skus']:,} SKUs within its MemorySize",
+            scale["peak_rss_mb"],
+            float(trainer["MemorySize"]),
+            " MB",
+        ),
+    ]
     return found
 
 
@@ -180,6 +226,12 @@ def print_report(report: dict[str, Any], out: Printer = print) -> None:
     out(f"cost per million orders: ${report['cost']['usd_per_million_orders_total']}")
     for item, dollars in report["cost"]["usd_per_million_orders"].items():
         out(f"  {item:<18} ${dollars}")
+    extra = report["recommendations_cost"]
+    out(
+        f"  recommendations: ${extra['usd_per_million_orders']} per million orders, and the "
+        f"trainer ${extra['trainer_usd_a_month']['lambda_usd']} a month of Lambda plus at most "
+        f"${extra['trainer_usd_a_month']['row_writes_usd_at_most']} of row writes"
+    )
     out("")
     out("targets")
     for target in report["targets"]:
@@ -210,6 +262,7 @@ def main() -> None:
         "results": results,
         "cost": cost.model(results["warm_api"], results["worker_batch"]),
         "snapstart": cost.snapstart(results["cold_start"]),
+        "recommendations_cost": cost.recommendations(results["recommendations"]),
     }
     report["targets"] = targets(results)
     print_report(report)

@@ -12,7 +12,7 @@ Per order:
                  Lambda are free
 Cost per million orders = 1e6 x sum(quantity per order x price per unit).
 
-SnapStart (the two API functions, `snapstart()`): caching = memory in GB x seconds a
+SnapStart (the API functions, `snapstart()`): caching = memory in GB x seconds a
 version is active x price; each cold start = memory in GB x the restore price, beside
 what running init instead costs (memory in GB x the measured "ready" seconds x the
 GB-second price; Lambda bills init since 2025-08-01). Not per order: per month and per
@@ -118,4 +118,54 @@ def model(warm_api: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
         "gb_seconds_per_order": {name: round(value, 6) for name, value in gb_seconds.items()},
         "usd_per_million_orders": {name: round(value, 3) for name, value in dollars.items()},
         "usd_per_million_orders_total": round(sum(dollars.values()), 2),
+    }
+
+
+def recommendations(measured: dict[str, Any]) -> dict[str, Any]:
+    """What recommendations add: per confirmed order, the feed's counted requests and
+    units (items sized, histories full) and its share of a stream batch; per month, the
+    trainer's runs (its measured incremental run at catalog scale, at its memory) and its
+    row writes at their cap (ROWS_PER_RUN rows of at most 1 KB a run), whatever the
+    order rate. Reads by the API are per page view, not per order, and left out."""
+    feed = measured["feed_per_order"]
+    rows_per_run = measured["at_scale"]["rows_per_run"]
+    (stream,) = [
+        properties
+        for function, properties in event_sources("DynamoDB")
+        if function == "RecommendationFeedFunction"
+    ]
+    feed_gb_s = feed["ms"] / 1000 * _memory_gb("RecommendationFeedFunction")
+    per_order = {
+        "lambda_invocations": 1 / int(stream["BatchSize"]),
+        "lambda_gb_seconds": feed_gb_s,
+        "dynamodb_write_units": feed["write_units"],
+        "dynamodb_read_units": feed["read_units"],
+    }
+    usd_per_million = (
+        per_order["lambda_invocations"] * PRICES["lambda_per_million_requests"]
+        + per_order["lambda_gb_seconds"] * PRICES["lambda_arm64_per_gb_second"] * 1e6
+        + per_order["dynamodb_write_units"] * PRICES["dynamodb_per_million_write_units"]
+        + per_order["dynamodb_read_units"] * PRICES["dynamodb_per_million_read_units"]
+    )
+    schedule = function_properties("RecommendationTrainerFunction")["Events"]["Refresh"]
+    minutes = int(str(schedule["Properties"]["Schedule"]).split("(")[1].split()[0])
+    runs = SECONDS_A_MONTH / 60 / minutes
+    run_s = measured["at_scale"]["incremental_run"]["seconds"]
+    trainer = {
+        "runs_a_month": round(runs),
+        "lambda_usd": round(
+            runs
+            * run_s
+            * _memory_gb("RecommendationTrainerFunction")
+            * PRICES["lambda_arm64_per_gb_second"],
+            2,
+        ),
+        "row_writes_usd_at_most": round(
+            runs * rows_per_run * PRICES["dynamodb_per_million_write_units"] / 1e6, 2
+        ),
+    }
+    return {
+        "per_confirmed_order": {name: round(value, 6) for name, value in per_order.items()},
+        "usd_per_million_orders": round(usd_per_million, 2),
+        "trainer_usd_a_month": trainer,
     }

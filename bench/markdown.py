@@ -12,6 +12,7 @@ _TITLES = {
     "catalog_import": "Catalog import against the bare-update ceiling",
     "local_api": "Local stack overhead",
     "scale_model": "Scale model (on AWS, on paper)",
+    "recommendations": "Recommendations: quality on MovieLens, serving, training at scale",
 }
 
 
@@ -48,6 +49,18 @@ def _cost(report: dict[str, Any]) -> list[str]:
     for item, dollars in model["usd_per_million_orders"].items():
         quantity = quantities[item]
         lines.append(f"| {item} | {model['per_order'][quantity]:g} {quantity} | {dollars} |")
+    extra = report["recommendations_cost"]
+    per = extra["per_confirmed_order"]
+    trainer = extra["trainer_usd_a_month"]
+    lines += [
+        "",
+        f"Recommendations add **${extra['usd_per_million_orders']} per million orders** (the "
+        f"feed: {per['dynamodb_write_units']:g} write and {per['dynamodb_read_units']:g} read "
+        f"units, {per['lambda_gb_seconds']:g} GB-s per confirmed order) and a trainer that "
+        f"costs ${trainer['lambda_usd']} a month of Lambda ({trainer['runs_a_month']:,} runs) "
+        f"plus at most ${trainer['row_writes_usd_at_most']} a month of row writes, whatever "
+        "the order rate ([recommendations](recommendations.md#cost)).",
+    ]
     lines += ["", "Prices (USD):", ""]
     lines += [f"- `{name}`: {price}" for name, price in model["prices_usd"].items()]
     lines += ["", "How it is worked out (`bench/cost.py`):", "", "```"]

@@ -396,6 +396,7 @@ def at_scale(catalog: int, baskets: int, seed: int = 1) -> dict[str, Any]:
             "rows_left_waiting": len(model.waiting),
             "seconds": round(incremental, 2),
         },
+        "rows_per_run": ROWS_PER_RUN,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 

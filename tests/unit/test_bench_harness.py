@@ -73,11 +73,22 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
     } | {(100, "csv", 100)}
     assert all(row["imported"] == row["rows"] and row["update_calls"] > 0 for row in imports)
     assert results["local_api"]["direct"]["p50_ms"] > 0
+    quality = results["recommendations"]
+    assert len(quality["implicit_item_knn"]) == 12  # three recommenders, four Ks each
+    assert 0 < quality["stockroom"]["hr_at_10"] <= 1
+    assert quality["users"] == 60
+    serving = quality["serving"]
+    assert all(figures["p50_ms"] > 0 for figures in serving["routes"].values())
+    # Uncached answers read a bounded number of items: one history query, one batch of rows.
+    assert serving["requests_per_answer_uncached"]["GET /recommendations"]["calls"]["Query"] == 1
+    assert quality["feed_per_order"]["calls"] == {"Query": 1, "TransactWriteItems": 1}
+    assert quality["at_scale"]["catalog_skus"] == 2000
+    assert quality["at_scale"]["incremental_run"]["rows_rewritten"] <= 2000
 
 
 def test_every_target_is_reported_with_its_measurement(quick_run):
     report, _, stdout = quick_run
-    assert len(report["targets"]) == 14
+    assert len(report["targets"]) == 18
     for target in report["targets"]:
         assert isinstance(target["met"], bool)
         assert f"{target['target']}: {target['measured']:g}" in stdout
@@ -101,6 +112,8 @@ def test_the_performance_page_is_written_from_the_run(quick_run):
     for target in report["targets"]:
         assert f"| {target['target']} | {target['measured']:g} |" in page
     assert f"${report['cost']['usd_per_million_orders_total']} per million orders" in page
+    extra = report["recommendations_cost"]
+    assert f"Recommendations add **${extra['usd_per_million_orders']} per million orders**" in page
 
 
 def test_the_committed_performance_page_comes_from_a_full_run():
@@ -113,6 +126,8 @@ def test_the_committed_performance_page_comes_from_a_full_run():
     for target in report["targets"]:
         assert f"| {target['target']} | {target['measured']:g} |" in page
     assert f"${report['cost']['usd_per_million_orders_total']} per million orders" in page
+    extra = report["recommendations_cost"]
+    assert f"Recommendations add **${extra['usd_per_million_orders']} per million orders**" in page
 
 
 def test_the_committed_scaling_page_is_the_models_own():
