@@ -188,7 +188,6 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
     """p50/p99 through the handlers, and DynamoDB requests per answer read afresh."""
     import contextlib
     import io
-    import os
     import warnings
 
     from bench.warm_api import bench_environment
@@ -198,21 +197,14 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
     from moto import mock_aws
 
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        from bench.seed import add_products, sample_event
+        from bench.seed import add_products, sample_event, use_environment
         from bench.usage import Usage
         from devtools.provision import provision
         from devtools.runtime import LocalContext
         from devtools.template import import_handler_module
 
         physical = provision()
-        for function in ("CatalogFunction", "RecommendationsFunction"):
-            os.environ.update(
-                {
-                    key: value
-                    for key, value in physical.function_environment(function).items()
-                    if not key.startswith("POWERTOOLS_")
-                }
-            )
+        use_environment(physical, "CatalogFunction", "RecommendationsFunction")
         catalog_handler = import_handler_module("CatalogFunction").handler
         handler = import_handler_module("RecommendationsFunction").handler
         from stockroom import aws

@@ -19,6 +19,21 @@ def sample_event(name: str) -> dict[str, Any]:
     return copy.deepcopy(_sample(name))
 
 
+def use_environment(physical: Any, *functions: str) -> None:
+    """This process given the functions' environment variables (their tables, queues),
+    but not their POWERTOOLS_* ones: the benchmark sets those itself."""
+    import os
+
+    for function in functions:
+        os.environ.update(
+            {
+                key: value
+                for key, value in physical.function_environment(function).items()
+                if not key.startswith("POWERTOOLS_")
+            }
+        )
+
+
 def add_products(skus: list[str], on_hand: int, unit_price_cents: int = 1299) -> None:
     """Products in EUR with `on_hand` units, all available (the layer must be importable)."""
     from stockroom.dal import products

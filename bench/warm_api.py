@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.cli import emit, harness_parser
-from bench.seed import add_products, sample_event
+from bench.seed import add_products, sample_event, use_environment
 from bench.stats import percentiles
 
 SKU = "SKU-001"
@@ -153,14 +153,7 @@ def run(requests: int, rounds: int = 5) -> dict[str, Any]:
         from devtools.template import import_handler_module
 
         physical = provision()
-        for function in ("CatalogFunction", "OrdersFunction"):
-            os.environ.update(
-                {
-                    key: value
-                    for key, value in physical.function_environment(function).items()
-                    if not key.startswith("POWERTOOLS_")
-                }
-            )
+        use_environment(physical, "CatalogFunction", "OrdersFunction")
         import_handler_module("OrdersFunction")  # the layer on the path
         add_products(["SKU-001", "SKU-002"], on_hand=10**9)
         calls = _calls()

@@ -107,3 +107,20 @@ def test_a_full_run_solves_every_sku(stack, lambda_context, monkeypatch):
     monkeypatch.setattr(recommendation_refresh, "SETTLE_SECONDS", 0)
     report = recommendation_refresh.refresh(full=True)
     assert (report.baskets, report.solved, report.skus) == (0, 2, 2)
+
+
+def test_history_writes_whose_answers_were_lost_take_effect_once(stack, lambda_context):
+    from stockroom import recommending
+    from support.lost_answers import answers_lost
+
+    for sku in ("SKU-A", "SKU-B"):
+        add_product(sku)
+    order = buy("alice", "SKU-A", lambda_context=lambda_context)
+    confirmed = order.model_copy(update={"status": OrderStatus.CONFIRMED})
+    with answers_lost("TransactWriteItems") as lost:
+        recommending.learn_from_order(confirmed)  # counted by the first copy
+        assert recommending.record_views("alice", ["SKU-B"]) == 1
+    assert lost.lost == 1  # the first transaction's answer; botocore sent it again
+    _, purchases = recommendations_table.get_history("alice")
+    assert [o.order_id for o in purchases.orders] == [order.order_id]
+    assert len(baskets_stored()) == 2  # one purchase, one view
