@@ -72,7 +72,9 @@ def test_every_record_reaches_the_function_under_concurrent_writes_and_cancellat
             delivered.extend(r["dynamodb"]["NewImage"]["order_id"]["S"] for r in event["Records"])
         return {"batchItemFailures": []}
 
-    ((function, properties),) = event_sources("DynamoDB")
+    ((function, properties),) = [
+        source for source in event_sources("DynamoDB") if source[0] == "OrderRelayFunction"
+    ]
     poller = StreamPoller(FakeStack(arn), relay, function, properties)  # type: ignore[arg-type]
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
