@@ -167,7 +167,7 @@ class ViewsRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         strict=True,
-        json_schema_extra={"examples": [{"skus": ["MUG-1", "TEA-1"]}]},
+        json_schema_extra={"examples": [{"skus": ["MUG-1", "LAMP-1"]}]},
     )
 
     skus: Annotated[list[Sku], Field(min_length=1, max_length=MAX_VIEWED_SKUS)]
