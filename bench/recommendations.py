@@ -256,9 +256,9 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
                     serve(request, context)
                     samples[route].append((time.perf_counter() - started) * 1000)
         reads = {}
-        for route in ("GET /products/{sku}/related (cache miss)", "GET /recommendations"):
-            from stockroom import catalog, recommending
+        from stockroom import catalog, recommending
 
+        for route in ("GET /products/{sku}/related (cache miss)", "GET /recommendations"):
             catalog.product_cache().clear()
             recommending.reset_caches()
             usage = Usage()
@@ -280,7 +280,6 @@ def feed_usage(customers: int = 10, orders_each: int = 40) -> dict[str, Any]:
     once customers' histories are full (BOUGHT_KEPT SKUs, ORDERS_KEPT orders): the cap."""
     import contextlib
     import io
-    import os
 
     from bench.warm_api import bench_environment
 
@@ -288,13 +287,14 @@ def feed_usage(customers: int = 10, orders_each: int = 40) -> dict[str, Any]:
     from moto import mock_aws
 
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+        from bench.seed import use_environment
         from bench.usage import Usage
         from devtools.provision import provision
         from devtools.template import on_path
 
         on_path()
         physical = provision()
-        os.environ.update(physical.function_environment("RecommendationFeedFunction"))
+        use_environment(physical, "RecommendationFeedFunction")
         from stockroom import aws, recommending
         from stockroom.models import Order, OrderLine, OrderStatus
 

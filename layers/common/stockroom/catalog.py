@@ -4,7 +4,7 @@ from functools import cache
 
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import products as products_table
-from stockroom.errors import NotFoundError
+from stockroom.errors import FieldProblem, InvalidRequestError, NotFoundError
 from stockroom.models import Product, ProductPage, ProductView
 from stockroom.observability import count
 from stockroom.pagination import decode_cursor, encode_cursor
@@ -37,6 +37,20 @@ def get_product(sku: str, *, fresh: bool = False) -> Product:
 def find_products(skus: list[str], *, fresh: bool = False) -> dict[str, Product]:
     """The products among `skus` that exist, by SKU."""
     return product_cache().get_many(skus, products_table.get_products, bypass=fresh)
+
+
+def require_products(skus: list[str], field: str, what: str) -> dict[str, Product]:
+    """The products of `skus`, by SKU; InvalidRequestError (UNKNOWN_SKU) naming each SKU no
+    product has by its field (`field` with the SKU's index, e.g. "items[{}].sku")."""
+    products = find_products(skus)
+    unknown = [
+        FieldProblem(field.format(index), f"no product with SKU {sku!r}")
+        for index, sku in enumerate(skus)
+        if sku not in products
+    ]
+    if unknown:
+        raise InvalidRequestError(f"{what} unknown SKUs", code="UNKNOWN_SKU", details=unknown)
+    return products
 
 
 def list_products(limit: int, cursor: str | None) -> ProductPage:

@@ -141,6 +141,8 @@ class OrderPlacedMessage(BaseModel):
 # ----------------------------------------------------------------- recommendations
 MAX_RECOMMENDATIONS = 50
 MAX_VIEWED_SKUS = 50
+# SKUs with their scores, best first: a trained row, the best sellers.
+type Ranked = list[tuple[str, float]]
 
 
 class RecommendedProduct(BaseModel):

@@ -99,14 +99,9 @@ def _idempotent_placement():  # type: ignore[no-untyped-def]  # Powertools' deco
 
 
 def _place_order(customer_id: str, lines: list[OrderLineRequest]) -> Order:
-    products = catalog.find_products([line.sku for line in lines])
-    unknown = [
-        FieldProblem(f"items[{index}].sku", f"no product with SKU {line.sku!r}")
-        for index, line in enumerate(lines)
-        if line.sku not in products
-    ]
-    if unknown:
-        raise InvalidRequestError("order names unknown SKUs", code="UNKNOWN_SKU", details=unknown)
+    products = catalog.require_products(
+        [line.sku for line in lines], "items[{}].sku", "order names"
+    )
     currencies = sorted({products[line.sku].currency for line in lines})
     if len(currencies) > 1:
         raise InvalidRequestError(

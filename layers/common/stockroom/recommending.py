@@ -17,8 +17,6 @@ from functools import cache
 from stockroom import catalog
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import recommendations as recommendations_table
-from stockroom.dal.recommendations import Ranked
-from stockroom.errors import FieldProblem, InvalidRequestError
 from stockroom.models import (
     Basket,
     BasketKind,
@@ -26,6 +24,7 @@ from stockroom.models import (
     Order,
     OrderStatus,
     PurchaseHistory,
+    Ranked,
     RecommendationPage,
     RecommendedProduct,
     Seen,
@@ -127,7 +126,7 @@ def for_customer(customer_id: str, limit: int) -> RecommendationPage:
     they bought; best sellers for a customer without history."""
     views, purchases = recommendations_table.get_history(customer_id)
     history = recent_skus(views, purchases)
-    rows = _rows(history[:HISTORY_SKUS]) if history else {}
+    rows = _rows(history[:HISTORY_SKUS])
     bought = [seen.sku for seen in purchases.bought]
     suggestions = suggest(history, rows, bought, _popular(), _candidates(limit))
     return _page(suggestions, limit, because=True, fresh=False)
@@ -182,14 +181,7 @@ def record_views(customer_id: str, skus: list[str]) -> int:
     Views older than VIEW_DAYS are dropped, and the item expires VIEW_DAYS after the last
     view (TTL). SKUs new to the views teach the trainer (a VIEW basket). A SKU no product
     has is refused (UNKNOWN_SKU), as in an order."""
-    products = catalog.find_products(skus)
-    unknown = [
-        FieldProblem(f"skus[{index}]", f"no product with SKU {sku!r}")
-        for index, sku in enumerate(skus)
-        if sku not in products
-    ]
-    if unknown:
-        raise InvalidRequestError("views name unknown SKUs", code="UNKNOWN_SKU", details=unknown)
+    catalog.require_products(skus, "skus[{}]", "views name")
 
     def attempt() -> int:
         views, _ = recommendations_table.get_history(customer_id, consistent=True)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from stockroom.models import Basket, BasketKind
+from stockroom.models import Basket, BasketKind, Ranked
 
 CANDIDATES = 100
 NEIGHBOURS = 50
@@ -45,7 +45,6 @@ POPULARITY_HALF_LIFE_DAYS = 30.0
 _SHIFT = np.int64(32)
 _LOW = np.int64((1 << 32) - 1)
 
-type Ranked = list[tuple[str, float]]
 type Ints = npt.NDArray[np.int64]
 type Floats = npt.NDArray[np.float64]
 

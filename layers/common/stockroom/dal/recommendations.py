@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from stockroom import aws
 from stockroom.dal.items import Item, batch_get_keys, batch_put, from_item, to_item
-from stockroom.models import Basket, PurchaseHistory, ViewHistory
+from stockroom.models import Basket, PurchaseHistory, Ranked, ViewHistory
 from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
@@ -31,8 +31,6 @@ BASKET_SHARDS = 4
 BASKET_DAYS = 7
 _RELATED = "RELATED"
 _POPULAR_KEY = {"pk": {"S": "POPULAR"}, "sk": {"S": "TOP"}}
-
-type Ranked = list[tuple[str, float]]
 
 
 def _table() -> str:
@@ -65,23 +63,25 @@ def get_history(customer_id: str, consistent: bool = False) -> tuple[ViewHistory
 def save_views(
     customer_id: str, views: ViewHistory, expires_at: int, basket: Basket | None
 ) -> None:
-    """The customer's views replaced by `views` if no other write came first."""
-    _save(customer_id, "VIEWS", views, views.version, basket, expires_at)
+    """The customer's views replaced by `views` if no other write came since they were
+    read (`views.version` is the version read)."""
+    _save(customer_id, "VIEWS", views, basket, expires_at)
 
 
 def save_purchases(customer_id: str, purchases: PurchaseHistory, basket: Basket) -> None:
-    """The customer's purchases replaced by `purchases` if no other write came first."""
-    _save(customer_id, "PURCHASES", purchases, purchases.version, basket, None)
+    """The customer's purchases replaced by `purchases` if no other write came since they
+    were read (`purchases.version` is the version read)."""
+    _save(customer_id, "PURCHASES", purchases, basket, None)
 
 
 def _save(
     customer_id: str,
     sk: str,
     history: ViewHistory | PurchaseHistory,
-    read_version: int,
     basket: Basket | None,
     expires_at: int | None,
 ) -> None:
+    read_version = history.version  # as read; the item is written with the next one
     item = to_item(history) | {
         "pk": {"S": _customer(customer_id)},
         "sk": {"S": sk},
