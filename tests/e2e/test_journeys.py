@@ -180,6 +180,10 @@ def test_orders_teach_related_products_and_views_steer_recommendations(target):
     mug, tea, other = (f"E2E-{name}-{target.run_id}" for name in ("MUG", "TEA", "OTHER"))
     for sku in (mug, tea, other):
         put_product(target, sku, on_hand=50)
+    # Against a deployed stack every token is the one customer's, who has bought what
+    # the other journeys bought: those SKUs pair with the mug too, so the tea is among
+    # the mug's related products, not necessarily first.
+    one_customer = target.token_for("a") == target.token_for("b")
     for customer in ("rec-1", "rec-2"):
         token = target.token_for(f"{customer}-{target.run_id}")
         body = {"items": [{"sku": mug, "quantity": 1}, {"sku": tea, "quantity": 1}]}
@@ -191,19 +195,24 @@ def test_orders_teach_related_products_and_views_steer_recommendations(target):
     while True:
         status, headers, related = request(f"{api}/products/{mug}/related", headers=FRESH)
         assert status == 200
-        if related["items"] and related["items"][0]["sku"] == tea:
+        learned = [item["sku"] for item in related["items"] if item["score"] > 0]
+        if (tea in learned) if one_customer else learned[:1] == [tea]:
             break
         assert time.monotonic() < deadline, f"/related never learned {tea}: {related}"
         time.sleep(1)
+    assert other not in learned and mug not in learned
     assert headers["ETag"] and headers["Cache-Control"].startswith("public")
     assert request(f"{api}/products/NOPE-{target.run_id}/related")[0] == 404
 
     browser = target.token_for(f"browser-{target.run_id}")
     status, _, accepted = request(f"{api}/me/views", "POST", {"skus": [mug]}, token=browser)
-    assert (status, accepted) == (202, {"kept": 1})
+    assert status == 202 and accepted["kept"] >= 1
     status, _, suggested = request(f"{api}/recommendations?limit=1", token=browser)
     assert status == 200
-    assert suggested["items"][0]["sku"] == tea
-    assert suggested["items"][0]["because"] == mug
+    if not one_customer:  # a new customer who viewed the mug: offered the tea, because of it
+        assert suggested["items"][0]["sku"] == tea
+        assert suggested["items"][0]["because"] == mug
+    else:  # the one customer bought both: neither is offered again
+        assert not {mug, tea} & {item["sku"] for item in suggested["items"]}
     status, _, refused = request(f"{api}/me/views", "POST", {"skus": []}, token=browser)
     assert status == 422 and refused["error"]["details"][0]["field"] == "skus"
