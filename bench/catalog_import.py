@@ -34,7 +34,7 @@ from bench.cli import emit, harness_parser
 from bench.endpoint import aws_endpoint
 
 KEY_PREFIX = "imports/bench"
-FORMATS = ("csv", "jsonl.gz")  # the two the issue names; each format is read either way
+FORMATS = ("csv", "jsonl.gz")  # the importer's two formats; each is read either way
 COLUMNS = ("sku", "name", "unit_price_cents", "currency", "on_hand")
 
 

@@ -256,11 +256,10 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
                     serve(request, context)
                     samples[route].append((time.perf_counter() - started) * 1000)
         reads = {}
-        from stockroom import catalog, recommending
+        from stockroom import container
 
         for route in ("GET /products/{sku}/related (cache miss)", "GET /recommendations"):
-            catalog.product_cache().clear()
-            recommending.reset_caches()
+            container.reset()  # a cold cache
             usage = Usage()
             usage.watch(aws.dynamodb())
             serve, request = calls[route]

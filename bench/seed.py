@@ -35,19 +35,14 @@ def use_environment(physical: Any, *functions: str) -> None:
 
 
 def add_products(skus: list[str], on_hand: int, unit_price_cents: int = 1299) -> None:
-    """Products in EUR with `on_hand` units, all available (the layer must be importable)."""
+    """Products in EUR with `on_hand` units, all available, written as an import writes
+    them (the layer must be importable)."""
     from stockroom.dal import products
-    from stockroom.models import Product, utc_now
+    from stockroom.models import CatalogEntry, utc_now
 
+    now = utc_now()
     for sku in skus:
-        products.put_product(
-            Product(
-                sku=sku,
-                name=sku,
-                unit_price_cents=unit_price_cents,
-                currency="EUR",
-                on_hand=on_hand,
-                available=on_hand,
-                updated_at=utc_now(),
-            )
+        entry = CatalogEntry(
+            sku=sku, name=sku, unit_price_cents=unit_price_cents, currency="EUR", on_hand=on_hand
         )
+        products.apply_catalog_entry(entry, now)

@@ -45,9 +45,6 @@ class Stack:
     def __contains__(self, logical_id: object) -> bool:
         return logical_id in self.refs
 
-    def get(self, logical_id: str, default: str = "") -> str:
-        return self.refs.get(logical_id, default)
-
     def function_environment(self, function: str) -> dict[str, str]:
         """The function's environment variables (Globals merged), resolved."""
         variables = function_properties(function).get("Environment", {}).get("Variables", {})

@@ -5,13 +5,14 @@ resolves the template's `Ref`s and `GetAtt`s to them. Names are the template's o
 gives none, the logical id (lowercased for buckets)."""
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
 import boto3
 
 from devtools.intrinsics import Stack, UnresolvedError
-from devtools.template import load_template
+from devtools.template import load_template, resources
 
 LOCAL_STACK_NAME = "local"
 
@@ -25,7 +26,14 @@ def provision(
     given: the rest are named, not created) and returns the stack that names them."""
     region = boto3.session.Session().region_name or "eu-west-1"
     stack = Stack(stack_name, region, parameter_overrides=dict(parameter_overrides or {}))
-    creators: dict[str, Callable[[Stack, str, dict[str, Any]], None]] = {
+    clients: dict[str, Any] = {}
+
+    def client(service: str) -> Any:  # one per service for the whole stack
+        if service not in clients:
+            clients[service] = boto3.client(service)  # type: ignore[call-overload]  # any of three
+        return clients[service]
+
+    creators: dict[str, Callable[[Callable[[str], Any], Stack, str, dict[str, Any]], None]] = {
         "AWS::DynamoDB::Table": _create_table,
         "AWS::SQS::Queue": _create_queue,
         "AWS::S3::Bucket": _create_bucket,
@@ -46,7 +54,7 @@ def provision(
                 properties = stack.resolve(resource.get("Properties", {}))
             except UnresolvedError:
                 continue
-            creators[resource["Type"]](stack, name, properties)
+            creators[resource["Type"]](client, stack, name, properties)
             created.append(name)
         if not created:
             raise UnresolvedError(f"circular or unknown references among {sorted(pending)}")
@@ -64,8 +72,10 @@ def _arn(stack: Stack, service: str, resource: str) -> str:
     return f"arn:aws:{service}:{stack.region}:{stack.account}:{resource}"
 
 
-def _create_table(stack: Stack, name: str, properties: dict[str, Any]) -> None:
-    dynamodb = boto3.client("dynamodb")
+def _create_table(
+    client: Callable[[str], Any], stack: Stack, name: str, properties: dict[str, Any]
+) -> None:
+    dynamodb = client("dynamodb")
     table = properties.get("TableName", name)
     arguments: dict[str, Any] = {
         key: properties[key]
@@ -105,8 +115,10 @@ _QUEUE_ATTRIBUTES = (
 )
 
 
-def _create_queue(stack: Stack, name: str, properties: dict[str, Any]) -> None:
-    sqs = boto3.client("sqs")
+def _create_queue(
+    client: Callable[[str], Any], stack: Stack, name: str, properties: dict[str, Any]
+) -> None:
+    sqs = client("sqs")
     attributes = {
         key: str(properties[key]).lower()
         if isinstance(properties[key], bool)
@@ -119,19 +131,21 @@ def _create_queue(stack: Stack, name: str, properties: dict[str, Any]) -> None:
     queue_name = properties.get("QueueName") or (
         f"{name}.fifo" if properties.get("FifoQueue") else name
     )
-    url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]  # names come from the template
+    url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
     stack.refs[name] = url
     stack.attributes[(name, "QueueUrl")] = url
     stack.attributes[(name, "QueueName")] = queue_name
     stack.attributes[(name, "Arn")] = _arn(stack, "sqs", queue_name)
 
 
-def _create_bucket(stack: Stack, name: str, properties: dict[str, Any]) -> None:
-    s3 = boto3.client("s3")
+def _create_bucket(
+    client: Callable[[str], Any], stack: Stack, name: str, properties: dict[str, Any]
+) -> None:
+    s3 = client("s3")
     bucket = properties.get("BucketName", name.lower())
     s3.create_bucket(
         Bucket=bucket,
-        CreateBucketConfiguration={"LocationConstraint": stack.region},  # type: ignore[typeddict-item]  # region is a runtime value
+        CreateBucketConfiguration={"LocationConstraint": stack.region},
     )
     stack.refs[name] = bucket
     stack.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
@@ -150,3 +164,28 @@ def _name_the_rest(stack: Stack) -> None:
             stack.attributes[(name, "Arn")] = _arn(stack, "lambda", f"function:{name}")
         elif resource["Type"] in ("AWS::Serverless::HttpApi", "AWS::Serverless::Api"):
             stack.refs[name] = name.lower()
+
+
+def function_environments(stack: Stack) -> dict[str, str]:
+    """Every function's variables from the template (POWERTOOLS_* aside), resolved to
+    `stack`'s resources: each function's own, merged (no two give a name two values)."""
+    return {
+        key: value
+        for function in resources("AWS::Serverless::Function")
+        for key, value in stack.function_environment(function).items()
+        if not key.startswith("POWERTOOLS_")
+    }
+
+
+def environments_as_provisioned() -> dict[str, str]:
+    """`function_environments` of a stack provisioned in an in-process moto, then gone:
+    the names every `provision()` of the local stack gives its resources. No request
+    leaves the process, whatever endpoint or credentials the environment names."""
+    from unittest import mock
+
+    from moto import mock_aws
+
+    local = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    local["AWS_DEFAULT_REGION"] = "eu-west-1"
+    with mock.patch.dict(os.environ, local, clear=True), mock_aws():
+        return function_environments(provision())

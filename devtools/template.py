@@ -1,6 +1,7 @@
 """template.yaml as data: CloudFormation's short-form tags become their long forms."""
 
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -116,7 +117,15 @@ def on_path(*folders: Path) -> None:
 
 def import_handler_module(function: str) -> ModuleType:
     """The function's handler module, imported with its folder and the layer on the path
-    (as /var/task and /opt/python are in Lambda)."""
+    (as /var/task and /opt/python are in Lambda) and, where the environment lacks them,
+    the functions' variables as the local stack names its resources (a handler checks
+    its settings at import)."""
+    from devtools.provision import environments_as_provisioned
+
     location = handler_location(function)
     on_path(location.folder)
+    variables = function_properties(function).get("Environment", {}).get("Variables", {})
+    if any(name not in os.environ and not name.startswith("AWS_") for name in variables):
+        for key, value in environments_as_provisioned().items():
+            os.environ.setdefault(key, value)
     return importlib.import_module(location.module)

@@ -2,9 +2,8 @@
 template.yaml and each function's environment taken from the template."""
 
 import os
-import threading
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 # Before any Powertools or boto3 import: no real AWS, no X-Ray daemon, a fixed region.
 # Except for the end-to-end journeys against a deployed stack (tests/e2e/conftest.py),
@@ -36,45 +35,39 @@ os.environ.update(
 )
 
 import pytest
-from moto import mock_aws
-from moto.core.botocore_stubber import BotocoreStubber
 
 from devtools.intrinsics import Stack
-from devtools.provision import provision
-from devtools.template import resources
-from support.container import reset_container_state
+from devtools.provision import environments_as_provisioned
+from support.aws_stack import provisioned
 from support.context import FakeLambdaContext
 
-
-def _serialize_moto_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each request to moto becomes atomic, as DynamoDB's conditional writes and
-    transactions are. moto 5.2.5 checks a condition and writes in separate steps, so
-    concurrent threads could both pass one condition (measured: 9 of 40 races).
-    Clients still interleave between requests, which is where application races live."""
-    lock = threading.Lock()
-    process_request = BotocoreStubber.process_request
-
-    def atomic(self: BotocoreStubber, request: Any) -> Any:
-        with lock:
-            return process_request(self, request)
-
-    monkeypatch.setattr(BotocoreStubber, "process_request", atomic)
+if "STOCKROOM_E2E_OUTPUTS" not in os.environ:
+    # Handler modules check their settings when imported, as Lambda's init does, and test
+    # modules import them at collection: every function's variables are set from the
+    # start, with the names each test's stack gives its resources.
+    os.environ.update(environments_as_provisioned())
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    _serialize_moto_requests(monkeypatch)
-    with mock_aws():
-        stack = provision()
-        for function in resources("AWS::Serverless::Function"):
-            for key, value in stack.function_environment(function).items():
-                if not key.startswith("POWERTOOLS_"):
-                    monkeypatch.setenv(key, value)
-        reset_container_state()
+    with provisioned(monkeypatch) as stack:
         yield stack
-        reset_container_state()
 
 
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+# The tiers, by folder: `make unit` runs what none of these marks (in-process, fast).
+_TIERS = {"integration": "integration", "e2e": "e2e", "benchmarks": "bench"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(tests).parts[0]
+        if folder in _TIERS:
+            item.add_marker(getattr(pytest.mark, _TIERS[folder]))
+        if folder == "e2e":  # on one worker under xdist: they share one local stack
+            item.add_marker(pytest.mark.xdist_group("local-stack"))

@@ -5,16 +5,19 @@ Lambda invokes this asynchronously: an exception makes Lambda retry the event, t
 it to the import DLQ. Bad files and bad rows are not exceptions; they end in a report.
 """
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from stockroom import catalog_import, container
-from stockroom.observability import logger, metrics
+from stockroom.errors import RetryLaterError
+from stockroom.observability import count, logger, metrics
 
-container.prepare("s3", "dynamodb")
+container.prepare("s3", "dynamodb", settings=["products_table_name", "idempotency_table_name"])
 
 S3_REQUEST_ID = 'Records[0].responseElements."x-amz-request-id"'
 
@@ -30,17 +33,26 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     def seconds_left() -> float:
         return context.get_remaining_time_in_millis() / 1000
 
-    outcomes = [
-        catalog_import.handle_object(
-            catalog_import.StoredObject(
-                bucket=record.s3.bucket.name,
-                # Notifications URL-encode keys ("a b.csv" arrives as "a+b.csv").
-                key=unquote_plus(record.s3.get_object.key),
-                etag=record.s3.get_object.etag,
-                sequencer=record.s3.get_object.get("sequencer", ""),
-            ),
-            seconds_left,
-        )
-        for record in event.records
-    ]
+    try:
+        outcomes = [handle(record, seconds_left) for record in event.records]
+    except RetryLaterError:
+        # On purpose, for Lambda to retry the event later; counted apart from failures,
+        # so the errors alarm that rolls a deployment back can leave it out.
+        count("ImportsDeferred")
+        raise
     return {"objects": [outcome.model_dump(exclude_none=True) for outcome in outcomes]}
+
+
+def handle(
+    record: S3EventRecord, seconds_left: Callable[[], float]
+) -> catalog_import.ObjectOutcome:
+    return catalog_import.handle_object(
+        catalog_import.StoredObject(
+            bucket=record.s3.bucket.name,
+            # Notifications URL-encode keys ("a b.csv" arrives as "a+b.csv").
+            key=unquote_plus(record.s3.get_object.key),
+            etag=record.s3.get_object.etag,
+            sequencer=record.s3.get_object.get("sequencer", ""),
+        ),
+        seconds_left,
+    )

@@ -10,7 +10,7 @@ from stockroom import container, reconciling
 from stockroom.observability import logger, metrics
 from stockroom.settings import get_settings
 
-container.prepare("dynamodb", "sqs")
+container.prepare("dynamodb", "sqs", settings=["orders_table_name", "order_queue_url"])
 
 
 @logger.inject_lambda_context

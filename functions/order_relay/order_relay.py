@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockroom import container, outbox
 from stockroom.observability import logger, metrics
 
-container.prepare("sqs")
+container.prepare("sqs", settings=["order_queue_url"])
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

@@ -29,7 +29,7 @@ from stockroom.models import OrderPlacedMessage
 from stockroom.observability import logger, metrics
 from stockroom.settings import get_settings
 
-container.prepare("dynamodb")
+container.prepare("dynamodb", settings=["products_table_name", "orders_table_name"])
 
 # A batch whose every record failed is still reported record by record, not raised as
 # a function error: the queue retries each one either way, and the report names them.

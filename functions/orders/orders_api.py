@@ -22,7 +22,10 @@ from stockroom.http import (
 from stockroom.models import Order, OrderPage, PlaceOrderRequest
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb")
+container.prepare(
+    "dynamodb",
+    settings=["products_table_name", "orders_table_name", "idempotency_table_name"],
+)
 
 app = create_resolver()
 

@@ -23,7 +23,7 @@ from stockroom.dal.items import from_item
 from stockroom.models import Order
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb")
+container.prepare("dynamodb", settings=["recommendations_table_name"])
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 

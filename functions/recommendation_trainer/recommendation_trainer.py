@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockroom import container, recommendation_refresh
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb", "s3")
+container.prepare("dynamodb", "s3", settings=["recommendations_table_name", "model_bucket_name"])
 
 
 @logger.inject_lambda_context

@@ -28,7 +28,7 @@ from stockroom.models import (
 )
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb")
+container.prepare("dynamodb", settings=["products_table_name", "recommendations_table_name"])
 
 app = create_resolver()
 

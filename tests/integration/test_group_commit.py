@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 
 import order_worker
 from stockroom import aws as stockroom_aws
-from stockroom import ordering, reservation
+from stockroom import container, ordering, reservation
 from stockroom.dal import products as products_table
 from stockroom.dal.stock import MAX_TRANSACTION_ITEMS
+from stockroom.errors import RetryLaterError
 from stockroom.identity import Caller
 from stockroom.models import Order, OrderStatus
 from stockroom.observability import metrics
@@ -29,6 +30,7 @@ from support.orders import (
     assert_stock_adds_up,
     cancelled_transaction,
     dynamodb_failures,
+    dynamodb_refusals,
     message_for,
     place,
     sqs_event,
@@ -166,6 +168,22 @@ def test_a_conflicted_group_is_sent_again(stack, transactions):
     assert_stock_adds_up("HOT")
 
 
+def test_a_group_throttled_past_botocores_retries_is_left_for_the_queue_to_redeliver(stack):
+    add_product("HOT", on_hand=5)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(8)]
+
+    with dynamodb_refusals(lambda _: "ThrottlingException", "TransactWriteItems") as sent:
+        outcomes = reservation.decide_orders([o.order_id for o in orders])
+
+    # botocore's attempts of the first group, then no more rounds: every order later.
+    assert len(sent) == stockroom_aws.BOTOCORE_ATTEMPTS
+    assert all(isinstance(outcomes[o.order_id], RetryLaterError) for o in orders)
+    assert {status_of(o) for o in orders} == {OrderStatus.PENDING}
+    assert_stock_adds_up("HOT")
+    product = products_table.get_product("HOT")
+    assert product is not None and product.reserved == 0
+
+
 def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, lambda_context):
     add_product("HOT", on_hand=5)
     order = place("c1", {"HOT": 2})
@@ -184,13 +202,15 @@ def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, 
     assert_stock_adds_up("HOT")
 
 
-def test_the_one_order_a_transaction_worker_is_kept_behind_a_setting(
-    stack, transactions, monkeypatch
-):
+@pytest.fixture
+def one_order_a_transaction(stack, monkeypatch):
     monkeypatch.setenv("WORKER_GROUP_COMMIT", "false")
-    from stockroom.settings import get_settings
+    container.reset()  # a container started with that setting
 
-    get_settings.cache_clear()
+
+def test_the_one_order_a_transaction_worker_is_kept_behind_a_setting(
+    one_order_a_transaction, transactions
+):
     add_product("HOT", on_hand=5)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
 

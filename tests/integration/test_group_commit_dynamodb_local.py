@@ -15,14 +15,13 @@ import pytest
 from devtools import dynamodb_local
 from devtools.local_stack import free_port
 from devtools.provision import provision
-from stockroom import ordering, reservation
+from stockroom import container, ordering, reservation
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
 from stockroom.models import CatalogEntry, Order, OrderLine, OrderStatus, utc_now
 from support.catalog_data import add_product
-from support.container import reset_container_state
 
 ORDERS = 240
 UNITS = 60
@@ -39,10 +38,10 @@ def tables(tmp_path, monkeypatch) -> Iterator[None]:
         stack = provision(types={"AWS::DynamoDB::Table"})
         monkeypatch.setenv("PRODUCTS_TABLE_NAME", stack.refs["ProductsTable"])
         monkeypatch.setenv("ORDERS_TABLE_NAME", stack.refs["OrdersTable"])
-        reset_container_state()
+        container.reset()
         yield
     finally:
-        reset_container_state()
+        container.reset()
         server.stop()
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import order_worker
 import orders_api
+from stockroom import aws as stockroom_aws
 from stockroom import ordering, reservation
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
@@ -15,7 +16,14 @@ from stockroom.identity import Caller
 from stockroom.models import OrderStatus
 from support.catalog_data import add_product
 from support.events import HttpResult, http_event, parse_response
-from support.orders import assert_stock_adds_up, message_for, place, sqs_event, status_of
+from support.orders import (
+    assert_stock_adds_up,
+    dynamodb_refusals,
+    message_for,
+    place,
+    sqs_event,
+    status_of,
+)
 
 
 def cancel(lambda_context, order_id: str, sub: str = "alice", scope: str = "orders") -> HttpResult:
@@ -157,3 +165,38 @@ def test_a_worker_batch_after_cancels_skips_the_cancelled_orders(stack, lambda_c
     assert (status_of(kept), status_of(dropped)) == (OrderStatus.CONFIRMED, OrderStatus.CANCELLED)
     assert stock("SKU-A") == (2, 0, 2)
     assert_stock_adds_up("SKU-A")
+
+
+def test_a_cancel_that_met_a_transaction_in_flight_is_sent_again(stack, lambda_context):
+    """TransactionConflictException (a transaction held the order) is not botocore's to
+    retry: the one retry layer above it sends the write again, after a jittered pause."""
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+
+    def conflict_once(body):
+        return None if refused else "TransactionConflictException"
+
+    with dynamodb_refusals(conflict_once, "UpdateItem") as refused:
+        result = cancel(lambda_context, order.order_id)
+
+    assert result.status == 200, result.body
+    assert len(refused) == 1
+    assert status_of(order) is OrderStatus.CANCELLED
+    assert stock("SKU-A") == (5, 5, 0)
+
+
+def test_a_cancel_throttled_past_botocores_retries_is_a_503_sent_once_per_attempt(
+    stack, lambda_context
+):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+
+    with dynamodb_refusals(
+        lambda _: "ProvisionedThroughputExceededException", "UpdateItem"
+    ) as refused:
+        result = cancel(lambda_context, order.order_id)
+
+    assert result.status == 503
+    assert result.error["code"] == "RETRY_LATER"
+    assert len(refused) == stockroom_aws.BOTOCORE_ATTEMPTS
+    assert status_of(order) is OrderStatus.PENDING

@@ -15,10 +15,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 import order_relay
 import orders_api
 from devtools.template import resources
-from stockroom import aws as stockroom_aws
-from stockroom.settings import get_settings
+from stockroom import container
 from support.catalog_data import add_product
-from support.container import reset_container_state
 from support.events import http_event, load_event, parse_response
 from support.streams import matching_filter, stream_records
 
@@ -85,7 +83,7 @@ def test_an_order_whose_process_died_after_the_write_is_still_delivered(
     assert queued_order_ids(stack["OrderQueue"]) == []
 
     # Later, in another container, the stream invokes the relay.
-    reset_container_state()
+    container.reset()
     batch = matching_filter(stream_records(stack["OrdersTable"]), relay_filter_event_names())
     assert relay(batch, lambda_context) == []
     assert queued_order_ids(stack["OrderQueue"]) == [order_id]
@@ -100,15 +98,14 @@ def test_records_the_relay_cannot_send_are_reported_and_delivered_on_retry(
     # The queue is unreachable for this invocation: with every record failed the
     # invocation itself fails, so Lambda retries (and bisects) the batch from the stream.
     monkeypatch.setenv("ORDER_QUEUE_URL", stack["OrderQueue"] + "-missing")
-    get_settings.cache_clear()
+    container.reset()
     with pytest.raises(BatchProcessingError, match="All records failed"):
         relay(batch, lambda_context)
     assert queued_order_ids(stack["OrderQueue"]) == []
 
     # Lambda retries the batch from the stream once the queue is back.
     monkeypatch.setenv("ORDER_QUEUE_URL", stack["OrderQueue"])
-    get_settings.cache_clear()
-    stockroom_aws.reset_clients()
+    container.reset()
     assert relay(batch, lambda_context) == []
     assert sorted(queued_order_ids(stack["OrderQueue"])) == sorted(placed)
 

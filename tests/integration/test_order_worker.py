@@ -10,14 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import order_worker
-from stockroom import reservation
+from stockroom import container, reservation
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderStatus
 from stockroom.observability import logger
 from stockroom.reservation import Decision
-from stockroom.settings import get_settings
 from support.catalog_data import add_product
 from support.events import load_event
 from support.orders import (
@@ -110,9 +109,9 @@ def one_order_a_transaction(monkeypatch):
     """The worker deciding each record alone (WorkerGroupCommit=false): tests of its own
     retry and metric mechanics; group commit has tests/integration/test_group_commit.py."""
     monkeypatch.setenv("WORKER_GROUP_COMMIT", "false")
-    get_settings.cache_clear()
+    container.reset()
     yield
-    get_settings.cache_clear()
+    container.reset()
 
 
 @pytest.mark.parametrize("design", ["group", "per-order"])
@@ -120,7 +119,7 @@ def test_a_mixed_batch_reports_exactly_the_records_that_failed(
     stack, lambda_context, monkeypatch, design
 ):
     monkeypatch.setenv("WORKER_GROUP_COMMIT", "true" if design == "group" else "false")
-    get_settings.cache_clear()
+    container.reset()
     add_product("SKU-A", on_hand=10)
     add_product("SKU-SCARCE", on_hand=1)
     good = place("alice", {"SKU-A": 1})

@@ -1,7 +1,9 @@
 """Products written straight to the products table, for tests that need a catalog."""
 
-from stockroom.dal import products as products_table
+from stockroom import aws
+from stockroom.dal.items import to_item
 from stockroom.models import Product, utc_now
+from stockroom.settings import get_settings
 
 
 def add_product(
@@ -11,6 +13,7 @@ def add_product(
     currency: str = "EUR",
     on_hand: int = 10,
     name: str | None = None,
+    updated_at: str | None = None,
 ) -> Product:
     product = Product(
         sku=sku,
@@ -20,7 +23,8 @@ def add_product(
         on_hand=on_hand,
         reserved=0,
         available=on_hand,
-        updated_at=utc_now(),
+        updated_at=updated_at or utc_now(),
     )
-    products_table.put_product(product)
+    table = get_settings().require("products_table_name")
+    aws.dynamodb().put_item(TableName=table, Item=to_item(product))
     return product

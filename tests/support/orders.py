@@ -6,9 +6,11 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import botocore.endpoint
 from botocore.awsrequest import AWSResponse
 
 from stockroom import aws as stockroom_aws
@@ -18,6 +20,7 @@ from stockroom.dal import products as products_table
 from stockroom.dal.items import from_item
 from stockroom.models import Order, OrderStatus, PlaceOrderRequest
 from stockroom.settings import get_settings
+from support.aws_stack import REFUSALS
 from support.events import load_event
 
 
@@ -106,6 +109,39 @@ def dynamodb_failures(
         yield injected
     finally:
         events.unregister(f"before-call.dynamodb.{operation}", intercept)  # type: ignore[arg-type]  # as above
+
+
+@contextmanager
+def dynamodb_refusals(
+    refuse: Callable[[dict[str, Any]], str | None], operation: str
+) -> Iterator[list[dict[str, Any]]]:
+    """moto answers each `operation` request for which `refuse(request)` gives an error
+    code with DynamoDB's HTTP 400 of that code, and does nothing else: botocore parses
+    and retries it as it would DynamoDB's (its backoff waits skipped). Yields the requests
+    answered so, each attempt counted."""
+    refused: list[dict[str, Any]] = []
+    target = f"DynamoDB_20120810.{operation}"
+
+    def answer(request: Any) -> tuple[int, dict[str, str], bytes] | None:
+        if request.headers.get("X-Amz-Target", b"").decode() != target:
+            return None
+        body = json.loads(request.body)
+        code = refuse(body)
+        if code is None:
+            return None
+        refused.append(body)
+        error = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": "injected"}
+        return 400, {"x-amzn-requestid": "injected"}, json.dumps(error).encode()
+
+    REFUSALS.append(answer)
+    endpoint = vars(botocore.endpoint)
+    clock = endpoint["time"]  # what botocore sleeps with between attempts
+    endpoint["time"] = SimpleNamespace(sleep=lambda _: None)
+    try:
+        yield refused
+    finally:
+        endpoint["time"] = clock
+        REFUSALS.remove(answer)
 
 
 def cancelled_transaction(body: dict[str, Any], reason: str) -> dict[str, Any]:

@@ -43,5 +43,7 @@ def learn_and_train(lambda_context: Any, monkeypatch: Any) -> dict[str, Any]:
     feed_failures = recommendation_feed.handler(feed_batch(), lambda_context)
     assert feed_failures["batchItemFailures"] == []
     monkeypatch.setattr(recommendation_refresh, "SETTLE_SECONDS", 0)
+    # A first run looks this far back for baskets; a test's orders are minutes old at most.
+    monkeypatch.setattr(recommendation_refresh, "CATCH_UP_MINUTES", 10)
     report: dict[str, Any] = recommendation_trainer.handler({}, lambda_context)
     return report

@@ -55,14 +55,33 @@ def resolved(value: Any, stage: str) -> Any:
 
 
 def alarm_for(function: str, metric: str) -> str:
+    """The alarm on the function's `metric`, alone or in the alarm's metric math."""
+    dimensions = [{"Name": "FunctionName", "Value": {"Ref": function}}]
     (name,) = [
         name
         for name, alarm in ALARMS.items()
-        if alarm["Properties"].get("MetricName") == metric
-        and alarm["Properties"]["Dimensions"]
-        == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+        if any(
+            watched.get("MetricName") == metric and watched["Dimensions"] == dimensions
+            for watched in _metrics_of(alarm["Properties"])
+        )
     ]
     return name
+
+
+def _metrics_of(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    if "MetricName" in alarm:
+        return [alarm]
+    return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+
+
+def test_the_importers_rollback_alarm_leaves_out_the_imports_it_defers_on_purpose():
+    alarm = ALARMS[alarm_for("CatalogImportFunction", "Errors")]["Properties"]
+    (returned,) = [m for m in alarm["Metrics"] if m["ReturnData"]]
+    by_id = {m["Id"]: m for m in alarm["Metrics"] if "MetricStat" in m}
+    assert returned["Expression"] == "FILL(errors, 0) - FILL(deferred, 0)"
+    deferred = by_id["deferred"]["MetricStat"]["Metric"]
+    assert (deferred["Namespace"], deferred["MetricName"]) == ("Stockroom", "ImportsDeferred")
+    assert by_id["errors"]["MetricStat"]["Metric"]["MetricName"] == "Errors"
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])

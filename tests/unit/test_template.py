@@ -1,4 +1,4 @@
-"""Facts about template.yaml that the code relies on or the issue asks for."""
+"""Facts about template.yaml that the code relies on or its design promises."""
 
 import json
 from importlib.metadata import version

@@ -1,12 +1,11 @@
 """Catalog logic: product reads through the per-container cache."""
 
-from functools import cache
-
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import products as products_table
 from stockroom.errors import FieldProblem, InvalidRequestError, NotFoundError
 from stockroom.models import Product, ProductPage, ProductView
 from stockroom.observability import count
+from stockroom.once import per_container
 from stockroom.pagination import decode_cursor, encode_cursor
 from stockroom.settings import get_settings
 
@@ -16,7 +15,7 @@ def _count_cache_results(hits: int, misses: int) -> None:
     count("ProductCacheMisses", misses)
 
 
-@cache
+@per_container
 def product_cache() -> ReadThroughCache[Product]:
     return ReadThroughCache(
         [TtlCache(get_settings().product_cache_ttl_seconds)], on_result=_count_cache_results

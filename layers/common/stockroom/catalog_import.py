@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from io import BufferedIOBase
 from typing import Self, cast
 
@@ -45,6 +44,7 @@ from stockroom.models import (
     utc_now,
 )
 from stockroom.observability import count, logger
+from stockroom.once import per_container
 from stockroom.retry import with_retries
 from stockroom.settings import get_settings
 
@@ -73,7 +73,7 @@ class ObjectOutcome(BaseModel):
     detail: str | None = None
 
 
-@cache
+@per_container
 def idempotency_config() -> IdempotencyConfig:
     return IdempotencyConfig(
         event_key_jmespath="[bucket, key, sequencer || etag]",
@@ -89,7 +89,7 @@ def handle_object(stored: StoredObject, seconds_left: Callable[[], float]) -> Ob
     return cast(ObjectOutcome, outcome)
 
 
-@cache
+@per_container
 def _idempotent_handling():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
     def handle(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:
         return _handle(stored, seconds_left)
@@ -257,7 +257,7 @@ class _Import:
             for row in chunk
             if row.entry is None
         ]
-        refused = [row for row in (write.result() for write in writing.writes) if row is not None]
+        refused = [row for write in writing.writes for row in write.result()]
         rejected = sorted(rejected + refused, key=lambda row: row.line)
         valid = sum(1 for row in chunk if row.entry is not None)
         room = MAX_LISTED_ERRORS - len(self.state.listed_errors)
@@ -291,21 +291,30 @@ class _ChunkWrite:
     position: Position
     columns: list[str] | None
     ignored_names: list[str]
-    writes: list["Future[RejectedRow | None]"]
+    writes: list["Future[list[RejectedRow]]"]
 
     @classmethod
     def start(cls, chunk: list[ParsedRow], reader: RowReader, pool: ThreadPoolExecutor) -> Self:
-        # The last row for a SKU wins, as if the file were applied line by line: rows of
-        # a chunk are written concurrently, so only the last of them is written.
-        latest = {row.entry.sku: row for row in chunk if row.entry is not None}
+        # As if the file were applied line by line: SKUs side by side, and the rows of one
+        # SKU in their order (so the last accepted one wins, and each is counted as it
+        # fared: a row superseded by a refused one still took effect).
+        by_sku: dict[str, list[ParsedRow]] = {}
+        for row in chunk:
+            if row.entry is not None:
+                by_sku.setdefault(row.entry.sku, []).append(row)
         now = utc_now()
         return cls(
             chunk=chunk,
             position=reader.position,
             columns=reader.columns,
             ignored_names=list(reader.ignored_names),
-            writes=[pool.submit(_write_row, row, now) for row in latest.values()],
+            writes=[pool.submit(_write_rows, rows, now) for rows in by_sku.values()],
         )
+
+
+def _write_rows(rows: list[ParsedRow], now: str) -> list[RejectedRow]:
+    """One SKU's rows written in order; those refused."""
+    return [refused for row in rows if (refused := _write_row(row, now)) is not None]
 
 
 def _write_row(row: ParsedRow, now: str) -> RejectedRow | None:

@@ -1,6 +1,7 @@
 """What a function's container does once.
 
-At init, `prepare()` creates the clients and reads the settings every first event needs:
+At init, `prepare()` creates the clients and checks the settings the function needs, so
+a missing variable fails the init with its name, not a request halfway through:
 Lambda runs init on boosted CPU, before the first request waits, and with SnapStart the
 result lands in the snapshot. No request is sent at init, so a snapshot holds no open
 connection; clients read credentials through the provider chain, which Lambda points at
@@ -12,11 +13,11 @@ jitter (ids come from `uuid.uuid4()`, which reads os.urandom each time).
 """
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
-from stockroom import aws
-from stockroom.settings import get_settings
+from stockroom import aws, once
+from stockroom.settings import ConfigurationError, get_settings
 
 Client = Literal["dynamodb", "sqs", "s3"]
 
@@ -27,11 +28,20 @@ _CLIENTS: dict[Client, Callable[[], Any]] = {
 }
 
 
-def prepare(*clients: Client) -> None:
-    """Settings parsed and the named clients created, once per container."""
-    get_settings()
+def prepare(*clients: Client, settings: Iterable[str] = ()) -> None:
+    """The environment parsed and checked (ConfigurationError naming each variable a
+    setting of `settings` lacks), and the named clients created, once per container."""
+    parsed = get_settings()
+    missing = [name.upper() for name in settings if not getattr(parsed, name)]
+    if missing:
+        raise ConfigurationError(f"environment variables not set: {', '.join(missing)}")
     for name in clients:
         _CLIENTS[name]()
+
+
+def reset() -> None:
+    """Everything made once per container forgotten: the next call makes it afresh."""
+    once.forget()
 
 
 def after_restore() -> None:

@@ -1,7 +1,6 @@
 """Order logic: placing an order (optionally idempotent), reading, listing and cancelling."""
 
 import uuid
-from functools import cache
 from typing import cast
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -34,6 +33,7 @@ from stockroom.models import (
     utc_now,
 )
 from stockroom.observability import count
+from stockroom.once import per_container
 from stockroom.pagination import decode_cursor, encode_cursor
 from stockroom.retry import with_retries
 from stockroom.settings import get_settings
@@ -48,7 +48,7 @@ class _IdempotentPlacement(BaseModel):
     items: list[OrderLineRequest]
 
 
-@cache
+@per_container
 def idempotency_config() -> IdempotencyConfig:
     return IdempotencyConfig(
         event_key_jmespath="[customer_id, idempotency_key]",
@@ -84,7 +84,7 @@ def place_order(
         ) from error
 
 
-@cache
+@per_container
 def _idempotent_placement():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
     def place(placement: _IdempotentPlacement) -> Order:
         return _place_order(placement.customer_id, placement.items)

@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from functools import cache
 
 from stockroom import catalog
 from stockroom.cache import ReadThroughCache, TtlCache
@@ -32,6 +31,7 @@ from stockroom.models import (
     utc_now,
 )
 from stockroom.observability import count
+from stockroom.once import on_forget, per_container
 from stockroom.retry import with_retries
 from stockroom.settings import get_settings
 
@@ -54,6 +54,7 @@ VIEW_DAYS = 30
 _MAX_CANDIDATES = 100
 # Best sellers change slowly: each container reads them at most once a minute.
 _popular_cache: TtlCache[Ranked] = TtlCache(60)
+on_forget(_popular_cache.clear)
 
 
 @dataclass(frozen=True)
@@ -97,16 +98,10 @@ def suggest(
     return suggestions
 
 
-@cache
+@per_container
 def _rows_cache() -> ReadThroughCache[Ranked]:
     # As fresh as product reads: the trainer rewrites rows every few minutes at most.
     return ReadThroughCache([TtlCache(get_settings().product_cache_ttl_seconds)])
-
-
-def reset_caches() -> None:
-    """What a new container starts without (for tests)."""
-    _rows_cache.cache_clear()
-    _popular_cache.clear()
 
 
 def _rows(skus: list[str], fresh: bool = False) -> dict[str, Ranked]:

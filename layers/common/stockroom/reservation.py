@@ -3,15 +3,15 @@ reject it as out of stock. Exactly one effect per order however often it is deli
 `decide_order` decides one order in a transaction of its own; `decide_orders` decides a
 batch together, a transaction for many orders (group commit)."""
 
-import random
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 
+from stockroom import retry
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.dal import stock
+from stockroom.errors import RetryLaterError
 from stockroom.models import Order, OrderReason, OrderStatus, utc_now
 from stockroom.observability import count, logger
 from stockroom.retry import with_retries
@@ -112,15 +112,20 @@ def decide_orders(order_ids: Sequence[str]) -> dict[str, Outcome]:
     undecided = queue
     for round_number in range(_GROUP_ROUNDS):
         if round_number:
-            time.sleep(random.uniform(0, 0.05 * 2**round_number))  # racers apart
+            retry.pause(round_number)  # racers apart
         allotted, rejections = _allot(undecided)
-        retry = _confirm_in_groups(allotted, now, outcomes)
-        if not retry:
+        try:
+            again = _confirm_in_groups(allotted, now, outcomes)
+        except RetryLaterError as error:  # throttled past botocore's retries: later, all
+            for order in undecided:
+                outcomes.setdefault(order.order_id, error)
+            return outcomes
+        if not again:
             _reject_all(rejections, outcomes)
             return outcomes
         # Orders to reject are allotted again with the rest: the counters may have moved
         # either way since they were read.
-        undecided = [o for o in undecided if o.order_id in retry or o.order_id in rejections]
+        undecided = [o for o in undecided if o.order_id in again or o.order_id in rejections]
     for order in undecided:  # grouping did not settle them: one transaction each
         outcomes[order.order_id] = _decided_alone(order.order_id)
     return outcomes

@@ -1,13 +1,23 @@
-"""Retrying writes that lost a race or were throttled, with jittered exponential backoff.
+"""The one retry layer above botocore: writes that lost a race, sent again with full
+jitter, a bounded number of times, each retry counted.
 
-botocore already retries throttled and failed calls; what it cannot retry is a transaction
-cancelled because another one touched the same item at the same moment. Full jitter keeps
-the racers from colliding again in step.
+Each kind of failure has one retrier:
+- throttling, 5xx answers and transport errors: botocore's standard mode (stockroom.aws,
+  4 attempts with jittered backoff). What reaches our code has outlasted those, so it is
+  not sent again here: `failure_of` makes it a RetryLaterError at once, and the caller (a
+  queue's redelivery, Lambda's retry, a client's 503) comes back later.
+- contention botocore cannot see: a single write that met a transaction in flight
+  (TransactionConflictException), and a cancelled transaction whose reasons say a
+  conflict or a throttled item (botocore only sees TransactionCanceledException, which
+  it never retries). Those are TransientWriteError, and `with_retries` sends the write
+  again. Conditional-check races are the callers' to resolve (they read and decide).
 """
 
 import random
 import time
 from collections.abc import Callable
+
+from botocore.exceptions import ClientError
 
 from stockroom.errors import RetryLaterError
 from stockroom.observability import count, logger
@@ -16,25 +26,45 @@ ATTEMPTS = 5
 _BASE_DELAY_SECONDS = 0.05
 _MAX_DELAY_SECONDS = 1.0
 
-
-# AWS error codes, and DynamoDB transaction cancellation reasons, that mean "the same
-# request may succeed if sent again".
-TRANSIENT_ERROR_CODES = frozenset(
+# Error codes botocore's standard mode retried before giving up (its throttling codes and
+# the 5xx answers DynamoDB names).
+RETRIED_BY_BOTOCORE = frozenset(
     {
-        "TransactionConflict",
-        "ThrottlingError",
         "ThrottlingException",
-        "ProvisionedThroughputExceeded",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "TransactionInProgressException",
         "InternalServerError",
+        "ServiceUnavailable",
     }
+)
+# A single-item write refused because a transaction held the item.
+CONTENDED_CODES = frozenset({"TransactionConflictException"})
+# The cancellation reasons of a transaction that may succeed if sent again.
+CONTENDED_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
 
 
 class TransientWriteError(Exception):
-    """A write that may succeed if sent again: a transaction conflict or throttling."""
+    """A write that may succeed if sent again: it met a concurrent transaction."""
+
+
+def failure_of(error: ClientError) -> Exception | None:
+    """What a failed call's error code means here: TransientWriteError (send it again),
+    RetryLaterError (botocore's retries are spent), or None (the caller's to read)."""
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    if code in CONTENDED_CODES:
+        return TransientWriteError(code)
+    if code in RETRIED_BY_BOTOCORE:
+        return RetryLaterError(f"{code} outlasted botocore's retries")
+    return None
+
+
+def contended(reasons: list[str]) -> TransientWriteError | None:
+    """TransientWriteError when a cancelled transaction's reasons say to send it again."""
+    found = sorted(set(reasons) & CONTENDED_REASONS)
+    return TransientWriteError(", ".join(found)) if found else None
 
 
 def with_retries[T](write: Callable[[], T], what: str) -> T:
@@ -52,5 +82,11 @@ def with_retries[T](write: Callable[[], T], what: str) -> T:
             logger.info(
                 "retrying a contended write", what=what, attempt=attempt + 1, error=str(error)
             )
-            time.sleep(random.uniform(0, min(_MAX_DELAY_SECONDS, _BASE_DELAY_SECONDS * 2**attempt)))
+            pause(attempt)
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def pause(attempt: int) -> None:
+    """Full jitter: a random wait up to 50 ms x 2^attempt (at most 1 s), so racers that
+    collided do not collide again in step."""
+    time.sleep(random.uniform(0, min(_MAX_DELAY_SECONDS, _BASE_DELAY_SECONDS * 2**attempt)))

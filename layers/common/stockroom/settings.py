@@ -1,9 +1,10 @@
 """Environment settings, parsed once per container into a typed model."""
 
 import os
-from functools import cache
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from stockroom.once import per_container
 
 
 class ConfigurationError(RuntimeError):
@@ -41,9 +42,17 @@ class Settings(BaseModel):
         return str(value)
 
 
-@cache
+@per_container
 def get_settings() -> Settings:
+    """The settings from the environment; ConfigurationError naming each variable whose
+    value is out of range or of the wrong type."""
     known = Settings.model_fields
-    return Settings.model_validate(
-        {key.lower(): value for key, value in os.environ.items() if key.lower() in known}
-    )
+    try:
+        return Settings.model_validate(
+            {key.lower(): value for key, value in os.environ.items() if key.lower() in known}
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{str(problem['loc'][0]).upper()}: {problem['msg']}" for problem in error.errors()
+        )
+        raise ConfigurationError(f"invalid environment: {problems}") from error

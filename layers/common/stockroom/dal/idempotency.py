@@ -1,7 +1,5 @@
 """Idempotency records for Powertools' idempotency utility (table key: id, TTL: expiration)."""
 
-from functools import cache
-
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
@@ -10,6 +8,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from botocore.exceptions import ClientError
 
 from stockroom import aws
+from stockroom.once import per_container
 from stockroom.settings import get_settings
 
 
@@ -46,7 +45,7 @@ def _is_own_record(error: IdempotencyItemAlreadyExistsError, written: DataRecord
     )
 
 
-@cache
+@per_container
 def persistence_layer() -> DynamoDBPersistenceLayer:
     return RetrySafePersistenceLayer(
         table_name=get_settings().require("idempotency_table_name"),

@@ -42,10 +42,6 @@ def checkpoint_key(source_key: str) -> str:
     return f"{CHECKPOINTS_PREFIX}{source_key}.json"
 
 
-def source_key_of_checkpoint(key: str) -> str:
-    return key.removeprefix(CHECKPOINTS_PREFIX).removesuffix(".json")
-
-
 def _quoted(etag: str) -> str:
     """S3 headers quote ETags; notifications do not."""
     return etag if etag.startswith('"') else f'"{etag}"'

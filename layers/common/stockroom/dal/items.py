@@ -1,9 +1,8 @@
 """Conversion between pydantic models and DynamoDB's attribute-value maps, and the reads
 every table shares."""
 
-import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
@@ -14,6 +13,12 @@ _deserializer = TypeDeserializer()
 
 type Item = dict[str, Any]
 type Query = Callable[[Item | None, int], tuple[list[Item], Item | None]]
+
+# DynamoDB's numbers, as boto3 checks them: 38 digits, exponents -130 to 125 (inexact,
+# rounded or out of range raises decimal's exceptions, ArithmeticError).
+_NUMBERS = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
 
 _BATCH_GET_LIMIT = 100
 _BATCH_WRITE_LIMIT = 25
@@ -42,7 +47,7 @@ def batch_get_keys(table: str, keys: list[Item], consistent: bool = False) -> li
             request = response.get("UnprocessedKeys") or {}
             if not request:
                 break
-            time.sleep(_backoff(attempt))  # throttled keys: back off, then ask again
+            _unprocessed(attempt)
         else:
             raise RuntimeError(f"DynamoDB kept keys of {table} unprocessed after retries")
     return found
@@ -64,13 +69,19 @@ def batch_put(table: str, items: list[Item]) -> None:
             request = response.get("UnprocessedItems") or {}
             if not request:
                 break
-            time.sleep(_backoff(attempt))
+            _unprocessed(attempt)
         else:
             raise RuntimeError(f"DynamoDB kept items of {table} unprocessed after retries")
 
 
-def _backoff(attempt: int) -> float:
-    return float(min(0.05 * 2**attempt, 1.0))
+def _unprocessed(attempt: int) -> None:
+    """DynamoDB left part of a batch undone (throttled keys or items): a success to
+    botocore, so ours to ask again, after a jittered pause."""
+    from stockroom import retry
+    from stockroom.observability import count
+
+    count("UnprocessedRetried")
+    retry.pause(attempt)
 
 
 def to_item(model: BaseModel) -> Item:
@@ -81,13 +92,14 @@ def to_item(model: BaseModel) -> Item:
 def attribute_value(value: Any) -> dict[str, Any]:
     """A JSON value (what `model_dump(mode="json")` gives) as a DynamoDB attribute value,
     as boto3's TypeSerializer writes it; a float is refused as boto3 refuses it (a
-    number DynamoDB stores exactly must be an int or a Decimal)."""
+    number DynamoDB stores exactly must be an int or a Decimal), and so is a number
+    DynamoDB cannot hold exactly (more than 38 digits, or out of its range)."""
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, int | Decimal):
-        return {"N": str(value)}
+        return {"N": str(_NUMBERS.create_decimal(value))}
     if value is None:
         return {"NULL": True}
     if isinstance(value, list):

@@ -13,10 +13,9 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from stockroom import aws
+from stockroom import aws, retry
 from stockroom.dal.items import Item, batch_get, from_item, read_page, to_item
 from stockroom.models import Order, OrderReason, OrderStatus
-from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 BY_CUSTOMER_INDEX = "ByCustomer"
@@ -158,8 +157,9 @@ def set_status(
         code = aws.error_code(error)
         if code == "ConditionalCheckFailedException":
             return is_own_transition(_current(error), target, now)
-        if code in TRANSIENT_ERROR_CODES:
-            raise TransientWriteError(code) from error
+        failure = retry.failure_of(error)
+        if failure is not None:
+            raise failure from error
         raise
     return True
 

@@ -4,10 +4,9 @@ from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
-from stockroom import aws
+from stockroom import aws, retry
 from stockroom.dal.items import Item, batch_get, from_item, read_page, to_item
 from stockroom.models import CatalogEntry, Product
-from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 
@@ -43,10 +42,6 @@ def list_products(limit: int, after_sku: str | None) -> tuple[list[Product], str
     items, last = read_page(scan, limit, start)
     products = [Product.model_validate(from_item(item)) for item in items]
     return products, (last["sku"]["S"] if last else None)
-
-
-def put_product(product: Product) -> None:
-    aws.dynamodb().put_item(TableName=_table(), Item=to_item(product))
 
 
 class ReservedExceedsOnHandError(Exception):
@@ -87,10 +82,10 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> None:
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
-        code = aws.error_code(error)
-        if code in TRANSIENT_ERROR_CODES:
-            raise TransientWriteError(code) from error
-        if code == "ConditionalCheckFailedException":
+        failure = retry.failure_of(error)
+        if failure is not None:
+            raise failure from error
+        if aws.error_code(error) == "ConditionalCheckFailedException":
             # ReturnValuesOnConditionCheckFailure puts the item as it stands in the error.
             current = from_item(cast(dict[str, Any], error.response).get("Item", {}))
             raise ReservedExceedsOnHandError(int(current.get("reserved", 0))) from error

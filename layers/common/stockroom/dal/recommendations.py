@@ -20,10 +20,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockroom import aws
+from stockroom import aws, retry
 from stockroom.dal.items import Item, batch_get_keys, batch_put, from_item, to_item
 from stockroom.models import Basket, PurchaseHistory, Ranked, ViewHistory
-from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 BASKET_SHARDS = 4
@@ -109,9 +108,13 @@ def _save(
         reasons = [
             reason.get("Code", "") for reason in error.response.get("CancellationReasons", [])
         ]
-        contended = {"ConditionalCheckFailed", *TRANSIENT_ERROR_CODES}
-        if aws.error_code(error) in TRANSIENT_ERROR_CODES or contended & set(reasons):
-            raise TransientWriteError(f"{sk} of {customer_id}: {reasons or error}") from error
+        failure = retry.failure_of(error)
+        if failure is not None:
+            raise failure from error
+        # Another run wrote the history first (its version moved), or the write was in
+        # a race: read it again and redo.
+        if "ConditionalCheckFailed" in reasons or retry.contended(reasons):
+            raise retry.TransientWriteError(f"{sk} of {customer_id}: {reasons}") from error
         raise
 
 

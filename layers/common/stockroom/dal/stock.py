@@ -21,10 +21,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from stockroom import aws
+from stockroom import aws, retry
 from stockroom.dal.orders import is_own_transition, status_update
 from stockroom.models import Order, OrderLine, OrderReason, OrderStatus
-from stockroom.retry import TRANSIENT_ERROR_CODES, TransientWriteError
 from stockroom.settings import get_settings
 
 
@@ -90,10 +89,13 @@ def reserve_group(orders: Sequence[Order], now: str) -> GroupOutcome:
             TransactItems=transaction, ClientRequestToken=str(uuid.uuid4())
         )
     except ClientError as error:
-        code = aws.error_code(error)
-        if code in TRANSIENT_ERROR_CODES:
+        failure = retry.failure_of(error)
+        if isinstance(failure, retry.TransientWriteError):
             return GroupOutcome(transient=True)
+        if failure is not None:
+            raise failure from error
         cancellation = error.response.get("CancellationReasons", [])
+        code = aws.error_code(error)
         if code != "TransactionCanceledException" or len(cancellation) != len(transaction):
             raise
         counters, statuses = cancellation[: len(totals)], cancellation[len(totals) :]
@@ -116,7 +118,7 @@ def reserve_group(orders: Sequence[Order], now: str) -> GroupOutcome:
         ]
         if short:
             return GroupOutcome(short=short)
-        if any(reason.get("Code") in TRANSIENT_ERROR_CODES for reason in cancellation):
+        if retry.contended([str(reason.get("Code")) for reason in cancellation]):
             return GroupOutcome(transient=True)
         raise
     return GroupOutcome(confirmed=ids)
@@ -183,10 +185,10 @@ def _cancellation_cause(
     error: ClientError, lines: Sequence[OrderLine], target: OrderStatus, now: str
 ) -> Exception | None:
     """What a failed transaction means for the caller; None when it had taken effect."""
-    code = aws.error_code(error)
-    if code in TRANSIENT_ERROR_CODES:
-        return TransientWriteError(code)
-    if code != "TransactionCanceledException":
+    failure = retry.failure_of(error)
+    if failure is not None:
+        return failure
+    if aws.error_code(error) != "TransactionCanceledException":
         return error
     # One reason per transaction item, in order: the lines' products, then the order.
     cancellation = error.response.get("CancellationReasons", [])
@@ -198,9 +200,9 @@ def _cancellation_cause(
         if is_own_transition(cancellation[-1].get("Item"), target, now):
             return None
         return OrderStatusChangedError("the order changed status before the transaction")
-    transient = [reason for reason in reasons if reason in TRANSIENT_ERROR_CODES]
-    if transient:
-        return TransientWriteError(", ".join(sorted(set(transient))))
+    transient = retry.contended(reasons)
+    if transient is not None:
+        return transient
     short = [
         line.sku
         for line, reason in zip(lines, line_reasons, strict=True)
