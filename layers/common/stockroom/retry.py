@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
+from stockroom import aws
 from stockroom.errors import RetryLaterError
 from stockroom.observability import count, logger
 
@@ -53,7 +54,7 @@ class TransientWriteError(Exception):
 def failure_of(error: ClientError) -> Exception | None:
     """What a failed call's error code means here: TransientWriteError (send it again),
     RetryLaterError (botocore's retries are spent), or None (the caller's to read)."""
-    code = str(error.response.get("Error", {}).get("Code", ""))
+    code = aws.error_code(error)
     if code in CONTENDED_CODES:
         return TransientWriteError(code)
     if code in RETRIED_BY_BOTOCORE:
