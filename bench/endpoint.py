@@ -52,8 +52,8 @@ def aws_endpoint(latency_ms: float = 0.0, dynamodb: str | None = None) -> Iterat
             local.wait_until_serving()
         dynamodb_endpoint = local.endpoint if local else None
         use_local_endpoint(endpoint, dynamodb_endpoint)
-        if "stockroom.aws" in sys.modules:  # clients made before now point elsewhere
-            sys.modules["stockroom.aws"].reset_clients()
+        if "stockroom.once" in sys.modules:  # clients made before now point elsewhere
+            sys.modules["stockroom.once"].forget()
         if latency_ms:
             set_dynamodb_latency(latency_ms)
         yield Endpoints(backend, local_aws_environment(endpoint, dynamodb_endpoint))
