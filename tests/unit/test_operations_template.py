@@ -260,3 +260,33 @@ def test_samconfig_deploys_each_environment_with_template_parameters(environment
     overrides = dict(item.split("=", 1) for item in shlex.split(deploy["parameter_overrides"]))
     assert set(overrides) <= set(load_template()["Parameters"])
     assert overrides["Stage"] == environment
+
+
+def test_every_function_keeps_its_failures_and_is_bounded_by_its_source():
+    """What .checkov.yaml's skips of CKV_AWS_116 (no DLQ) and CKV_AWS_115 (no reserved
+    concurrency) rely on: each function's failed events end somewhere, and its
+    concurrency has a bound, both given by how it is invoked."""
+    api = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]
+    assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(api["DefaultRouteSettings"])
+    for function in FUNCTIONS:
+        properties = function_properties(function)
+        kinds = {event["Type"] for event in properties["Events"].values()}
+        assert len(kinds) == 1, function
+        (kind,) = kinds
+        events = list(properties["Events"].values())
+        if kind == "HttpApi":
+            continue  # synchronous: the client gets the 5xx; bounded by route throttling
+        if kind == "DynamoDB":  # one invocation per shard; batches given up on are kept
+            for event in events:
+                assert event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]
+        elif kind == "SQS":  # the queue's redrive DLQ; MaximumConcurrency
+            for event in events:
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                assert resources("AWS::SQS::Queue")[queue]["Properties"]["RedrivePolicy"]
+                assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] > 0
+        elif kind == "S3":  # asynchronous: retried, then the on-failure queue
+            on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+            assert on_failure["Type"] == "SQS"
+            assert "ReservedConcurrentExecutions" in properties  # ImportReservedConcurrency
+        else:  # a schedule: a failed run is redone by the next one
+            assert kind == "Schedule", (function, kind)
