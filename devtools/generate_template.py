@@ -7,6 +7,9 @@ For each `AWS::Serverless::Function` X<Function>:
 - `X<ErrorsAlarm>` on its `Errors`, unless the template declares one of its own outside
   the generated part (the importer's leaves out its deliberate failures);
 - its line in `FunctionThrottlesAlarm` and in the dashboard's "Function errors" widget;
+for each dead-letter queue (a redrive target, or an on-failure destination) X<Queue>:
+- `X<Alarm>`, raised by its first message, described by the queue's
+  `Metadata: {AlarmDescription: ...}`;
 and the dashboard, whose other widgets are `devtools/dashboard.yaml` (readable YAML, with
 `${...}` as CloudFormation's Sub takes them), with every alarm of the template on top.
 
@@ -16,6 +19,7 @@ function is: the function, its `DeploymentPreference` alarms, `make template`.
 """
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -46,10 +50,56 @@ def generated(text: str) -> str:
     parts = [_log_group(f) for f in functions]
     parts += [_errors_alarm(f) for f in functions if f"{stem(f)}ErrorsAlarm" not in resources]
     parts.append(_throttles_alarm(functions))
+    queues = dead_letter_queues(template)
+    parts += [_first_message_alarm(queue, resources[queue]) for queue in queues]
     handwritten_alarms = [n for n, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    alarms = sorted({*handwritten_alarms, *(f"{stem(f)}ErrorsAlarm" for f in functions)})
+    alarms = sorted(
+        {
+            *handwritten_alarms,
+            *(f"{stem(f)}ErrorsAlarm" for f in functions),
+            *(queue_alarm(q) for q in queues),
+        }
+    )
     parts.append(_dashboard([*alarms, "FunctionThrottlesAlarm"], functions))
     return "\n".join(parts)
+
+
+def dead_letter_queues(template: dict[str, Any]) -> list[str]:
+    """Queues where failures end: redrive targets and on-failure destinations."""
+    text = json.dumps(template["Resources"])
+    targets = re.findall(r'"deadLetterTargetArn": \{"Fn::GetAtt": \["(\w+)", "Arn"\]\}', text)
+    destinations = re.findall(
+        r'"OnFailure": \{"Type": "SQS", "Destination": \{"Fn::GetAtt": \["(\w+)"', text
+    )
+    return sorted({*targets, *destinations})
+
+
+def queue_alarm(queue: str) -> str:
+    return queue.removesuffix("Queue") + "Alarm"
+
+
+def _first_message_alarm(queue: str, resource: dict[str, Any]) -> str:
+    description = resource.get("Metadata", {}).get("AlarmDescription")
+    if not description:
+        raise ValueError(f"{queue} is a dead-letter queue: give it Metadata.AlarmDescription")
+    return f"""  {queue_alarm(queue)}:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmDescription: {json.dumps(description)}
+      Namespace: AWS/SQS
+      MetricName: ApproximateNumberOfMessagesVisible
+      Dimensions:
+        - Name: QueueName
+          Value: !GetAtt {queue}.QueueName
+      Statistic: Maximum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+      OKActions: [!Ref AlarmTopic]
+"""
 
 
 def _log_group(function: str) -> str:
