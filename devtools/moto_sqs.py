@@ -13,8 +13,9 @@ stack. `faster()` replaces those four places, and only them:
 - sending to a standard queue: the attributes it consults (ContentBasedDeduplication,
   which only FIFO queues have) without the message counts it ignores;
 - deleting: the message is looked for among those in flight (a receipt handle is only
-  ever given to a received message) and taken out in one pass; moto's own code answers
-  whatever else (an unknown handle, a message moved to the dead-letter queue).
+  ever given to a received message) and taken out of the queue's list by identity;
+  moto's own code answers whatever else (an unknown handle, a message moved to the
+  dead-letter queue).
 
 tests/integration/test_moto_sqs.py runs the same calls against moto with and without it
 and compares every answer. The local stack's AWS endpoint (devtools/local_stack.py) and
@@ -67,18 +68,26 @@ def _send_message(self: models.SQSBackend, *args: Any, **kwargs: Any) -> models.
         _sending.active = False
 
 
+def _taken_out(queue: models.Queue, message: models.Message) -> bool:
+    """`message` removed from the queue's list by identity (a Message has no __eq__), in
+    C: a pass over a 20,000-message list in Python took about 20 ms a message deleted."""
+    try:
+        queue._messages.remove(message)
+    except ValueError:
+        return False
+    return True
+
+
 def _delete_message(self: models.Queue, receipt_handle: str) -> None:
     if receipt_handle in self.deleted_messages:
         return
     found = next((m for m in self.pending_messages if m.had_receipt_handle(receipt_handle)), None)
-    remaining = [m for m in self._messages if m is not found]
-    if found is None or len(remaining) == len(self._messages):
+    if found is None or not _taken_out(self, found):
         # Not in flight, or no longer in the queue: moto's own answer, and its error.
         _original_delete_message(self, receipt_handle)
         return
     self.pending_messages.discard(found)
     self.deleted_messages.update(found.all_receipt_handles)  # type: ignore[arg-type]
-    self._messages = remaining
 
 
 _REPLACEMENTS: tuple[tuple[Any, str, Any], ...] = (
