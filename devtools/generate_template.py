@@ -31,6 +31,17 @@ END = "  # ===== end of the generated part ====="
 DASHBOARD_WIDGETS = ROOT / "devtools" / "dashboard.yaml"
 
 
+# How every generated alarm ends: raised by any datapoint above zero in a period, quiet
+# without data, and notifying the topic both ways.
+_RAISED_BY_ANY = """      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
+      AlarmActions: [!Ref AlarmTopic]
+      OKActions: [!Ref AlarmTopic]
+"""
+
+
 def stem(function: str) -> str:
     return function.removesuffix("Function")
 
@@ -93,13 +104,7 @@ def _first_message_alarm(queue: str, resource: dict[str, Any]) -> str:
           Value: !GetAtt {queue}.QueueName
       Statistic: Maximum
       Period: 60
-      EvaluationPeriods: 1
-      Threshold: 0
-      ComparisonOperator: GreaterThanThreshold
-      TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
-      OKActions: [!Ref AlarmTopic]
-"""
+{_RAISED_BY_ANY}"""
 
 
 def _log_group(function: str) -> str:
@@ -123,13 +128,7 @@ def _errors_alarm(function: str) -> str:
           Value: !Ref {function}
       Statistic: Sum
       Period: 60
-      EvaluationPeriods: 1
-      Threshold: 0
-      ComparisonOperator: GreaterThanThreshold
-      TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
-      OKActions: [!Ref AlarmTopic]
-"""
+{_RAISED_BY_ANY}"""
 
 
 def _metric_id(function: str) -> str:
@@ -164,13 +163,7 @@ def _throttles_alarm(functions: list[str]) -> str:
         - Id: throttles
           Label: Throttled invocations, all functions
           Expression: SUM([{ids}])
-{metrics}      EvaluationPeriods: 1
-      Threshold: 0
-      ComparisonOperator: GreaterThanThreshold
-      TreatMissingData: notBreaching
-      AlarmActions: [!Ref AlarmTopic]
-      OKActions: [!Ref AlarmTopic]
-"""
+{metrics}{_RAISED_BY_ANY}"""
 
 
 def _dashboard(alarms: list[str], functions: list[str]) -> str:
