@@ -34,7 +34,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
 	@echo "make test           the full gate CI runs: lint, typecheck, coverage, cfn-lint, sam-validate, sam-build, checkov, actionlint"
-	@echo "make unit           the fast tier: unit and handler tests, in-process moto, on every core"
+	@echo "make unit           the fast tier: unit and handler tests, in-process moto, two workers"
 	@echo "make integration    the integration tier: concurrency, moto and DynamoDB Local"
 	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
 	@echo "make bench-harness  the benchmark harness at its quick sizes"

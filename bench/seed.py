@@ -24,14 +24,9 @@ def use_environment(physical: Any, *functions: str) -> None:
     but not their POWERTOOLS_* ones: the benchmark sets those itself."""
     import os
 
-    for function in functions:
-        os.environ.update(
-            {
-                key: value
-                for key, value in physical.function_environment(function).items()
-                if not key.startswith("POWERTOOLS_")
-            }
-        )
+    from devtools.provision import function_environments
+
+    os.environ.update(function_environments(physical, functions))
 
 
 def add_products(skus: list[str], on_hand: int, unit_price_cents: int = 1299) -> None:

@@ -11,7 +11,6 @@ import os
 import statistics
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 from devtools.template import ROOT, handler_location, resources
@@ -53,20 +52,14 @@ def isolated_environment(path: tuple[Path, ...]) -> dict[str, str]:
     return env
 
 
-@cache
-def _settings() -> dict[str, str]:
-    """The functions' variables (tables, queues, buckets), as the local stack names
-    them: a handler checks its own at import."""
-    from devtools.provision import environments_as_provisioned
-
-    return environments_as_provisioned()
-
-
 def probe(statement: str, function_folder: Path) -> dict[str, object]:
     """`statement` run in a fresh interpreter with the layer and `function_folder` on its
     path, and the functions' variables set: its seconds, the modules it loaded and the
     value it left in `result`."""
-    env = isolated_environment((ROOT / "layers/common", function_folder)) | _settings()
+    from devtools.provision import environments_as_provisioned  # a handler checks its own
+
+    env = isolated_environment((ROOT / "layers/common", function_folder))
+    env |= environments_as_provisioned()
     completed = subprocess.run(
         [sys.executable, "-c", _PROBE, statement],
         env=env,

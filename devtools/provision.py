@@ -6,7 +6,8 @@ gives none, the logical id (lowercased for buckets)."""
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 import boto3
@@ -166,17 +167,19 @@ def _name_the_rest(stack: Stack) -> None:
             stack.refs[name] = name.lower()
 
 
-def function_environments(stack: Stack) -> dict[str, str]:
-    """Every function's variables from the template (POWERTOOLS_* aside), resolved to
-    `stack`'s resources: each function's own, merged (no two give a name two values)."""
+def function_environments(stack: Stack, functions: Iterable[str] = ()) -> dict[str, str]:
+    """The variables `functions` (by default every function) take from the template,
+    POWERTOOLS_* aside, resolved to `stack`'s resources and merged (no two functions give
+    a name two values)."""
     return {
         key: value
-        for function in resources("AWS::Serverless::Function")
+        for function in functions or resources("AWS::Serverless::Function")
         for key, value in stack.function_environment(function).items()
         if not key.startswith("POWERTOOLS_")
     }
 
 
+@cache
 def environments_as_provisioned() -> dict[str, str]:
     """`function_environments` of a stack provisioned in an in-process moto, then gone:
     the names every `provision()` of the local stack gives its resources. No request

@@ -69,5 +69,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = item.path.relative_to(tests).parts[0]
         if folder in _TIERS:
             item.add_marker(getattr(pytest.mark, _TIERS[folder]))
-        if folder == "e2e":  # on one worker under xdist: they share one local stack
-            item.add_marker(pytest.mark.xdist_group("local-stack"))

@@ -18,11 +18,6 @@ def per_container[T](make: Callable[[], T]) -> "_lru_cache_wrapper[T]":
     return cached
 
 
-def on_forget(clear: Callable[[], None]) -> None:
-    """`clear` is called by `forget()`: for state that is not a function's result."""
-    _forgetters.append(clear)
-
-
 def forget() -> None:
     for clear in _forgetters:
         clear()

@@ -31,7 +31,7 @@ from stockroom.models import (
     utc_now,
 )
 from stockroom.observability import count
-from stockroom.once import on_forget, per_container
+from stockroom.once import per_container
 from stockroom.retry import with_retries
 from stockroom.settings import get_settings
 
@@ -52,9 +52,12 @@ VIEW_DAYS = 30
 # Products read for one answer at most: twice what was asked, so that unavailable
 # products can be left out, and never more than one BatchGetItem.
 _MAX_CANDIDATES = 100
-# Best sellers change slowly: each container reads them at most once a minute.
-_popular_cache: TtlCache[Ranked] = TtlCache(60)
-on_forget(_popular_cache.clear)
+
+
+@per_container
+def _popular_cache() -> TtlCache[Ranked]:
+    # Best sellers change slowly: each container reads them at most once a minute.
+    return TtlCache(60)
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,10 @@ def _candidates(limit: int) -> int:
 
 
 def _popular() -> Ranked:
-    popular = _popular_cache.get("popular")
+    popular = _popular_cache().get("popular")
     if popular is None:
         popular = recommendations_table.get_popular()
-        _popular_cache.put("popular", popular)
+        _popular_cache().put("popular", popular)
     return popular
 
 
