@@ -478,12 +478,26 @@ class BackgroundStack:
         return f"http://127.0.0.1:{self.dynamodb_port}" if self.dynamodb_port else None
 
     def stop(self) -> None:
+        """The stack stopped, and then whatever it started and left running (DynamoDB
+        Local's JVM, function environments: a stack killed or still busy after 10 s
+        cannot stop them) killed."""
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:  # still busy after 10 s: stop it all the same
-            self.process.kill()
-            self.process.wait(timeout=10)
+            self.kill()
+        _kill_group(self.process.pid)
+
+    def kill(self) -> None:
+        """The stack and whatever it started killed at once."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+        _kill_group(self.process.pid)
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nothing left
+        os.killpg(group, signal.SIGKILL)
 
 
 def start_in_background(
@@ -507,6 +521,9 @@ def start_in_background(
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
+            # A process group of its own, so that stop() reaches what the stack started
+            # even when the stack itself is killed before it stops them.
+            start_new_session=True,
         )
     local_dynamodb = dynamodb_local.backend(env) == "dynamodb-local"
     return BackgroundStack(

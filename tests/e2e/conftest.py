@@ -54,7 +54,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     while "ready in" not in log.read_text():
         assert stack.process.poll() is None, log.read_text()
         if time.monotonic() > deadline:
-            stack.process.kill()
+            stack.kill()
             pytest.fail(f"the local stack was not ready within 90 s:\n{log.read_text()}")
         time.sleep(0.2)
     try:

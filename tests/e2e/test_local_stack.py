@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 from e2e.test_journeys import put_product, request, settled
@@ -247,23 +248,61 @@ def test_every_sample_event_works_against_the_running_stack(local_stack):
             assert not failures, (sample, result)
 
 
-def test_the_stack_runs_on_motos_dynamodb_where_the_jvm_cannot(tmp_path):
+def _started(folder, environment=None):
+    """A stack of its own in `folder`, once it is ready."""
     from devtools.local_stack import start_in_background
 
-    log = tmp_path / "output.log"
-    stack = start_in_background(tmp_path, log, {"STOCKROOM_DYNAMODB": "moto"})
+    log = folder / "output.log"
+    stack = start_in_background(folder, log, environment)
+    deadline = time.monotonic() + 90
+    while "ready in" not in log.read_text():
+        if stack.process.poll() is not None or time.monotonic() > deadline:
+            stack.stop()
+            pytest.fail(f"the stack did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return stack
+
+
+def test_the_stack_runs_on_motos_dynamodb_where_the_jvm_cannot(tmp_path):
+    stack = _started(tmp_path, {"STOCKROOM_DYNAMODB": "moto"})
     try:
-        deadline = time.monotonic() + 60
-        while "ready in" not in log.read_text():
-            assert stack.process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        assert "dynamodb      moto (STOCKROOM_DYNAMODB=moto)" in log.read_text()
+        assert "dynamodb      moto (STOCKROOM_DYNAMODB=moto)" in stack.log.read_text()
         assert stack.dynamodb_endpoint is None
         status, _, product = request(f"{stack.api}/products/MUG-1")
         assert (status, product["sku"]) == (200, "MUG-1")
     finally:
         stack.stop()
+
+
+def _running_in_group(group: int) -> list[int]:
+    """The live (not zombie) processes of process group `group`, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads process groups from /proc")
+def test_stopping_a_stack_killed_mid_way_stops_what_it_started(tmp_path):
+    """A stack killed before it could stop its children (a stop that timed out, a
+    crash) leaves DynamoDB Local's JVM running; stop() still ends it."""
+    stack = _started(tmp_path)
+    group = stack.process.pid
+    try:
+        stack.process.kill()
+        stack.process.wait(timeout=10)
+        assert _running_in_group(group), "nothing outlived the stack: the test shows nothing"
+    finally:
+        stack.stop()
+    deadline = time.monotonic() + 10
+    while _running_in_group(group) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running_in_group(group) == []
 
 
 def test_the_parity_report_names_dynamodb_local(local_stack):
