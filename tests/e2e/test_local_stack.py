@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from e2e.test_journeys import put_product, request, settled
@@ -18,6 +19,9 @@ from e2e.test_journeys import put_product, request, settled
 from devtools.http_api import make_token
 from devtools.template import ROOT
 from support.targets import OUTPUTS_VARIABLE, TOKEN_VARIABLE
+
+if TYPE_CHECKING:
+    from devtools.local_stack import BackgroundStack
 
 pytestmark = pytest.mark.local_only
 
@@ -248,7 +252,7 @@ def test_every_sample_event_works_against_the_running_stack(local_stack):
             assert not failures, (sample, result)
 
 
-def _started(folder, environment=None):
+def _started(folder: Path, environment: dict[str, str] | None = None) -> "BackgroundStack":
     """A stack of its own in `folder`, once it is ready."""
     from devtools.local_stack import start_in_background
 
