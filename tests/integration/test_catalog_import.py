@@ -248,10 +248,30 @@ def test_crlf_line_ends_and_a_byte_order_mark_are_accepted(stack):
     assert stock("SKU-1") == (2, 0, 2)
 
 
-def test_the_last_row_for_a_sku_wins(stack):
-    body = csv_bytes([row("SKU-1", 1), row("SKU-2", 2), row("SKU-1", 9)])
-    invoke(upload("imports/repeat.csv", body))
+def test_the_last_row_for_a_sku_wins_in_one_write(stack):
+    body = csv_bytes([row("SKU-1", 1), row("SKU-2", 2), row("SKU-1", 9)] + [row("SKU-3", 4)] * 50)
+    with product_writes() as written:
+        invoke(upload("imports/repeat.csv", body))
     assert stock("SKU-1") == (9, 0, 9)
+    assert written == {"SKU-1": 1, "SKU-2": 1, "SKU-3": 1}  # superseded rows need no write
+    assert report("imports/repeat.csv")[0]["imported"] == 53
+
+
+def test_superseded_rows_below_the_reserved_units_are_refused_as_line_by_line(stack):
+    add_product("SKU-1", on_hand=10)
+    confirm("alice", {"SKU-1": 3})
+    # Line by line: 2 refused (below 3 reserved), 7 applied, 1 refused, 6 applied.
+    body = csv_bytes([row("SKU-1", on_hand=n) for n in (2, 7, 1, 6)])
+
+    with product_writes() as written:
+        invoke(upload("imports/restated-again.csv", body))
+
+    summary, errors = report("imports/restated-again.csv")
+    assert (summary["imported"], summary["rejected"]) == (2, 2)
+    assert [error["line"] for error in errors] == [2, 4]
+    assert "below the 3 units reserved" in errors[0]["errors"][0]["message"]
+    assert stock("SKU-1") == (6, 3, 3)
+    assert written["SKU-1"] == 1
 
 
 def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(stack):
@@ -266,6 +286,21 @@ def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(sta
     assert [error["line"] for error in errors] == [3]
     assert stock("SKU-1") == (5, 3, 2)  # line 2 applied, line 3 refused, as line by line
     assert_stock_adds_up("SKU-1")
+
+
+def test_a_refused_last_row_is_found_out_and_the_last_row_that_fits_is_written(stack):
+    add_product("SKU-1", on_hand=10)
+    confirm("alice", {"SKU-1": 4})
+    body = csv_bytes([row("SKU-1", on_hand=n) for n in (8, 9, 2, 3)])
+
+    with product_writes() as written:
+        invoke(upload("imports/shrinking.csv", body))
+
+    summary, errors = report("imports/shrinking.csv")
+    assert (summary["imported"], summary["rejected"]) == (2, 2)
+    assert [error["line"] for error in errors] == [4, 5]
+    assert stock("SKU-1") == (9, 4, 5)
+    assert written["SKU-1"] == 2  # line 5, refused; then line 3, the last that fits
 
 
 # ------------------------------------------------------------------ reservations

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from io import BufferedIOBase
 from typing import Self, cast
 
@@ -313,27 +314,49 @@ class _ChunkWrite:
 
 
 def _write_rows(rows: list[ParsedRow], now: str) -> list[RejectedRow]:
-    """One SKU's rows written in order; those refused."""
-    return [refused for row in rows if (refused := _write_row(row, now)) is not None]
+    """One SKU's rows applied as if line by line, in one write where it can be: a row
+    takes effect when its on_hand covers the units reserved, and the last one that does
+    wins. So the last row is written; when it took effect, each earlier row is
+    superseded (imported) or, below the reserved units, refused; when it is refused,
+    so is every earlier row below the units reserved, and the last of the others is
+    written next. Returns the rows refused."""
+    left = list(rows)
+    refused: list[RejectedRow] = []
+    while left:
+        row = left.pop()
+        entry = cast(CatalogEntry, row.entry)
+        try:
+            reserved = with_retries(
+                partial(products.apply_catalog_entry, entry, now), f"import of SKU {entry.sku}"
+            )
+        except products.ReservedExceedsOnHandError as error:
+            refused.append(_refused(row, error.reserved))
+            reserved = error.reserved
+            refused += [_refused(r, reserved) for r in left if _on_hand(r) < reserved]
+            left = [r for r in left if _on_hand(r) >= reserved]
+            continue
+        refused += [_refused(r, reserved) for r in left if _on_hand(r) < reserved]
+        break
+    return refused
 
 
-def _write_row(row: ParsedRow, now: str) -> RejectedRow | None:
+def _on_hand(row: ParsedRow) -> int:
+    return cast(CatalogEntry, row.entry).on_hand
+
+
+def _refused(row: ParsedRow, reserved: int) -> RejectedRow:
     entry = cast(CatalogEntry, row.entry)
-    try:
-        with_retries(lambda: products.apply_catalog_entry(entry, now), f"import of SKU {entry.sku}")
-    except products.ReservedExceedsOnHandError as error:
-        return RejectedRow(
-            line=row.line,
-            sku=entry.sku,
-            errors=[
-                ErrorDetail(
-                    field="on_hand",
-                    message=f"{entry.on_hand} is below the {error.reserved} units reserved by "
-                    "confirmed orders; the product was left unchanged",
-                )
-            ],
-        )
-    return None
+    return RejectedRow(
+        line=row.line,
+        sku=entry.sku,
+        errors=[
+            ErrorDetail(
+                field="on_hand",
+                message=f"{entry.on_hand} is below the {reserved} units reserved by "
+                "confirmed orders; the product was left unchanged",
+            )
+        ],
+    )
 
 
 def _finish(state: ImportCheckpoint, failure: str | None) -> ObjectOutcome:

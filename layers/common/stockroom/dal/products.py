@@ -52,16 +52,17 @@ class ReservedExceedsOnHandError(Exception):
         self.reserved = reserved
 
 
-def apply_catalog_entry(entry: CatalogEntry, now: str) -> None:
+def apply_catalog_entry(entry: CatalogEntry, now: str) -> int:
     """Creates the product (available = on_hand, reserved = 0) or updates its catalog data
-    and on_hand, keeping its reserved units: available becomes on_hand - reserved.
+    and on_hand, keeping its reserved units: available becomes on_hand - reserved. Returns
+    the units reserved it kept.
 
     One UpdateItem reads `reserved` and writes `available` atomically, so a reservation
     made or released at the same moment is neither lost nor counted twice; the condition
     keeps available from going below zero (ReservedExceedsOnHandError instead)."""
     values = to_item(entry)
     try:
-        aws.dynamodb().update_item(
+        written = aws.dynamodb().update_item(
             TableName=_table(),
             Key={"sku": values["sku"]},
             UpdateExpression=(
@@ -79,6 +80,7 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> None:
                 ":zero": {"N": "0"},
                 ":now": {"S": now},
             },
+            ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
     except ClientError as error:
@@ -90,3 +92,4 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> None:
             current = from_item(cast(dict[str, Any], error.response).get("Item", {}))
             raise ReservedExceedsOnHandError(int(current.get("reserved", 0))) from error
         raise
+    return int(written["Attributes"]["reserved"]["N"])
