@@ -738,7 +738,8 @@ def _step_tables(results: list[dict[str, Any]]) -> list[str]:
         if not r.get("steps"):
             continue
         lines += [
-            f"Steps of **{r['scenario']['name']}** ({r['backend']}):",
+            f"Steps of **{r['scenario']['name']}** "
+            f"({r['backend']}, {r.get('worker', 'per-order')}):",
             "",
             "| customers | orders/s offered | POST/s sent | p50 ms | p99 ms | failed |",
             "|---|---|---|---|---|---|",
