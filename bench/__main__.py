@@ -240,6 +240,10 @@ def print_report(report: dict[str, Any], out: Printer = print) -> None:
     out(f"\nmade in {report['seconds']} s")
 
 
+def today() -> str:
+    return datetime.datetime.now(datetime.UTC).date().isoformat()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny inputs: the harness runs")
@@ -251,10 +255,17 @@ def main() -> None:
     durations: dict[str, float] = {}
     for name, (_, full, quick) in PARTS.items():
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        results[name], durations[name] = _run_part(name, quick if args.quick else full)
-    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+        arguments = quick if args.quick else full
+        if name == "scale_model":  # the worker's batches as this run measured them
+            measured = args.results_dir / ".worker_batch.json"
+            args.results_dir.mkdir(parents=True, exist_ok=True)
+            measured.write_text(json.dumps({"date": today(), **results["worker_batch"]}))
+            arguments = [*arguments, "--worker-batches", str(measured)]
+        results[name], durations[name] = _run_part(name, arguments)
+        if name == "scale_model":
+            measured.unlink()
     report = {
-        "date": today,
+        "date": today(),
         "quick": args.quick,
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),
@@ -267,7 +278,7 @@ def main() -> None:
     report["targets"] = targets(results)
     print_report(report)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / f"{today}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.results_dir / f"{report['date']}.json").write_text(json.dumps(report, indent=2) + "\n")
     from bench.markdown import render
 
     args.docs.parent.mkdir(parents=True, exist_ok=True)

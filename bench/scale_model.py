@@ -35,6 +35,10 @@ LAMBDA_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/scaling-behavior.
 LAMBDA_CONCURRENCY = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html"
 SQS_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html"
 STREAM_PARAMS = "https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html"
+LAMBDA_MEMORY = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
+# Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB.
+VCPU_MB = 1769
+RESULTS = ROOT / "bench" / "results"
 
 
 @dataclass(frozen=True)
@@ -108,10 +112,6 @@ class Assumptions:
     # on the same item are cancelled with TransactionConflict meanwhile (assumed: about a
     # round trip; DynamoDB does not publish it).
     item_hold_s: float = 0.010
-    # Our settings (template.yaml): the worker's MaximumConcurrency and batch sizes.
-    worker_max_concurrency: int = 5
-    per_order_batch: int = 10
-    group_batch: int = 100
     # Lines per order: spread traffic's average (make load: 1-5 lines), the sale's one.
     spread_lines: float = 3.0
     spread_skus: int = 1000
@@ -119,8 +119,45 @@ class Assumptions:
     api_requests_per_order: float = 2.0
 
 
+@dataclass(frozen=True)
+class Worker:
+    """The worker as template.yaml deploys it: its batches, their concurrency, its memory."""
+
+    batch_size: int
+    max_concurrency: int
+    memory_mb: int
+
+    @classmethod
+    def deployed(cls) -> "Worker":
+        from devtools.template import event_sources, function_properties
+
+        (source,) = [p for f, p in event_sources("SQS") if f == "OrderWorkerFunction"]
+        return cls(
+            int(source["BatchSize"]),
+            int(source["ScalingConfig"]["MaximumConcurrency"]),
+            int(function_properties("OrderWorkerFunction")["MemorySize"]),
+        )
+
+    def batch_seconds(self, measured: dict[str, float]) -> float:
+        """A full batch on Lambda: its waits as measured here, and its CPU time as
+        measured here stretched to this memory's share of a vCPU."""
+        waits = measured["median_s"] - measured["cpu_s"]
+        return waits + measured["cpu_s"] * VCPU_MB / self.memory_mb
+
+
+def calibration(results: Path = RESULTS) -> dict[str, Any]:
+    """The worker's full batches (bench/worker_batch.py) from the newest full `make bench`
+    results in `results`, with that run's date."""
+    for path in sorted(results.glob("*-*-*.json"), reverse=True):
+        report = json.loads(path.read_text())
+        full = report["results"].get("worker_batch", {}).get("full_batches")
+        if full and not report.get("quick"):
+            return {"date": report["date"], **full}
+    raise SystemExit(f"no full make bench results with the worker's full batches in {results}")
+
+
 def profiles(a: Assumptions) -> dict[str, dict[str, float]]:
-    """Write units per order on each table, and Lambda seconds per order, per design.
+    """Write units per order on each table, per design.
 
     Placing (both designs): the order item (1 WRU, its Pending index entry 1 more), the
     idempotency record written and completed (2 WRU). Deciding, one order a transaction:
@@ -138,25 +175,24 @@ def profiles(a: Assumptions) -> dict[str, dict[str, float]]:
             "idempotency_wru": 2,
             "products_wru_spread": per_order_products,
             "products_wru_flash": 2,
-            # The worker: a GetItem and a transaction, a thread each in a batch of 10.
-            "worker_batch_s": 2 * a.round_trip_s,
         },
         "group": {
             "orders_wru": 1 + 1 + 2 + 1,
             "idempotency_wru": 2,
             "products_wru_spread": 2 * spread_group_skus / spread_group_orders,
             "products_wru_flash": 2 / 99,
-            # Two BatchGetItem reads and a transaction a group (of up to 99 orders).
-            "worker_batch_s": 3 * a.round_trip_s,
         },
     }
 
 
-def ceilings(traffic: str, design: str, a: Assumptions) -> list[dict[str, Any]]:
-    """Each limit's ceiling in decided orders a second for one traffic and design."""
+def ceilings(
+    traffic: str, design: str, a: Assumptions, worker: Worker, measured: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Each limit's ceiling in decided orders a second for one traffic and design, with
+    the worker's full batch of that traffic and design as `measured` here."""
     profile = profiles(a)[design]
-    batch = a.per_order_batch if design == "per-order" else a.group_batch
     products_wru = profile[f"products_wru_{traffic}"]
+    batch_s = worker.batch_seconds(measured)
     rows: list[dict[str, Any]] = []
 
     def add(limit: str, orders_per_s: float, how: str, current: float | None = None) -> None:
@@ -181,21 +217,22 @@ def ceilings(traffic: str, design: str, a: Assumptions) -> list[dict[str, Any]]:
         LIMITS["table_wru"].value / max(profile["orders_wru"], products_wru),
         f"the busiest table: {max(profile['orders_wru'], products_wru):.2f} WRU an order",
     )
-    # The worker's batches: each decides `batch` orders in `worker_batch_s`.
-    concurrency = a.worker_max_concurrency
+    # The worker's batches: MaximumConcurrency of them at once, each `batch_s` long.
     add(
         "sqs_batches",
-        concurrency * batch / profile["worker_batch_s"],
-        f"MaximumConcurrency {concurrency} (ours; up to 1,000), {batch} orders a batch in "
-        f"{profile['worker_batch_s'] * 1000:.0f} ms",
-        current=concurrency,
+        worker.max_concurrency * worker.batch_size / batch_s,
+        f"MaximumConcurrency {worker.max_concurrency} (ours; up to 1,000), "
+        f"{worker.batch_size} orders a batch in {batch_s:.2f} s at {worker.memory_mb} MB "
+        f"(measured here: {measured['median_s'] * 1000:.0f} ms, "
+        f"{measured['cpu_s'] * 1000:.0f} ms of it CPU)",
+        current=worker.max_concurrency,
     )
     # Lambda concurrency: the API function's and the worker's environments together.
     api_s = 4 * a.round_trip_s  # idempotency put, product read, order put, completion
     add(
         "lambda_concurrency",
         LIMITS["lambda_concurrency"].value
-        / (api_s + profile["worker_batch_s"] / batch + a.round_trip_s / 10),
+        / (api_s + batch_s / worker.batch_size + a.round_trip_s / 10),
         f"{api_s * 1000:.0f} ms of the API function an order, the worker's share of a "
         "batch, the relay's of a send",
     )
@@ -227,12 +264,27 @@ def ceilings(traffic: str, design: str, a: Assumptions) -> list[dict[str, Any]]:
 TARGETS = {"spread": 50_000, "flash": 5_000}
 
 
-def run(assumptions: Assumptions | None = None) -> dict[str, Any]:
+def run(
+    assumptions: Assumptions | None = None, measured: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The model; `measured`: the worker's full batches (bench/worker_batch.py), by
+    default those of the newest full `make bench` results."""
     a = assumptions or Assumptions()
-    model: dict[str, Any] = {"assumptions": asdict(a), "cases": {}}
+    full = measured or calibration()
+    worker = Worker.deployed()
+    model: dict[str, Any] = {
+        "assumptions": asdict(a),
+        "worker": asdict(worker),
+        "worker_measured": {
+            "date": full.get("date"),
+            "batch": full["batch"],
+            "latency_ms": full["latency_ms"],
+        },
+        "cases": {},
+    }
     for traffic in ("spread", "flash"):
         for design in ("per-order", "group"):
-            rows = ceilings(traffic, design, a)
+            rows = ceilings(traffic, design, a, worker, full[traffic][design.replace("-", "_")])
             fixed = [row for row in rows if not row["raisable"]]
             target = TARGETS[traffic]
             for row in rows:  # what a raisable limit would have to be for the target
@@ -304,6 +356,18 @@ def page(model: dict[str, Any]) -> str:
         "## Assumptions",
         "",
         *(f"- `{name}`: {value}" for name, value in model["assumptions"].items()),
+        "",
+        "## The worker",
+        "",
+        f"As deployed (template.yaml): batches of {model['worker']['batch_size']}, at most "
+        f"{model['worker']['max_concurrency']} at once (MaximumConcurrency), "
+        f"{model['worker']['memory_mb']} MB. How long a full batch takes is measured here "
+        f"(`bench/worker_batch.py`, {_measured_when(model['worker_measured'])}): the deployed "
+        "handler deciding 100 orders against DynamoDB Local with "
+        f"{model['worker_measured']['latency_ms']:g} ms added to each request. On Lambda, the "
+        "batch waits as long as here (DynamoDB Local answers slower than DynamoDB, so this "
+        "errs long), and its CPU time takes longer by 1,769 MB over the memory: Lambda gives "
+        f"a function one vCPU at 1,769 MB and a share in proportion below ({LAMBDA_MEMORY}).",
         "",
         "## Ceilings, decided orders a second",
         "",
@@ -377,6 +441,10 @@ def page(model: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _measured_when(measured: dict[str, Any]) -> str:
+    return f"`make bench` of {measured['date']}" if measured.get("date") else "this run"
+
+
 def _fixed(row: dict[str, Any]) -> str:
     return (
         f"Quotas and settings raised, the first fixed limit is {row['name']} at "
@@ -388,8 +456,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print the model as one JSON line")
     parser.add_argument("--page", type=Path, help="write the model as markdown")
+    parser.add_argument(
+        "--worker-batches",
+        type=Path,
+        help="bench.worker_batch's JSON summary to take the worker's full batches from "
+        "(default: the newest full make bench results)",
+    )
     args = parser.parse_args()
-    model = run()
+    measured = None
+    if args.worker_batches:
+        summary = json.loads(args.worker_batches.read_text())
+        measured = {"date": summary.get("date"), **summary["full_batches"]}
+    model = run(measured=measured)
     if args.page:
         args.page.write_text(page(model))
     emit(model, args.json, print_table)

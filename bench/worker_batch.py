@@ -1,7 +1,10 @@
 """Order worker: a batch of 10 decided by the deployed handler, together (group commit)
 and record by record side by side (one order a transaction), against the same logic
 deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and DynamoDB's
-per-request latency simulated.
+per-request latency simulated. Then full batches (100 records) of a flash sale's orders
+(one SKU, a quarter in stock) and of spread orders with each design: wall time, and the
+CPU time of this process, which the scale model (bench/scale_model.py) stretches to a
+Lambda environment's share of a vCPU.
 
   .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS] [--dynamodb moto]
 
@@ -14,6 +17,7 @@ beat.
 
 import json
 import os
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -24,6 +28,10 @@ from bench.endpoint import aws_endpoint, set_dynamodb_latency
 from bench.seed import add_products, sample_event
 
 BATCH = 10
+# A full batch as the queue delivers it under load (the template's BatchSize), and the
+# SKUs spread traffic's orders take their 3 lines from.
+BATCH_SIZE = 100
+SPREAD_SKUS = 300
 
 
 def run(rounds: int, latencies_ms: list[float], dynamodb: str | None = None) -> dict[str, Any]:
@@ -178,7 +186,69 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         assert response["batchItemFailures"] == [], response
         usage_per_order[variant] = usage.per(BATCH)
 
-    return [measure(latency_ms) for latency_ms in latencies_ms]
+    def full_batch(traffic: str, prefix: str) -> dict[str, Any]:
+        """A full batch (BATCH_SIZE records) of `traffic`'s orders, as the queue delivers
+        them: a sale's one-unit orders of one SKU with a quarter of them in stock, or
+        spread orders of 3 lines over SPREAD_SKUS SKUs with ample stock."""
+        rng = random.Random(prefix)
+        if traffic == "flash":
+            add_products([prefix], on_hand=BATCH_SIZE // 4)
+            lines = [[(prefix, 1)] for _ in range(BATCH_SIZE)]
+        else:
+            lines = [
+                [(sku, rng.randint(1, 3)) for sku in rng.sample(spread_skus, 3)]
+                for _ in range(BATCH_SIZE)
+            ]
+        order_ids = [
+            ordering.place_order(
+                f"buyer-{n}",
+                PlaceOrderRequest.model_validate(
+                    {"items": [{"sku": sku, "quantity": q} for sku, q in order_lines]}
+                ),
+            ).order_id
+            for n, order_lines in enumerate(lines)
+        ]
+        return {
+            "Records": [
+                sample | {"messageId": f"{prefix}-{n}", "body": json.dumps({"order_id": order})}
+                for n, order in enumerate(order_ids)
+            ]
+        }
+
+    def measure_full_batches(latency_ms: float) -> dict[str, Any]:
+        """Each design deciding full batches of each traffic: wall and CPU time a batch."""
+        figures: dict[str, Any] = {"batch": BATCH_SIZE, "latency_ms": latency_ms}
+        context = LocalContext(
+            "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
+        )
+        for traffic in ("flash", "spread"):
+            figures[traffic] = {}
+            for design, group in (("group", "true"), ("per_order", "false")):
+                walls, cpus = [], []
+                for round_number in range(rounds):
+                    event = full_batch(traffic, f"FULL-{traffic}-{design}-{round_number}")
+                    os.environ["WORKER_GROUP_COMMIT"] = group
+                    get_settings.cache_clear()
+                    set_dynamodb_latency(latency_ms)
+                    usage.clear()
+                    started, cpu = time.perf_counter(), time.process_time()
+                    response = order_worker.handler(event, context)
+                    walls.append(time.perf_counter() - started)
+                    cpus.append(time.process_time() - cpu)
+                    set_dynamodb_latency(0)
+                    assert response["batchItemFailures"] == [], response
+                figures[traffic][design] = {
+                    "median_s": statistics.median(walls),
+                    "cpu_s": statistics.median(cpus),
+                    "per_order": usage.per(BATCH_SIZE),
+                }
+        return figures
+
+    spread_skus = [f"SPREAD-{n}" for n in range(SPREAD_SKUS)]
+    add_products(spread_skus, on_hand=1_000_000)
+    found = [measure(latency_ms) for latency_ms in latencies_ms]
+    found[-1]["full_batches"] = measure_full_batches(latencies_ms[-1])
+    return found
 
 
 def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
@@ -201,6 +271,24 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
     )
     for figures in summary.get("by_latency", [])[:-1]:
         out(f"  at +{figures['latency_ms']:g} ms per request: {figures['speedup']:.2f}x")
+    full = summary["full_batches"]
+    out(
+        f"full batches of {full['batch']}, +{full['latency_ms']:g} ms per DynamoDB request "
+        "(flash: one SKU, a quarter in stock; spread: 3 lines each, ample stock)"
+    )
+    out(
+        "{:<8} {:<10} {:>8} {:>7} {:>10}  {}".format(
+            "traffic", "design", "wall ms", "CPU ms", "CPU/order", "calls per order"
+        )
+    )
+    for traffic in ("flash", "spread"):
+        for design in ("group", "per_order"):
+            row = full[traffic][design]
+            calls = ", ".join(f"{name} {n:g}" for name, n in row["per_order"]["calls"].items())
+            out(
+                f"{traffic:<8} {design:<10} {row['median_s'] * 1000:>8.1f} "
+                f"{row['cpu_s'] * 1000:>7.1f} {row['cpu_s'] * 1000 / full['batch']:>10.2f}  {calls}"
+            )
 
 
 def main() -> None:

@@ -65,8 +65,8 @@ parity with AWS:
                 (local HS256 key, issuer and audience), CORS as declared, payload limits
                 (10 MB request, 6 MB function response); DynamoDB stream sources (shards
                 in lineage order, filters, batch size, partial batch failures, bisection,
-                MaximumRetryAttempts, on-failure destination); SQS
-                sources (batch size, batching window, MaximumConcurrency pollers,
+                MaximumRetryAttempts, on-failure destination); SQS sources (batch
+                size, batching window, MaximumConcurrency pollers up to 5,
                 ReportBatchItemFailures, visibility timeout, redrive to the DLQ); S3
                 notifications with prefix/suffix filters, invoked asynchronously (two
                 retries, then the on-failure destination); Schedule events, invoked

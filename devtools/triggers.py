@@ -20,8 +20,11 @@ from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_ba
 from devtools.streams import lambda_record, streams_client
 from devtools.template import event_sources, function_properties
 
-# Lambda polls a queue with five pollers when no MaximumConcurrency caps them.
+# Lambda polls a queue with five pollers when no MaximumConcurrency caps them. Here a
+# queue gets at most five, whatever its MaximumConcurrency: on a laptop's few cores the
+# machine binds before more batches at once could pay.
 DEFAULT_SQS_CONCURRENCY = 5
+LOCAL_MAX_POLLERS = 5
 # Schedules run this often locally, whatever their rate (a local setting).
 DEFAULT_SCHEDULE_SECONDS = 30.0
 POLL_INTERVAL_SECONDS = 0.2
@@ -289,12 +292,17 @@ class StreamPoller:
 
 # ------------------------------------------------------------------------ queues
 def queue_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[threading.Thread]:
-    """Each SQS event source's pollers: one per unit of MaximumConcurrency, each
-    invoking with batches of its own."""
+    """Each SQS event source's pollers: one per unit of MaximumConcurrency (at most
+    LOCAL_MAX_POLLERS), each invoking with batches of its own."""
     threads = []
     for function, properties in event_sources("SQS"):
-        concurrency = int(
-            properties.get("ScalingConfig", {}).get("MaximumConcurrency", DEFAULT_SQS_CONCURRENCY)
+        concurrency = min(
+            LOCAL_MAX_POLLERS,
+            int(
+                properties.get("ScalingConfig", {}).get(
+                    "MaximumConcurrency", DEFAULT_SQS_CONCURRENCY
+                )
+            ),
         )
         arn = str(stack.resolve(properties["Queue"]))
         url = _queue_url(stack, arn)

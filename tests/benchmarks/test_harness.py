@@ -46,7 +46,9 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
     results = report["results"]
     cold = results["cold_start"]["variants"]
     assert set(cold) == {variant.name for variant in cold_start.variants()}
-    assert {"boto3 floor", "catalog + X-Ray Tracer", "FastAPI catalog"} <= set(cold)
+    assert {"boto3 floor", "framework floor", "catalog + X-Ray Tracer", "FastAPI catalog"} <= set(
+        cold
+    )
     assert all(figures["total_ms"]["median_ms"] > 0 for figures in cold.values())
     assert all(figures["ready_ms"]["median_ms"] > 0 for figures in cold.values())
     assert all(figures["heaviest_imports"] for figures in cold.values())
@@ -57,6 +59,17 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
     # Together: the batch's orders and counters read once each, one transaction for all.
     assert worker["group"]["per_order"]["calls"] == {"BatchGetItem": 0.2, "TransactWriteItems": 0.1}
     assert worker["relay"]["per_order"]["calls"] == {"SendMessageBatch": 0.1}
+    # A sale's full batch: 25 of 100 fit, confirmed in one transaction; 75 rejected.
+    sale = worker["full_batches"]["flash"]
+    assert sale["group"]["per_order"]["calls"] == {
+        "BatchGetItem": 0.02,
+        "TransactWriteItems": 0.01,
+        "UpdateItem": 0.75,
+    }
+    assert sale["per_order"]["per_order"]["calls"]["TransactWriteItems"] == 1
+    for traffic in ("flash", "spread"):
+        for figures in worker["full_batches"][traffic].values():
+            assert figures["cpu_s"] > 0 and figures["median_s"] > 0
     imports = results["catalog_import"]["imports"]
     assert {(row["rows"], row["format"], row["skus"]) for row in imports} == {
         (rows, file_format, 4) for rows in (200, 400) for file_format in ("csv", "jsonl.gz")

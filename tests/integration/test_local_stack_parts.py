@@ -33,9 +33,9 @@ def test_the_authorizers_issuer_and_audience_parameters_take_the_local_issuers_v
     assert overrides == {"JwtIssuer": LOCAL_ISSUER, "JwtAudience": LOCAL_AUDIENCE}
 
 
-def test_each_sqs_source_gets_as_many_pollers_as_its_maximum_concurrency(stack):
+def test_each_sqs_source_gets_a_poller_a_unit_of_its_maximum_concurrency_up_to_five(stack):
     expected = sum(
-        properties.get("ScalingConfig", {}).get("MaximumConcurrency", 5)
+        min(5, properties.get("ScalingConfig", {}).get("MaximumConcurrency", 5))
         for _, properties in event_sources("SQS")
     )
     assert len(queue_pollers(stack, lambda *_: None, threading.Event())) == expected
