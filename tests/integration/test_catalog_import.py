@@ -257,23 +257,6 @@ def test_the_last_row_for_a_sku_wins_in_one_write(stack):
     assert report("imports/repeat.csv")[0]["imported"] == 53
 
 
-def test_superseded_rows_below_the_reserved_units_are_refused_as_line_by_line(stack):
-    add_product("SKU-1", on_hand=10)
-    confirm("alice", {"SKU-1": 3})
-    # Line by line: 2 refused (below 3 reserved), 7 applied, 1 refused, 6 applied.
-    body = csv_bytes([row("SKU-1", on_hand=n) for n in (2, 7, 1, 6)])
-
-    with product_writes() as written:
-        invoke(upload("imports/restated-again.csv", body))
-
-    summary, errors = report("imports/restated-again.csv")
-    assert (summary["imported"], summary["rejected"]) == (2, 2)
-    assert [error["line"] for error in errors] == [2, 4]
-    assert "below the 3 units reserved" in errors[0]["errors"][0]["message"]
-    assert stock("SKU-1") == (6, 3, 3)
-    assert written["SKU-1"] == 1
-
-
 def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(stack):
     add_product("SKU-1", on_hand=10)
     confirm("alice", {"SKU-1": 3})
@@ -288,19 +271,33 @@ def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(sta
     assert_stock_adds_up("SKU-1")
 
 
-def test_a_refused_last_row_is_found_out_and_the_last_row_that_fits_is_written(stack):
+@pytest.mark.parametrize(
+    ("on_hands", "reserved", "refused_lines", "kept", "writes"),
+    [
+        # Line by line: 2 refused (below 3 reserved), 7 applied, 1 refused, 6 applied;
+        # the last row takes effect, so it is the only write.
+        ((2, 7, 1, 6), 3, [2, 4], 6, 1),
+        # 8 and 9 applied, 2 and 3 refused: the last row is written and refused, then
+        # the last row that covers the reserved units (9).
+        ((8, 9, 2, 3), 4, [4, 5], 9, 2),
+    ],
+)
+def test_a_skus_rows_fare_as_line_by_line_with_the_fewest_writes(
+    stack, on_hands, reserved, refused_lines, kept, writes
+):
     add_product("SKU-1", on_hand=10)
-    confirm("alice", {"SKU-1": 4})
-    body = csv_bytes([row("SKU-1", on_hand=n) for n in (8, 9, 2, 3)])
+    confirm("alice", {"SKU-1": reserved})
+    body = csv_bytes([row("SKU-1", on_hand=n) for n in on_hands])
 
     with product_writes() as written:
-        invoke(upload("imports/shrinking.csv", body))
+        invoke(upload("imports/restated-again.csv", body))
 
-    summary, errors = report("imports/shrinking.csv")
+    summary, errors = report("imports/restated-again.csv")
     assert (summary["imported"], summary["rejected"]) == (2, 2)
-    assert [error["line"] for error in errors] == [4, 5]
-    assert stock("SKU-1") == (9, 4, 5)
-    assert written["SKU-1"] == 2  # line 5, refused; then line 3, the last that fits
+    assert [error["line"] for error in errors] == refused_lines
+    assert f"below the {reserved} units reserved" in errors[0]["errors"][0]["message"]
+    assert stock("SKU-1") == (kept, reserved, kept - reserved)
+    assert written["SKU-1"] == writes
 
 
 # ------------------------------------------------------------------ reservations
