@@ -153,3 +153,13 @@ def test_the_scale_model_names_what_binds_each_case(quick_run):
     assert cases["flash/per-order"]["binding_fixed"]["orders_per_s"] < (
         cases["flash/group"]["binding_fixed"]["orders_per_s"] / 10
     )
+
+
+def test_a_worker_batch_on_lambda_stretches_its_cpu_time_to_the_memorys_share_of_a_vcpu():
+    from bench.scale_model import VCPU_MB, Worker
+
+    measured = {"median_s": 0.2, "cpu_s": 0.08}  # 0.12 s of it waiting on DynamoDB
+    assert Worker(100, 30, VCPU_MB).batch_seconds(measured) == pytest.approx(0.2)
+    assert Worker(100, 30, VCPU_MB // 2).batch_seconds(measured) == pytest.approx(
+        0.12 + 0.16, rel=1e-3
+    )
