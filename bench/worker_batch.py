@@ -1,7 +1,7 @@
 """Order worker: a batch of 10 decided by the deployed handler, together (group commit)
 and record by record side by side (one order a transaction), against the same logic
 deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and DynamoDB's
-per-request latency simulated. Then full batches (100 records) of a flash sale's orders
+per-request latency simulated. Then full batches (the template's BatchSize) of a sale's orders
 (one SKU, a quarter in stock) and of spread orders with each design: wall time, and the
 CPU time of this process, which the scale model (bench/scale_model.py) stretches to a
 Lambda environment's share of a vCPU.
@@ -28,9 +28,7 @@ from bench.endpoint import aws_endpoint, set_dynamodb_latency
 from bench.seed import add_products, sample_event
 
 BATCH = 10
-# A full batch as the queue delivers it under load (the template's BatchSize), and the
-# SKUs spread traffic's orders take their 3 lines from.
-BATCH_SIZE = 100
+# The SKUs spread traffic's orders take their 3 lines from, in a full batch.
 SPREAD_SKUS = 300
 
 
@@ -187,17 +185,17 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         usage_per_order[variant] = usage.per(BATCH)
 
     def full_batch(traffic: str, prefix: str) -> dict[str, Any]:
-        """A full batch (BATCH_SIZE records) of `traffic`'s orders, as the queue delivers
+        """A full batch (the template's BatchSize) of `traffic`'s orders, as the queue delivers
         them: a sale's one-unit orders of one SKU with a quarter of them in stock, or
         spread orders of 3 lines over SPREAD_SKUS SKUs with ample stock."""
         rng = random.Random(prefix)
         if traffic == "flash":
-            add_products([prefix], on_hand=BATCH_SIZE // 4)
-            lines = [[(prefix, 1)] for _ in range(BATCH_SIZE)]
+            add_products([prefix], on_hand=full_size // 4)
+            lines = [[(prefix, 1)] for _ in range(full_size)]
         else:
             lines = [
                 [(sku, rng.randint(1, 3)) for sku in rng.sample(spread_skus, 3)]
-                for _ in range(BATCH_SIZE)
+                for _ in range(full_size)
             ]
         order_ids = [
             ordering.place_order(
@@ -217,7 +215,7 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
 
     def measure_full_batches(latency_ms: float) -> dict[str, Any]:
         """Each design deciding full batches of each traffic: wall and CPU time a batch."""
-        figures: dict[str, Any] = {"batch": BATCH_SIZE, "latency_ms": latency_ms}
+        figures: dict[str, Any] = {"batch": full_size, "latency_ms": latency_ms}
         context = LocalContext(
             "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
         )
@@ -240,10 +238,13 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
                 figures[traffic][design] = {
                     "median_s": statistics.median(walls),
                     "cpu_s": statistics.median(cpus),
-                    "per_order": usage.per(BATCH_SIZE),
+                    "per_order": usage.per(full_size),
                 }
         return figures
 
+    from bench.scale_model import Worker
+
+    full_size = Worker.deployed().batch_size  # a full batch, as deployed
     spread_skus = [f"SPREAD-{n}" for n in range(SPREAD_SKUS)]
     add_products(spread_skus, on_hand=1_000_000)
     found = [measure(latency_ms) for latency_ms in latencies_ms]
