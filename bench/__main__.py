@@ -15,6 +15,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -240,10 +241,6 @@ def print_report(report: dict[str, Any], out: Printer = print) -> None:
     out(f"\nmade in {report['seconds']} s")
 
 
-def today() -> str:
-    return datetime.datetime.now(datetime.UTC).date().isoformat()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="tiny inputs: the harness runs")
@@ -253,19 +250,19 @@ def main() -> None:
     started = time.perf_counter()
     results: dict[str, Any] = {}
     durations: dict[str, float] = {}
-    for name, (_, full, quick) in PARTS.items():
-        print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        arguments = quick if args.quick else full
-        if name == "scale_model":  # the worker's batches as this run measured them
-            measured = args.results_dir / ".worker_batch.json"
-            args.results_dir.mkdir(parents=True, exist_ok=True)
-            measured.write_text(json.dumps({"date": today(), **results["worker_batch"]}))
-            arguments = [*arguments, "--worker-batches", str(measured)]
-        results[name], durations[name] = _run_part(name, arguments)
-        if name == "scale_model":
-            measured.unlink()
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    with tempfile.TemporaryDirectory() as folder:
+        # The scale model takes the worker's batches as this run measured them.
+        measured = Path(folder) / "worker_batch.json"
+        for name, (_, full, quick) in PARTS.items():
+            print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+            arguments = quick if args.quick else full
+            if name == "scale_model":
+                measured.write_text(json.dumps({"date": today, **results["worker_batch"]}))
+                arguments = [*arguments, "--worker-batches", str(measured)]
+            results[name], durations[name] = _run_part(name, arguments)
     report = {
-        "date": today(),
+        "date": today,
         "quick": args.quick,
         "machine": machine(),
         "seconds": round(time.perf_counter() - started, 1),
@@ -278,7 +275,7 @@ def main() -> None:
     report["targets"] = targets(results)
     print_report(report)
     args.results_dir.mkdir(parents=True, exist_ok=True)
-    (args.results_dir / f"{report['date']}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (args.results_dir / f"{today}.json").write_text(json.dumps(report, indent=2) + "\n")
     from bench.markdown import render
 
     args.docs.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,10 @@
 """Order worker: a batch of 10 decided by the deployed handler, together (group commit)
 and record by record side by side (one order a transaction), against the same logic
 deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and DynamoDB's
-per-request latency simulated. Then full batches (the template's BatchSize) of a sale's orders
-(one SKU, a quarter in stock) and of spread orders with each design: wall time, and the
-CPU time of this process, which the scale model (bench/scale_model.py) stretches to a
-Lambda environment's share of a vCPU.
+per-request latency simulated. Then full batches (the template's BatchSize) of a sale's
+orders (one SKU, a quarter in stock) and of spread orders with each design: wall time,
+and the CPU time of this process, which the scale model (bench/scale_model.py) stretches
+to a Lambda environment's share of a vCPU.
 
   .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS] [--dynamodb moto]
 
@@ -87,26 +87,32 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
             records.append(record)
         return {"Records": records}
 
+    def placed(
+        prefix: str, orders: list[list[tuple[str, int]]]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Each of `orders` (its lines: SKU, quantity) placed, and the queue's batch of
+        messages for them with their ids."""
+        order_ids = [
+            ordering.place_order(
+                "bench",
+                PlaceOrderRequest.model_validate(
+                    {"items": [{"sku": sku, "quantity": q} for sku, q in lines]}
+                ),
+            ).order_id
+            for lines in orders
+        ]
+        records = [
+            sample | {"messageId": f"{prefix}-{n}", "body": json.dumps({"order_id": order_id})}
+            for n, order_id in enumerate(order_ids)
+        ]
+        return {"Records": records}, order_ids
+
     def batch_event(prefix: str) -> tuple[dict[str, Any], list[str]]:
         """A batch of the queue's messages for newly placed orders, and their ids: an
         order a SKU, as in a store's steady traffic (a hot SKU is the flash sale's case)."""
         skus = [f"{prefix}-{n}" for n in range(BATCH)]
         add_products(skus, on_hand=1000, unit_price_cents=100)
-        orders = [
-            ordering.place_order(
-                "bench",
-                PlaceOrderRequest.model_validate({"items": [{"sku": sku, "quantity": 1}]}),
-            )
-            for sku in skus
-        ]
-        order_ids = [order.order_id for order in orders]
-        event = {
-            "Records": [
-                sample | {"messageId": f"m-{n}", "body": json.dumps({"order_id": order.order_id})}
-                for n, order in enumerate(orders)
-            ]
-        }
-        return event, order_ids
+        return placed(prefix, [[(sku, 1)] for sku in skus])
 
     def measure(latency_ms: float) -> dict[str, Any]:
         set_dynamodb_latency(latency_ms)
@@ -197,21 +203,7 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
                 [(sku, rng.randint(1, 3)) for sku in rng.sample(spread_skus, 3)]
                 for _ in range(full_size)
             ]
-        order_ids = [
-            ordering.place_order(
-                f"buyer-{n}",
-                PlaceOrderRequest.model_validate(
-                    {"items": [{"sku": sku, "quantity": q} for sku, q in order_lines]}
-                ),
-            ).order_id
-            for n, order_lines in enumerate(lines)
-        ]
-        return {
-            "Records": [
-                sample | {"messageId": f"{prefix}-{n}", "body": json.dumps({"order_id": order})}
-                for n, order in enumerate(order_ids)
-            ]
-        }
+        return placed(prefix, lines)[0]
 
     def measure_full_batches(latency_ms: float) -> dict[str, Any]:
         """Each design deciding full batches of each traffic: wall and CPU time a batch."""

@@ -296,13 +296,9 @@ def queue_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[t
     LOCAL_MAX_POLLERS), each invoking with batches of its own."""
     threads = []
     for function, properties in event_sources("SQS"):
+        scaling = properties.get("ScalingConfig", {})
         concurrency = min(
-            LOCAL_MAX_POLLERS,
-            int(
-                properties.get("ScalingConfig", {}).get(
-                    "MaximumConcurrency", DEFAULT_SQS_CONCURRENCY
-                )
-            ),
+            int(scaling.get("MaximumConcurrency", DEFAULT_SQS_CONCURRENCY)), LOCAL_MAX_POLLERS
         )
         arn = str(stack.resolve(properties["Queue"]))
         url = _queue_url(stack, arn)

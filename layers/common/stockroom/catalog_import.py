@@ -329,14 +329,14 @@ def _write_rows(rows: list[ParsedRow], now: str) -> list[RejectedRow]:
             reserved = with_retries(
                 partial(products.apply_catalog_entry, entry, now), f"import of SKU {entry.sku}"
             )
+            took_effect = True
         except products.ReservedExceedsOnHandError as error:
-            refused.append(_refused(row, error.reserved))
-            reserved = error.reserved
-            refused += [_refused(r, reserved) for r in left if _on_hand(r) < reserved]
-            left = [r for r in left if _on_hand(r) >= reserved]
-            continue
+            reserved, took_effect = error.reserved, False
+            refused.append(_refused(row, reserved))
         refused += [_refused(r, reserved) for r in left if _on_hand(r) < reserved]
-        break
+        if took_effect:
+            break
+        left = [r for r in left if _on_hand(r) >= reserved]
     return refused
 
 
