@@ -11,7 +11,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.jmespath_utils import query
 
-from catalog_import import S3_REQUEST_ID
+from catalog_import_s3 import S3_REQUEST_ID
 from stockroom import aws as stockroom_aws
 from stockroom import container, import_files, reservation
 from stockroom.dal import products as products_table

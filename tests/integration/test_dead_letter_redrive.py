@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-import order_worker
+import order_worker_sqs
 from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
 from devtools.redrive import RedriveError, move_with_task, redrive
 from devtools.template import resources
@@ -38,7 +38,7 @@ def deliver_once(sqs: Any, queue_url: str, lambda_context) -> int:
     if not messages:
         return 0
     event = batch_event(messages, queue_arn(sqs, queue_url), sqs.meta.region_name)
-    result = order_worker.handler(event, lambda_context)
+    result = order_worker_sqs.handler(event, lambda_context)
     for message in delete_succeeded(sqs, queue_url, messages, result):
         # As if its visibility timeout had passed.
         sqs.change_message_visibility(

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import order_worker
+import order_worker_sqs
 from stockroom import aws as stockroom_aws
 from stockroom import container, ordering, reservation
 from stockroom.dal import products as products_table
@@ -189,7 +189,7 @@ def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, 
     order = place("c1", {"HOT": 2})
     event = sqs_event(message_for(order), message_for("no-such-order"), message_for(order), "{")
 
-    response = order_worker.handler(event, lambda_context)
+    response = order_worker_sqs.handler(event, lambda_context)
 
     ids = [record["messageId"] for record in event["Records"]]
     assert response["batchItemFailures"] == [
@@ -214,7 +214,7 @@ def test_the_one_order_a_transaction_worker_is_kept_behind_a_setting(
     add_product("HOT", on_hand=5)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
 
-    response = order_worker.handler(
+    response = order_worker_sqs.handler(
         sqs_event(*(message_for(o) for o in orders)), FakeLambdaContext()
     )
 
@@ -299,7 +299,9 @@ def test_grouped_decisions_are_emitted_as_metrics(stack, lambda_context, capsys)
     metrics.clear_metrics()  # what earlier tests counted outside a handler
     capsys.readouterr()
 
-    order_worker.handler(sqs_event(*(message_for(o) for o in [*orders, orders[0]])), lambda_context)
+    order_worker_sqs.handler(
+        sqs_event(*(message_for(o) for o in [*orders, orders[0]])), lambda_context
+    )
 
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
     totals = {

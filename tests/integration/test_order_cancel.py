@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import order_worker
+import order_worker_sqs
 import orders_api
 from stockroom import aws as stockroom_aws
 from stockroom import ordering, reservation
@@ -157,7 +157,7 @@ def test_a_worker_batch_after_cancels_skips_the_cancelled_orders(stack, lambda_c
     kept, dropped = place("alice", {"SKU-A": 2}), place("alice", {"SKU-A": 2})
     assert cancel(lambda_context, dropped.order_id).status == 200
 
-    response = order_worker.handler(
+    response = order_worker_sqs.handler(
         sqs_event(message_for(dropped), message_for(kept)), lambda_context
     )
 

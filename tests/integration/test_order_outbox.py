@@ -12,7 +12,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-import order_relay
+import order_relay_stream
 import orders_api
 from devtools.template import resources
 from stockroom import container
@@ -55,7 +55,7 @@ def queued_order_ids(queue_url: str) -> list[str]:
 
 def relay(event: dict[str, Any], lambda_context) -> list[str]:
     """Runs the relay; returns the sequence numbers it reported as failed."""
-    response = order_relay.handler(event, lambda_context)
+    response = order_relay_stream.handler(event, lambda_context)
     return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import boto3
 
-import order_reconciler
-import order_worker
+import order_reconciler_schedule
+import order_worker_sqs
 from stockroom import ordering, reconciling, reservation
 from stockroom.dal import orders as orders_table
 from stockroom.identity import Caller
@@ -61,7 +61,7 @@ def test_stuck_orders_are_requeued_counted_and_then_decided(stack, lambda_contex
             for message in messages[:10]
         ]
     }
-    assert order_worker.handler(event, lambda_context) == {"batchItemFailures": []}
+    assert order_worker_sqs.handler(event, lambda_context) == {"batchItemFailures": []}
     for message in messages[10:]:
         order_id = message["Body"].split('"')[3]
         assert reservation.decide_order(order_id) is reservation.Decision.CONFIRMED
@@ -75,7 +75,7 @@ def test_orders_younger_than_the_bound_are_left_to_the_outbox(stack, lambda_cont
     add_product("SKU-A")
     place("alice", {"SKU-A": 1})
 
-    assert order_reconciler.handler({}, lambda_context) == {"requeued": 0}
+    assert order_reconciler_schedule.handler({}, lambda_context) == {"requeued": 0}
     assert queued_messages(stack) == []
 
 

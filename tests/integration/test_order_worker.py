@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import order_worker
+import order_worker_sqs
 from stockroom import container, reservation
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
@@ -32,7 +32,7 @@ from support.orders import (
 
 
 def failed_ids(event, lambda_context) -> list[str]:
-    response = order_worker.handler(event, lambda_context)
+    response = order_worker_sqs.handler(event, lambda_context)
     return sorted(failure["itemIdentifier"] for failure in response["batchItemFailures"])
 
 

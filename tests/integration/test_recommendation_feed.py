@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
-import recommendation_feed
+import recommendation_feed_stream
 
 from stockroom import recommendation_refresh
 from stockroom.dal import model_store
@@ -46,7 +46,7 @@ def test_a_record_delivered_twice_counts_once(stack, lambda_context):
     buy("alice", "SKU-A", "SKU-B", lambda_context=lambda_context)
     batch = feed_batch()
     for _ in range(3):
-        assert recommendation_feed.handler(batch, lambda_context)["batchItemFailures"] == []
+        assert recommendation_feed_stream.handler(batch, lambda_context)["batchItemFailures"] == []
     assert len(baskets_stored()) == 1
     _, purchases = recommendations_table.get_history("alice")
     assert [o.order_id for o in purchases.orders] == [
@@ -62,7 +62,9 @@ def test_a_record_that_is_not_an_order_is_reported_not_dropped(stack, lambda_con
     broken = {**batch["Records"][0], "dynamodb": {**batch["Records"][0]["dynamodb"]}}
     broken["dynamodb"]["NewImage"] = {"status": {"S": "CONFIRMED"}}
     broken["dynamodb"]["SequenceNumber"] = "999"
-    response = recommendation_feed.handler({"Records": [broken, *batch["Records"]]}, lambda_context)
+    response = recommendation_feed_stream.handler(
+        {"Records": [broken, *batch["Records"]]}, lambda_context
+    )
     assert response["batchItemFailures"] == [{"itemIdentifier": "999"}]
 
 

@@ -15,7 +15,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-import order_worker
+import order_worker_sqs
 from stockroom import ordering, reservation
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
@@ -77,7 +77,7 @@ class StockMachine(RuleBasedStateMachine):
         """The handler decides a batch concurrently (duplicates included): which of
         competing orders wins is not ours to predict, only that each move is legal."""
         event = sqs_event(*map(message_for, order_ids))
-        response = order_worker.handler(event, FakeLambdaContext())
+        response = order_worker_sqs.handler(event, FakeLambdaContext())
         assert response["batchItemFailures"] == []
         for order_id in set(order_ids):
             before, now = self.expected[order_id], self._stored_status(order_id)

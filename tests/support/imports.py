@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 import boto3
 
-import catalog_import
+import catalog_import_s3
 from devtools import buckets
 from devtools.intrinsics import Stack
 from devtools.provision import LOCAL_STACK_NAME
@@ -65,7 +65,7 @@ def upload(key: str, body: bytes) -> dict[str, Any]:
 
 
 def invoke(event: dict[str, Any], context: Any = None) -> list[dict[str, Any]]:
-    result = catalog_import.handler(event, context or FakeLambdaContext(timeout_seconds=300))
+    result = catalog_import_s3.handler(event, context or FakeLambdaContext(timeout_seconds=300))
     outcomes: list[dict[str, Any]] = result["objects"]
     return outcomes
 

@@ -4,10 +4,10 @@ orders stream through the feed (with the template's filter), then one trainer ru
 import json
 from typing import Any
 
-import recommendation_feed
-import recommendation_trainer
+import recommendation_feed_stream
+import recommendation_trainer_schedule
 
-import order_worker
+import order_worker_sqs
 from devtools.template import resources
 from devtools.triggers import matches
 from stockroom import recommendation_refresh
@@ -33,17 +33,17 @@ def feed_batch() -> dict[str, Any]:
 def buy(customer_id: str, *skus: str, lambda_context: Any) -> Order:
     """An order placed and decided by the worker (CONFIRMED while stock lasts)."""
     order = place(customer_id, dict.fromkeys(skus, 1))
-    failures = order_worker.handler(sqs_event(message_for(order)), lambda_context)
+    failures = order_worker_sqs.handler(sqs_event(message_for(order)), lambda_context)
     assert failures["batchItemFailures"] == []
     return order
 
 
 def learn_and_train(lambda_context: Any, monkeypatch: Any) -> dict[str, Any]:
     """The feed given the stream so far, then a trainer run that reads every basket."""
-    feed_failures = recommendation_feed.handler(feed_batch(), lambda_context)
+    feed_failures = recommendation_feed_stream.handler(feed_batch(), lambda_context)
     assert feed_failures["batchItemFailures"] == []
     monkeypatch.setattr(recommendation_refresh, "SETTLE_SECONDS", 0)
     # A first run looks this far back for baskets; a test's orders are minutes old at most.
     monkeypatch.setattr(recommendation_refresh, "CATCH_UP_MINUTES", 10)
-    report: dict[str, Any] = recommendation_trainer.handler({}, lambda_context)
+    report: dict[str, Any] = recommendation_trainer_schedule.handler({}, lambda_context)
     return report
