@@ -8,9 +8,9 @@ is the test item, the rest their history; every item they have not seen is ranke
 and NDCG@10 over all people. Side by side in one run: popularity, the `implicit`
 library's item-kNN recommenders (cosine, BM25, TF-IDF; K in 20, 50, 100, 200), and
 Stockroom's model computed by the code the functions run: each history replayed as
-confirmed one-line orders through the purchase history (stockroom.recommending), the
-baskets folded and solved by stockroom.training, the top 10 from the rows by the same
-`suggest` that answers GET /recommendations.
+confirmed one-line orders through the purchase history (stockroom.recommendations), the
+baskets folded and solved by the trainer's model (training.py), the top 10 from the rows by
+the same `suggest` that answers GET /recommendations.
 
 Beside it: serving latency through the handlers (moto in-process, GET /products/{sku}/related
 and GET /recommendations against the catalog's GET /products/{sku}), what the feed writes
@@ -37,6 +37,7 @@ from devtools.template import ROOT, on_path
 WHEEL = "recbole==1.2.1"
 MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 DATA = ROOT / ".tools" / "data"
+TRAINER = ROOT / "functions" / "recommendation_trainer"  # the model's code
 CUTOFF = 10
 KNN_NEIGHBOURS = (20, 50, 100, 200)
 # Targets: HR@10 against the best item-kNN variant and against popularity.
@@ -135,10 +136,10 @@ def knn(split: Split, name: str, neighbours: int) -> Ranker:
 
 def stockroom(split: Split) -> tuple[Ranker, dict[str, Any]]:
     """Stockroom's model trained and asked as the functions do."""
-    on_path()
+    on_path(TRAINER)
     from stockroom.models import Order, OrderLine, OrderStatus, PurchaseHistory, ViewHistory
-    from stockroom.recommending import purchase_change, recent_skus, suggest
-    from stockroom.training import Model
+    from stockroom.recommendations import purchase_change, recent_skus, suggest
+    from training import Model
 
     started = time.perf_counter()
     baskets = []
@@ -294,7 +295,7 @@ def feed_usage(customers: int = 10, orders_each: int = 40) -> dict[str, Any]:
         on_path()
         physical = provision()
         use_environment(physical, "RecommendationFeedFunction")
-        from stockroom import aws, recommending
+        from stockroom import aws, recommendations
         from stockroom.models import Order, OrderLine, OrderStatus
 
         def confirmed(customer: int, n: int) -> Order:
@@ -319,13 +320,13 @@ def feed_usage(customers: int = 10, orders_each: int = 40) -> dict[str, Any]:
 
         for n in range(orders_each - 3):  # histories filled first, not counted
             for customer in range(customers):
-                recommending.learn_from_order(confirmed(customer, n))
+                recommendations.learn_from_order(confirmed(customer, n))
         usage = Usage(sized=True)
         usage.watch(aws.dynamodb())
         started = time.perf_counter()
         for n in range(orders_each - 3, orders_each):
             for customer in range(customers):
-                recommending.learn_from_order(confirmed(customer, n))
+                recommendations.learn_from_order(confirmed(customer, n))
         counted = 3 * customers
         per_order = usage.per(counted)
         per_order["ms"] = round((time.perf_counter() - started) * 1000 / counted, 2)
@@ -340,9 +341,9 @@ def at_scale(catalog: int, baskets: int, seed: int = 1) -> dict[str, Any]:
     then one incremental run of 1,000 new baskets. Seconds and peak memory."""
     import resource
 
-    on_path()
+    on_path(TRAINER)
     from stockroom.models import Basket, BasketKind
-    from stockroom.training import ROWS_PER_RUN, Model
+    from training import ROWS_PER_RUN, Model
 
     rng = np.random.default_rng(seed)
     weights = 1.0 / (np.arange(catalog) + 10.0) ** 0.9

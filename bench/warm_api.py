@@ -47,19 +47,22 @@ def bench_environment() -> None:
 
 def _calls() -> dict[str, dict[str, Call]]:
     """For each route: the logic alone and each handler serving one request."""
-    import bench.fastapi.catalog
-    import bench.fastapi.orders
     from devtools.runtime import LocalContext
     from devtools.template import import_handler_module
-    from stockroom import catalog, ordering
+
+    powertools = (
+        import_handler_module("CatalogFunction").handler,
+        import_handler_module("OrdersFunction").handler,  # with its folder on the path
+    )
+    import bench.fastapi.catalog
+    import bench.fastapi.orders
+    from orders import idempotency_config, place_order
+    from stockroom import catalog
     from stockroom.http_rules import etag_of
     from stockroom.models import PlaceOrderRequest, ProductView
 
     handlers: dict[str, tuple[Handler, Handler]] = {
-        "powertools": (
-            import_handler_module("CatalogFunction").handler,
-            import_handler_module("OrdersFunction").handler,
-        ),
+        "powertools": powertools,
         "fastapi": (bench.fastapi.catalog.handler, bench.fastapi.orders.handler),
     }
     product_event = sample_event("get_product")
@@ -71,7 +74,7 @@ def _calls() -> dict[str, dict[str, Call]]:
     orders_context = LocalContext("OrdersFunction", 10)
 
     # The logic alone registers the context too, as the orders handler does first.
-    ordering.idempotency_config().register_lambda_context(orders_context)  # type: ignore[arg-type]  # has what Powertools reads
+    idempotency_config().register_lambda_context(orders_context)  # type: ignore[arg-type]  # has what Powertools reads
 
     def order_request() -> dict[str, Any]:
         order_event["headers"]["idempotency-key"] = uuid.uuid4().hex
@@ -91,7 +94,7 @@ def _calls() -> dict[str, dict[str, Call]]:
         ROUTES[0]: {"logic": lambda: etag_of(ProductView.of(catalog.get_product(SKU)))},
         ROUTES[1]: {"logic": lambda: etag_of(ProductView.of(catalog.get_product(SKU, fresh=True)))},
         ROUTES[2]: {
-            "logic": lambda: ordering.place_order(
+            "logic": lambda: place_order(
                 "customer-123", PlaceOrderRequest.model_validate_json(body), uuid.uuid4().hex
             ).model_dump(mode="json")
         },

@@ -63,8 +63,10 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
     os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
     order_worker = import_handler_module("OrderWorkerFunction")
     order_relay = import_handler_module("OrderRelayFunction")
+    import_handler_module("OrdersFunction")  # places the orders: its folder on the path
     from bench.usage import Usage
-    from stockroom import aws, ordering
+    from orders import place_order
+    from stockroom import aws
     from stockroom.models import PlaceOrderRequest
     from stockroom.settings import get_settings
 
@@ -93,7 +95,7 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         """Each of `orders` (its lines: SKU, quantity) placed, and the queue's batch of
         messages for them with their ids."""
         order_ids = [
-            ordering.place_order(
+            place_order(
                 "bench",
                 PlaceOrderRequest.model_validate(
                     {"items": [{"sku": sku, "quantity": q} for sku, q in lines]}

@@ -93,6 +93,13 @@ def http_routes() -> dict[tuple[str, str], tuple[str, bool]]:
     return routes
 
 
+def product_sources() -> list[Path]:
+    """The product's Python files: the shared layer's and every function's."""
+    return sorted(
+        [*(ROOT / "layers" / "common").rglob("*.py"), *(ROOT / "functions").rglob("*.py")]
+    )
+
+
 @dataclass(frozen=True)
 class HandlerLocation:
     """Where a function's code lives, from its CodeUri and Handler."""

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 
+import orders
 from bench.fastapi.common import caller, create_app, lambda_handler
-from stockroom import ordering
 from stockroom.identity import Caller
 from stockroom.models import Order, OrderPage, PlaceOrderRequest
 
@@ -23,7 +23,7 @@ def place_order(
     who: CallerOf,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> JSONResponse:
-    order = ordering.place_order(who.customer_id, request, idempotency_key)
+    order = orders.place_order(who.customer_id, request, idempotency_key)
     return JSONResponse(
         order.model_dump(mode="json"),
         status_code=202,
@@ -33,12 +33,12 @@ def place_order(
 
 @app.get("/orders/{order_id}")
 def get_order(order_id: OrderId, who: CallerOf) -> Order:
-    return ordering.get_order(who, order_id)
+    return orders.get_order(who, order_id)
 
 
 @app.post("/orders/{order_id}/cancel")
 def cancel_order(order_id: OrderId, who: CallerOf) -> Order:
-    return ordering.cancel_order(who, order_id)
+    return orders.cancel_order(who, order_id)
 
 
 @app.get("/orders")
@@ -47,10 +47,10 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
 ) -> OrderPage:
-    return ordering.list_orders(who.customer_id, limit, cursor)
+    return orders.list_orders(who.customer_id, limit, cursor)
 
 
 # Lets an idempotency record left by a timed-out invocation expire with it.
 handler = lambda_handler(
-    app, before=lambda context: ordering.idempotency_config().register_lambda_context(context)
+    app, before=lambda context: orders.idempotency_config().register_lambda_context(context)
 )

@@ -13,7 +13,8 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import catalog_import, container
+import catalog_import
+from stockroom import container
 from stockroom.errors import RetryLaterError
 from stockroom.observability import count, logger, metrics
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import container, reconciling
+import order_reconciler
+from stockroom import container
 from stockroom.observability import logger, metrics
 from stockroom.settings import get_settings
 
@@ -16,5 +17,7 @@ container.prepare("dynamodb", "sqs", settings=["orders_table_name", "order_queue
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    stuck = reconciling.requeue_stuck_orders(datetime.now(UTC), get_settings().stuck_order_seconds)
+    stuck = order_reconciler.requeue_stuck_orders(
+        datetime.now(UTC), get_settings().stuck_order_seconds
+    )
     return {"requeued": len(stuck)}

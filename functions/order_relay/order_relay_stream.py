@@ -17,7 +17,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import container, outbox
+import order_relay
+from stockroom import container
 from stockroom.observability import logger, metrics
 
 container.prepare("sqs", settings=["order_queue_url"])
@@ -30,7 +31,7 @@ def relay_batch(records: list[dict[str, Any]]) -> dict[str, Exception | None]:
     batch's orders sent ten to a request."""
     parsed = [DynamoDBRecord(record) for record in records]
     images = [(r.dynamodb.new_image if r.dynamodb else None) or {} for r in parsed]
-    outcomes = outbox.relay_placed_orders(images)
+    outcomes = order_relay.relay_placed_orders(images)
     return {_sequence(r): outcome for r, outcome in zip(parsed, outcomes, strict=True)}
 
 

@@ -1,9 +1,9 @@
 """Order worker: decides each placed order from the order queue, CONFIRMED with its stock
 reserved or REJECTED as out of stock.
 
-A batch's orders are decided together (`reservation.decide_orders`: group commit, a
+A batch's orders are decided together (`order_worker.decide_orders`: group commit, a
 transaction for many orders of a SKU); with WORKER_GROUP_COMMIT=false, each record is
-decided alone, side by side in threads (`reservation.decide_order`). Either way, a record
+decided alone, side by side in threads (`order_worker.decide_order`). Either way, a record
 that fails is reported as a batch item failure and comes back after the visibility
 timeout; after the queue's maxReceiveCount it moves to the dead-letter queue.
 """
@@ -23,7 +23,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from stockroom import container, reservation
+import order_worker
+from stockroom import container
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderPlacedMessage
 from stockroom.observability import logger, metrics
@@ -36,14 +37,14 @@ container.prepare("dynamodb", settings=["products_table_name", "orders_table_nam
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def decide_message(record: SQSRecord) -> reservation.Decision:
+def decide_message(record: SQSRecord) -> order_worker.Decision:
     """One message's decision; any exception makes it a batch item failure."""
     # Records are decided side by side in threads: each thread's log lines name its message.
     logger.thread_safe_append_keys(correlation_id=record.message_id)
     try:
         message = OrderPlacedMessage.model_validate_json(record.body)
         logger.thread_safe_append_keys(order_id=message.order_id)
-        return reservation.decide_order(message.order_id)
+        return order_worker.decide_order(message.order_id)
     except RetryLaterError:
         logger.warning(
             "order message deferred: contention outlasted retries", message_id=record.message_id
@@ -67,11 +68,11 @@ async def decide_record(record: SQSRecord) -> str:
 
 def decide_batch(
     records: list[dict[str, Any]],
-) -> dict[str, tuple[str | None, reservation.Outcome]]:
+) -> dict[str, tuple[str | None, order_worker.Outcome]]:
     """Every record's order id (None: unreadable) and outcome, by message id, its batch's
     orders decided together; a second record for an order already in the batch is
     SKIPPED."""
-    outcomes: dict[str, tuple[str | None, reservation.Outcome]] = {}
+    outcomes: dict[str, tuple[str | None, order_worker.Outcome]] = {}
     order_of: dict[str, str] = {}
     for record in records:
         try:
@@ -80,12 +81,12 @@ def decide_batch(
             ).order_id
         except ValidationError as error:
             outcomes[record["messageId"]] = (None, error)
-    decided = reservation.decide_orders(list(order_of.values()))
+    decided = order_worker.decide_orders(list(order_of.values()))
     first_record: dict[str, str] = {}
     for message_id, order_id in order_of.items():
         first_record.setdefault(order_id, message_id)
         outcome = decided[order_id] if first_record[order_id] == message_id else None
-        outcomes[message_id] = (order_id, outcome or reservation.Decision.SKIPPED)
+        outcomes[message_id] = (order_id, outcome or order_worker.Decision.SKIPPED)
     return outcomes
 
 
@@ -93,7 +94,7 @@ grouped = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure
 
 
 def grouped_outcome(
-    outcomes: dict[str, tuple[str | None, reservation.Outcome]], record: SQSRecord
+    outcomes: dict[str, tuple[str | None, order_worker.Outcome]], record: SQSRecord
 ) -> str:
     """A record's outcome, decided with its batch; an exception fails the record alone."""
     order_id, outcome = outcomes[record.message_id]

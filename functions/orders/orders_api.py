@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import container, ordering
+import orders
+from stockroom import container
 from stockroom.http import (
     INVALID_CURSOR,
     caller_of,
@@ -53,13 +54,13 @@ def place_order(
     ] = None,
 ) -> Response[Order]:
     caller = caller_of(app)
-    order = ordering.place_order(caller.customer_id, request, idempotency_key)
+    order = orders.place_order(caller.customer_id, request, idempotency_key)
     return json_response(202, order, {"Location": f"/orders/{order.order_id}"})
 
 
 @app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 404))
 def get_order(order_id: Annotated[str, order_id_path()]) -> Order:
-    return ordering.get_order(caller_of(app), order_id)
+    return orders.get_order(caller_of(app), order_id)
 
 
 @app.post(
@@ -72,7 +73,7 @@ def get_order(order_id: Annotated[str, order_id_path()]) -> Order:
     ),
 )
 def cancel_order(order_id: Annotated[str, order_id_path()]) -> Order:
-    return ordering.cancel_order(caller_of(app), order_id)
+    return orders.cancel_order(caller_of(app), order_id)
 
 
 @app.get(
@@ -86,12 +87,12 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, cursor_query()] = None,
 ) -> OrderPage:
-    return ordering.list_orders(caller_of(app).customer_id, limit, cursor)
+    return orders.list_orders(caller_of(app).customer_id, limit, cursor)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Lets an idempotency record left by a timed-out invocation expire with it.
-    ordering.idempotency_config().register_lambda_context(context)
+    orders.idempotency_config().register_lambda_context(context)
     return resolve(app, event, context)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import container, recommending
+from stockroom import container, recommendations
 from stockroom.dal.items import from_item
 from stockroom.models import Order
 from stockroom.observability import logger, metrics
@@ -32,7 +32,7 @@ def learn(record: DynamoDBRecord) -> None:
     """One record's order learned from; any exception makes it a batch item failure."""
     image = record.raw_event.get("dynamodb", {}).get("NewImage") or {}
     order = Order.model_validate(from_item(image))
-    if recommending.learn_from_order(order):
+    if recommendations.learn_from_order(order):
         logger.debug("learned from order", order_id=order.order_id, status=order.status)
 
 

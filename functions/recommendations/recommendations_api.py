@@ -8,7 +8,8 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from stockroom import catalog, container, recommending
+import stockroom.recommendations
+from stockroom import catalog, container
 from stockroom.http import (
     cached_response,
     caller_of,
@@ -58,7 +59,7 @@ def related(
     if_none_match: Annotated[str | None, Header()] = None,
     cache_control: Annotated[str | None, Header()] = None,
 ) -> Response[Any]:
-    page = recommending.related(sku, limit, fresh=wants_fresh(cache_control))
+    page = stockroom.recommendations.related(sku, limit, fresh=wants_fresh(cache_control))
     return cached_response(page, catalog.product_cache_ttl_seconds(), if_none_match)
 
 
@@ -76,7 +77,7 @@ def related(
     ),
 )
 def recommendations(limit: Annotated[int, limit_query()] = 10) -> RecommendationPage:
-    return recommending.for_customer(caller_of(app).customer_id, limit)
+    return stockroom.recommendations.for_customer(caller_of(app).customer_id, limit)
 
 
 @app.post(
@@ -93,7 +94,7 @@ def recommendations(limit: Annotated[int, limit_query()] = 10) -> Recommendation
     ),
 )
 def record_views(request: Annotated[ViewsRequest, Body()]) -> Response[ViewsAccepted]:
-    kept = recommending.record_views(caller_of(app).customer_id, request.skus)
+    kept = stockroom.recommendations.record_views(caller_of(app).customer_id, request.skus)
     return json_response(202, ViewsAccepted(kept=kept))
 
 

@@ -8,9 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
-import recommendations_api
 
-from stockroom import container, ordering
+import recommendations_api
+from orders import cancel_order
+from stockroom import container
 from stockroom.identity import Caller
 from stockroom.settings import get_settings
 from support.catalog_data import add_product
@@ -109,7 +110,7 @@ def test_a_customer_without_history_gets_best_sellers(planted, lambda_context):
 
 def test_a_cancelled_order_no_longer_counts_as_a_purchase(planted, lambda_context):
     order = buy("regretful", "SKU-D", lambda_context=lambda_context)
-    ordering.cancel_order(Caller(customer_id="regretful", scopes=frozenset()), order.order_id)
+    cancel_order(Caller(customer_id="regretful", scopes=frozenset()), order.order_id)
     report = learn_and_train(lambda_context, planted)
     assert report["baskets"] == 2  # the purchase, and the purchase taken back
     # D's one remaining buyer: D stays last among best sellers, and "regretful" may

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from e2e.test_journeys import put_product, request, wait_for_report
 
+from e2e.test_journeys import put_product, request, wait_for_report
 from support.targets import Target
 
 # Customers of its own, each with a token: the local stack's signer makes them.

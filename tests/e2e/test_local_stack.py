@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from e2e.test_journeys import put_product, request, settled
 
 from devtools.http_api import make_token
 from devtools.template import ROOT
+from e2e.test_journeys import put_product, request, settled
 from support.targets import OUTPUTS_VARIABLE, TOKEN_VARIABLE
 
 if TYPE_CHECKING:

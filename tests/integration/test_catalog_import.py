@@ -11,14 +11,16 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.jmespath_utils import query
 
+import import_files
+import order_worker
 from catalog_import_s3 import S3_REQUEST_ID
+from import_bucket import SourceMissingError
+from order_worker import Decision
 from stockroom import aws as stockroom_aws
-from stockroom import container, import_files, reservation
+from stockroom import container
 from stockroom.dal import products as products_table
-from stockroom.dal.import_bucket import SourceMissingError
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderStatus
-from stockroom.reservation import Decision
 from stockroom.settings import get_settings
 from support.catalog_data import add_product
 from support.context import FakeLambdaContext
@@ -303,7 +305,7 @@ def test_a_skus_rows_fare_as_line_by_line_with_the_fewest_writes(
 # ------------------------------------------------------------------ reservations
 def confirm(customer: str, quantities: dict[str, int]) -> None:
     order = place(customer, quantities)
-    assert reservation.decide_order(order.order_id) is Decision.CONFIRMED
+    assert order_worker.decide_order(order.order_id) is Decision.CONFIRMED
 
 
 def test_a_restock_keeps_the_units_confirmed_orders_reserve(stack):
@@ -358,7 +360,7 @@ def test_an_import_racing_the_order_worker_neither_loses_nor_double_counts_units
     def decide_all() -> None:
         start.wait()
         for order in orders:
-            reservation.decide_order(order.order_id)
+            order_worker.decide_order(order.order_id)
 
     def import_all() -> None:
         start.wait()

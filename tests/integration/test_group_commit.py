@@ -13,16 +13,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import order_worker
 import order_worker_sqs
+from order_worker import Decision
+from orders import cancel_order, get_order
 from stockroom import aws as stockroom_aws
-from stockroom import container, ordering, reservation
+from stockroom import container
 from stockroom.dal import products as products_table
 from stockroom.dal.stock import MAX_TRANSACTION_ITEMS
 from stockroom.errors import RetryLaterError
 from stockroom.identity import Caller
 from stockroom.models import Order, OrderStatus
 from stockroom.observability import metrics
-from stockroom.reservation import Decision
 from support.catalog_data import add_product
 from support.context import FakeLambdaContext
 from support.lost_answers import answers_lost
@@ -56,7 +58,7 @@ def test_a_hot_skus_batch_is_reserved_in_one_transaction_in_queue_order(stack, t
     add_product("HOT", on_hand=6)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(10)]
 
-    outcomes = reservation.decide_orders([o.order_id for o in orders])
+    outcomes = order_worker.decide_orders([o.order_id for o in orders])
 
     assert [outcomes[o.order_id] for o in orders] == [Decision.CONFIRMED] * 6 + [
         Decision.REJECTED
@@ -75,7 +77,7 @@ def test_a_group_never_holds_more_than_a_transactions_items(stack, transactions)
     add_product("HOT", on_hand=500)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(150)]
 
-    outcomes = reservation.decide_orders([o.order_id for o in orders])
+    outcomes = order_worker.decide_orders([o.order_id for o in orders])
 
     assert set(outcomes.values()) == {Decision.CONFIRMED}
     assert [len(t) for t in transactions] == [MAX_TRANSACTION_ITEMS, 150 - 99 + 1]
@@ -89,14 +91,14 @@ def test_an_order_of_several_lines_is_confirmed_whole_or_rejected_whole(stack):
     second = place("c2", {"A": 1, "B": 1})  # B is gone: nothing of A is reserved for it
     third = place("c3", {"A": 1})
 
-    outcomes = reservation.decide_orders([first.order_id, second.order_id, third.order_id])
+    outcomes = order_worker.decide_orders([first.order_id, second.order_id, third.order_id])
 
     assert outcomes == {
         first.order_id: Decision.CONFIRMED,
         second.order_id: Decision.REJECTED,
         third.order_id: Decision.CONFIRMED,
     }
-    rejected = ordering.get_order(Caller(customer_id="c2"), second.order_id)
+    rejected = get_order(Caller(customer_id="c2"), second.order_id)
     assert rejected.reason is not None and rejected.reason.skus == ["B"]
     assert_stock_adds_up("A", "B")
 
@@ -107,7 +109,7 @@ def test_an_order_cancelled_before_its_groups_transaction_is_left_out(stack):
 
     # The customer cancels between the worker's read and its write.
     outcomes = _decided_after(
-        lambda: ordering.cancel_order(Caller(customer_id="c0"), orders[0].order_id), orders
+        lambda: cancel_order(Caller(customer_id="c0"), orders[0].order_id), orders
     )
 
     assert [outcomes[o.order_id] for o in orders] == [
@@ -128,7 +130,9 @@ def test_a_counter_moved_by_another_batch_is_read_again_and_nothing_is_oversold(
     raced: list[Decision] = []
 
     # Another worker confirms its order between our read and our write.
-    outcomes = _decided_after(lambda: raced.append(reservation.decide_order(theirs.order_id)), ours)
+    outcomes = _decided_after(
+        lambda: raced.append(order_worker.decide_order(theirs.order_id)), ours
+    )
 
     assert raced == [Decision.CONFIRMED]
     assert [outcomes[o.order_id] for o in ours] == [Decision.CONFIRMED] + [Decision.REJECTED] * 3
@@ -148,7 +152,7 @@ def _decided_after(meanwhile: Callable[[], object], orders: list[Order]) -> dict
     events = stockroom_aws.dynamodb().meta.events
     events.register("before-call.dynamodb.TransactWriteItems", first_time)
     try:
-        return reservation.decide_orders([o.order_id for o in orders])
+        return order_worker.decide_orders([o.order_id for o in orders])
     finally:
         events.unregister("before-call.dynamodb.TransactWriteItems", first_time)
 
@@ -161,7 +165,7 @@ def test_a_conflicted_group_is_sent_again(stack, transactions):
         return cancelled_transaction(body, "TransactionConflict") if not injected else None
 
     with dynamodb_failures(conflict_once) as injected:
-        outcomes = reservation.decide_orders([o.order_id for o in orders])
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
 
     assert len(injected) == 1
     assert set(outcomes.values()) == {Decision.CONFIRMED}
@@ -173,7 +177,7 @@ def test_a_group_throttled_past_botocores_retries_is_left_for_the_queue_to_redel
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(8)]
 
     with dynamodb_refusals(lambda _: "ThrottlingException", "TransactWriteItems") as sent:
-        outcomes = reservation.decide_orders([o.order_id for o in orders])
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
 
     # botocore's attempts of the first group, then no more rounds: every order later.
     assert len(sent) == stockroom_aws.BOTOCORE_ATTEMPTS
@@ -245,7 +249,7 @@ def test_any_grouped_batch_keeps_every_invariant(stack, stock, batch, data):
     repeated = data.draw(st.lists(st.integers(0, len(orders) - 1), max_size=5))
     delivered = [o.order_id for o in orders] + [orders[n].order_id for n in repeated]
 
-    outcomes = reservation.decide_orders(delivered)
+    outcomes = order_worker.decide_orders(delivered)
 
     assert set(outcomes) == {o.order_id for o in orders}
     assert set(outcomes.values()) <= {Decision.CONFIRMED, Decision.REJECTED}
@@ -259,7 +263,7 @@ def _assert_fair(orders: list[Order], outcomes: dict[str, Any]) -> None:
     for position, order in enumerate(orders):
         if outcomes[order.order_id] is not Decision.REJECTED:
             continue
-        stored = ordering.get_order(Caller(customer_id="c"), order.order_id)
+        stored = get_order(Caller(customer_id="c"), order.order_id)
         assert stored.reason is not None and stored.reason.skus
         wanted = {line.sku: line.quantity for line in order.items}
         for later in orders[position + 1 :]:
@@ -284,7 +288,7 @@ def test_a_group_whose_answer_was_lost_confirms_each_order_once(stack):
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
 
     with answers_lost("TransactWriteItems") as lost:
-        outcomes = reservation.decide_orders([o.order_id for o in orders])
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
 
     assert lost.lost == 1  # delivered, its answer dropped, sent again by botocore
     assert set(outcomes.values()) == {Decision.CONFIRMED}

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+import order_worker
 from devtools import dynamodb_local
 from devtools.local_stack import free_port
 from devtools.provision import provision
-from stockroom import container, ordering, reservation
+from orders import cancel_order
+from stockroom import container
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
@@ -76,7 +78,7 @@ def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):
         start.wait()
         for order in random.Random(3).sample(orders, 30):
             try:
-                ordering.cancel_order(Caller(customer_id=order.customer_id), order.order_id)
+                cancel_order(Caller(customer_id=order.customer_id), order.order_id)
             except ConflictError:
                 continue  # rejected (or cancelled) first: nothing to return
             cancelled.append(order.order_id)
@@ -91,7 +93,7 @@ def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):
 
     def worker(assigned: list[list[str]]) -> list[tuple[list[str], dict[str, Any]]]:
         start.wait()
-        return [(batch, reservation.decide_orders(batch)) for batch in assigned]
+        return [(batch, order_worker.decide_orders(batch)) for batch in assigned]
 
     with ThreadPoolExecutor(WORKERS + 2) as pool:
         side = [pool.submit(cancel), pool.submit(restock)]
@@ -115,7 +117,7 @@ def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):
     assert product.reserved == confirmed  # every CONFIRMED order's unit, and no other
     # Each order confirmed once: a second confirmation would have moved the counter
     # twice, which `reserved == confirmed` rules out.
-    assert sum(r[i] is reservation.Decision.CONFIRMED for _, r in outcomes for i in r) == (
+    assert sum(r[i] is order_worker.Decision.CONFIRMED for _, r in outcomes for i in r) == (
         confirmed + sum(1 for i in cancelled if _was_confirmed(i, outcomes))
     )
     # Units came back for every cancel of a confirmed order: none is CONFIRMED now.
@@ -123,4 +125,4 @@ def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):
 
 
 def _was_confirmed(order_id: str, outcomes: list[tuple[list[str], dict[str, Any]]]) -> bool:
-    return any(r.get(order_id) is reservation.Decision.CONFIRMED for _, r in outcomes)
+    return any(r.get(order_id) is order_worker.Decision.CONFIRMED for _, r in outcomes)

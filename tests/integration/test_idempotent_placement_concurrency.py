@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 
-from stockroom import ordering
+from orders import idempotency_config, place_order
 from stockroom.errors import ConflictError
 from stockroom.models import Order, PlaceOrderRequest
 from support.catalog_data import add_product
@@ -21,14 +21,14 @@ ATTEMPTS = 8
 def test_concurrent_placements_with_one_key_create_exactly_one_order(stack):
     add_product("SKU-001")
     # As the handler does; the fake has every field Powertools reads.
-    ordering.idempotency_config().register_lambda_context(FakeLambdaContext())  # type: ignore[arg-type]
+    idempotency_config().register_lambda_context(FakeLambdaContext())  # type: ignore[arg-type]
     request = PlaceOrderRequest.model_validate({"items": [{"sku": "SKU-001", "quantity": 1}]})
     start = threading.Barrier(ATTEMPTS)
 
     def attempt(_: int) -> Order | ConflictError:
         start.wait()
         try:
-            return ordering.place_order("alice", request, idempotency_key="burst")
+            return place_order("alice", request, idempotency_key="burst")
         except ConflictError as conflict:
             return conflict
 

@@ -6,10 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import order_worker
 import order_worker_sqs
 import orders_api
+from orders import cancel_order
 from stockroom import aws as stockroom_aws
-from stockroom import ordering, reservation
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
@@ -55,7 +56,7 @@ def test_cancelling_a_pending_order_moves_no_stock(stack, lambda_context):
     assert status_of(order) is OrderStatus.CANCELLED
     assert stock("SKU-A") == (5, 5, 0)
     # The order's message, arriving afterwards, is a no-op.
-    assert reservation.decide_order(order.order_id) is reservation.Decision.SKIPPED
+    assert order_worker.decide_order(order.order_id) is order_worker.Decision.SKIPPED
     assert stock("SKU-A") == (5, 5, 0)
     assert_stock_adds_up("SKU-A")
 
@@ -64,7 +65,7 @@ def test_cancelling_a_confirmed_order_returns_its_reserved_units(stack, lambda_c
     add_product("SKU-A", on_hand=5)
     add_product("SKU-B", on_hand=3)
     order = place("alice", {"SKU-A": 2, "SKU-B": 3})
-    assert reservation.decide_order(order.order_id) is reservation.Decision.CONFIRMED
+    assert order_worker.decide_order(order.order_id) is order_worker.Decision.CONFIRMED
     assert (stock("SKU-A"), stock("SKU-B")) == ((5, 3, 2), (3, 0, 3))
 
     result = cancel(lambda_context, order.order_id)
@@ -80,7 +81,7 @@ def test_cancelling_a_rejected_or_cancelled_order_conflicts(stack, lambda_contex
     add_product("SKU-A", on_hand=1)
     order = place("alice", {"SKU-A": 2})
     if settled == "REJECTED":
-        assert reservation.decide_order(order.order_id) is reservation.Decision.REJECTED
+        assert order_worker.decide_order(order.order_id) is order_worker.Decision.REJECTED
     else:
         assert cancel(lambda_context, order.order_id).status == 200
 
@@ -124,12 +125,12 @@ def test_cancel_racing_the_worker_always_ends_cancelled_with_stock_returned(stac
 
     def decide(order_id: str) -> object:
         start.wait()
-        return reservation.decide_order(order_id)
+        return order_worker.decide_order(order_id)
 
     def cancel_it(order_id: str) -> object:
         start.wait()
         try:
-            return ordering.cancel_order(alice, order_id).status
+            return cancel_order(alice, order_id).status
         except ConflictError as conflict:
             return conflict
 

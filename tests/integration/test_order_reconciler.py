@@ -6,9 +6,11 @@ from typing import Any
 
 import boto3
 
+import order_reconciler
 import order_reconciler_schedule
+import order_worker
 import order_worker_sqs
-from stockroom import ordering, reconciling, reservation
+from orders import cancel_order
 from stockroom.dal import orders as orders_table
 from stockroom.identity import Caller
 from stockroom.models import OrderStatus
@@ -38,7 +40,7 @@ def test_stuck_orders_are_requeued_counted_and_then_decided(stack, lambda_contex
     add_product("SKU-A", on_hand=30)
     orders = [place(f"customer-{n}", {"SKU-A": 1}) for n in range(25)]
 
-    requeued = reconciling.requeue_stuck_orders(datetime.now(UTC) + LATER, 600)
+    requeued = order_reconciler.requeue_stuck_orders(datetime.now(UTC) + LATER, 600)
 
     assert sorted(requeued) == sorted(order.order_id for order in orders)
     messages = queued_messages(stack)
@@ -64,11 +66,11 @@ def test_stuck_orders_are_requeued_counted_and_then_decided(stack, lambda_contex
     assert order_worker_sqs.handler(event, lambda_context) == {"batchItemFailures": []}
     for message in messages[10:]:
         order_id = message["Body"].split('"')[3]
-        assert reservation.decide_order(order_id) is reservation.Decision.CONFIRMED
+        assert order_worker.decide_order(order_id) is order_worker.Decision.CONFIRMED
     assert {status_of(order) for order in orders} == {OrderStatus.CONFIRMED}
     assert_stock_adds_up("SKU-A")
     # Decided orders leave the index: a second look finds nothing to do.
-    assert reconciling.requeue_stuck_orders(datetime.now(UTC) + LATER, 600) == []
+    assert order_reconciler.requeue_stuck_orders(datetime.now(UTC) + LATER, 600) == []
 
 
 def test_orders_younger_than_the_bound_are_left_to_the_outbox(stack, lambda_context):
@@ -85,9 +87,9 @@ def test_every_way_out_of_pending_leaves_the_index(stack):
     rejected = place("bob", {"SKU-A": 1})
     cancelled = place("carol", {"SKU-A": 1})
     pending = place("dave", {"SKU-A": 1})
-    assert reservation.decide_order(confirmed.order_id) is reservation.Decision.CONFIRMED
-    assert reservation.decide_order(rejected.order_id) is reservation.Decision.REJECTED
-    ordering.cancel_order(Caller(customer_id="carol", scopes=frozenset()), cancelled.order_id)
+    assert order_worker.decide_order(confirmed.order_id) is order_worker.Decision.CONFIRMED
+    assert order_worker.decide_order(rejected.order_id) is order_worker.Decision.REJECTED
+    cancel_order(Caller(customer_id="carol", scopes=frozenset()), cancelled.order_id)
 
     later = (datetime.now(UTC) + LATER).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     assert orders_table.pending_order_ids(later) == [pending.order_id]
@@ -111,7 +113,9 @@ def test_an_order_sent_again_waits_a_full_bound_before_the_next_time(stack):
     order = place("alice", {"SKU-A": 1})
     first = datetime.now(UTC) + LATER
 
-    assert reconciling.requeue_stuck_orders(first, 600) == [order.order_id]
-    assert reconciling.requeue_stuck_orders(first + timedelta(seconds=599), 600) == []
-    assert reconciling.requeue_stuck_orders(first + timedelta(seconds=601), 600) == [order.order_id]
+    assert order_reconciler.requeue_stuck_orders(first, 600) == [order.order_id]
+    assert order_reconciler.requeue_stuck_orders(first + timedelta(seconds=599), 600) == []
+    assert order_reconciler.requeue_stuck_orders(first + timedelta(seconds=601), 600) == [
+        order.order_id
+    ]
     assert len(queued_messages(stack)) == 2

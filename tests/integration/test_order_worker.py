@@ -9,14 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+import order_worker
 import order_worker_sqs
-from stockroom import container, reservation
+from order_worker import Decision
+from stockroom import container
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderStatus
 from stockroom.observability import logger
-from stockroom.reservation import Decision
 from support.catalog_data import add_product
 from support.events import load_event
 from support.orders import (
@@ -86,7 +87,7 @@ def test_the_same_message_delivered_twice_reserves_once(stack, lambda_context):
     assert failed_ids(event, lambda_context) == []
     assert failed_ids(event, lambda_context) == []
 
-    assert reservation.decide_order(order.order_id) is Decision.SKIPPED
+    assert order_worker.decide_order(order.order_id) is Decision.SKIPPED
     product = products_table.get_product("SKU-A")
     assert product is not None and product.reserved == 2
     assert_stock_adds_up("SKU-A")
@@ -165,7 +166,7 @@ def test_a_transient_cancellation_is_retried_and_then_succeeds(stack, reason):
         return None
 
     with dynamodb_failures(twice) as injected:
-        assert reservation.decide_order(order.order_id) is Decision.CONFIRMED
+        assert order_worker.decide_order(order.order_id) is Decision.CONFIRMED
 
     assert len(injected) == 2
     assert_stock_adds_up("SKU-A")
@@ -182,7 +183,7 @@ def test_persistent_contention_is_reported_for_later_and_nothing_is_half_applied
 
     with dynamodb_failures(lambda body: cancelled_transaction(body, reason)):
         with pytest.raises(RetryLaterError):
-            reservation.decide_order(order.order_id)
+            order_worker.decide_order(order.order_id)
         assert failed_ids(event, lambda_context) == record_ids(event)
 
     assert status_of(order) is OrderStatus.PENDING
@@ -246,7 +247,7 @@ def test_concurrent_workers_never_oversell_the_last_units(stack):
 
     def decide(order_id: str) -> Decision:
         start.wait()
-        return reservation.decide_order(order_id)
+        return order_worker.decide_order(order_id)
 
     with ThreadPoolExecutor(max_workers=len(orders)) as pool:
         decisions = list(pool.map(decide, [order.order_id for order in orders]))
@@ -269,7 +270,7 @@ def test_concurrent_multi_line_orders_keep_every_sku_consistent(stack):
         start.wait()
         # Each order twice at once: a duplicate delivery racing the original.
         with ThreadPoolExecutor(max_workers=2) as pair:
-            return sorted(pair.map(reservation.decide_order, [order_id, order_id]))
+            return sorted(pair.map(order_worker.decide_order, [order_id, order_id]))
 
     with ThreadPoolExecutor(max_workers=len(orders)) as pool:
         pairs = list(pool.map(decide, [order.order_id for order in orders]))

@@ -6,10 +6,10 @@ from typing import Any
 
 import boto3
 import pytest
-import recommendation_feed_stream
 
-from stockroom import recommendation_refresh
-from stockroom.dal import model_store
+import model_store
+import recommendation_feed_stream
+import recommendation_trainer
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.models import OrderStatus
 from stockroom.settings import get_settings
@@ -106,13 +106,13 @@ def test_a_full_run_solves_every_sku(stack, lambda_context, monkeypatch):
     add_product("SKU-B")
     buy("alice", "SKU-A", "SKU-B", lambda_context=lambda_context)
     learn_and_train(lambda_context, monkeypatch)
-    monkeypatch.setattr(recommendation_refresh, "SETTLE_SECONDS", 0)
-    report = recommendation_refresh.refresh(full=True)
+    monkeypatch.setattr(recommendation_trainer, "SETTLE_SECONDS", 0)
+    report = recommendation_trainer.refresh(full=True)
     assert (report.baskets, report.solved, report.skus) == (0, 2, 2)
 
 
 def test_history_writes_whose_answers_were_lost_take_effect_once(stack, lambda_context):
-    from stockroom import recommending
+    from stockroom import recommendations
     from support.lost_answers import answers_lost
 
     for sku in ("SKU-A", "SKU-B"):
@@ -120,8 +120,8 @@ def test_history_writes_whose_answers_were_lost_take_effect_once(stack, lambda_c
     order = buy("alice", "SKU-A", lambda_context=lambda_context)
     confirmed = order.model_copy(update={"status": OrderStatus.CONFIRMED})
     with answers_lost("TransactWriteItems") as lost:
-        recommending.learn_from_order(confirmed)  # counted by the first copy
-        assert recommending.record_views("alice", ["SKU-B"]) == 1
+        recommendations.learn_from_order(confirmed)  # counted by the first copy
+        assert recommendations.record_views("alice", ["SKU-B"]) == 1
     assert lost.lost == 1  # the first transaction's answer; botocore sent it again
     _, purchases = recommendations_table.get_history("alice")
     assert [o.order_id for o in purchases.orders] == [order.order_id]

@@ -7,8 +7,9 @@ from typing import Any
 import boto3
 import pytest
 
+import order_worker
 import orders_api
-from stockroom import ordering, reservation
+from orders import cancel_order
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
 from stockroom.models import OrderStatus
@@ -94,10 +95,10 @@ def test_a_reservation_whose_answer_was_lost_confirms_once(stack):
     order = place("alice", {"SKU-A": 2})
 
     with answers_lost("TransactWriteItems") as lost:
-        decision = reservation.decide_order(order.order_id)
+        decision = order_worker.decide_order(order.order_id)
 
     assert lost.lost == 1
-    assert decision is reservation.Decision.CONFIRMED  # not "already decided"
+    assert decision is order_worker.Decision.CONFIRMED  # not "already decided"
     assert status_of(order) is OrderStatus.CONFIRMED
     assert stock("SKU-A") == (5, 2, 3)  # on hand, reserved, available
     assert_stock_adds_up("SKU-A")
@@ -108,10 +109,10 @@ def test_a_rejection_whose_answer_was_lost_is_a_rejection(stack):
     order = place("alice", {"SKU-A": 2})
 
     with answers_lost("UpdateItem") as lost:
-        decision = reservation.decide_order(order.order_id)
+        decision = order_worker.decide_order(order.order_id)
 
     assert lost.lost == 1
-    assert decision is reservation.Decision.REJECTED
+    assert decision is order_worker.Decision.REJECTED
     assert status_of(order) is OrderStatus.REJECTED
     assert_stock_adds_up("SKU-A")
 
@@ -141,7 +142,7 @@ def test_cancelling_a_confirmed_order_whose_answer_was_lost_returns_its_units_on
 ):
     add_product("SKU-A", on_hand=5)
     order = place("alice", {"SKU-A": 2})
-    assert reservation.decide_order(order.order_id) is reservation.Decision.CONFIRMED
+    assert order_worker.decide_order(order.order_id) is order_worker.Decision.CONFIRMED
 
     with answers_lost("TransactWriteItems") as lost:
         result = cancel(lambda_context, order.order_id)
@@ -159,16 +160,16 @@ def test_a_cancel_that_lost_the_race_is_still_refused(stack):
     add_product("SKU-A", on_hand=5)
     order = place("alice", {"SKU-A": 2})
     caller = Caller(customer_id="alice", scopes=frozenset())
-    ordering.cancel_order(caller, order.order_id)
+    cancel_order(caller, order.order_id)
 
     with pytest.raises(ConflictError):
-        ordering.cancel_order(caller, order.order_id)
+        cancel_order(caller, order.order_id)
 
 
 def test_an_import_update_whose_answer_was_lost_counts_once(stack):
     add_product("SKU-A", on_hand=5)
     confirmed = place("alice", {"SKU-A": 2})
-    assert reservation.decide_order(confirmed.order_id) is reservation.Decision.CONFIRMED
+    assert order_worker.decide_order(confirmed.order_id) is order_worker.Decision.CONFIRMED
 
     with answers_lost("UpdateItem") as lost:
         outcome = invoke(upload("imports/restock.csv", csv_bytes([row("SKU-A", on_hand=9)])))

@@ -15,8 +15,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+import order_worker
 import order_worker_sqs
-from stockroom import ordering, reservation
+from orders import cancel_order
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
@@ -58,18 +59,18 @@ class StockMachine(RuleBasedStateMachine):
     @rule(order_id=orders)
     def deliver(self, order_id: str) -> None:
         """A delivery or, for a decided order, a duplicate delivery."""
-        decision = reservation.decide_order(order_id)
+        decision = order_worker.decide_order(order_id)
         if self.expected[order_id] is not OrderStatus.PENDING:
-            assert decision is reservation.Decision.SKIPPED
+            assert decision is order_worker.Decision.SKIPPED
             return
         lines = self.placed[order_id].items
         if all(self.available[line.sku] >= line.quantity for line in lines):
-            assert decision is reservation.Decision.CONFIRMED
+            assert decision is order_worker.Decision.CONFIRMED
             self.expected[order_id] = OrderStatus.CONFIRMED
             for line in lines:
                 self.available[line.sku] -= line.quantity
         else:
-            assert decision is reservation.Decision.REJECTED
+            assert decision is order_worker.Decision.REJECTED
             self.expected[order_id] = OrderStatus.REJECTED
 
     @rule(order_ids=st.lists(orders, min_size=1, max_size=6))
@@ -94,7 +95,7 @@ class StockMachine(RuleBasedStateMachine):
     def cancel(self, order_id: str) -> None:
         before = self.expected[order_id]
         try:
-            cancelled = ordering.cancel_order(ALICE, order_id)
+            cancelled = cancel_order(ALICE, order_id)
         except ConflictError:
             assert before in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
             return

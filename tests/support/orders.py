@@ -13,8 +13,8 @@ import boto3
 import botocore.endpoint
 from botocore.awsrequest import AWSResponse
 
+from orders import place_order
 from stockroom import aws as stockroom_aws
-from stockroom import ordering
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.dal.items import from_item
@@ -29,7 +29,7 @@ def place(customer_id: str, quantities: dict[str, int]) -> Order:
     request = PlaceOrderRequest.model_validate(
         {"items": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()]}
     )
-    return ordering.place_order(customer_id, request)
+    return place_order(customer_id, request)
 
 
 def sqs_event(*bodies: str | dict[str, Any]) -> dict[str, Any]:

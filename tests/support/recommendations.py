@@ -4,13 +4,12 @@ orders stream through the feed (with the template's filter), then one trainer ru
 import json
 from typing import Any
 
-import recommendation_feed_stream
-import recommendation_trainer_schedule
-
 import order_worker_sqs
+import recommendation_feed_stream
+import recommendation_trainer
+import recommendation_trainer_schedule
 from devtools.template import resources
 from devtools.triggers import matches
-from stockroom import recommendation_refresh
 from stockroom.models import Order
 from stockroom.settings import get_settings
 from support.orders import message_for, place, sqs_event
@@ -42,8 +41,8 @@ def learn_and_train(lambda_context: Any, monkeypatch: Any) -> dict[str, Any]:
     """The feed given the stream so far, then a trainer run that reads every basket."""
     feed_failures = recommendation_feed_stream.handler(feed_batch(), lambda_context)
     assert feed_failures["batchItemFailures"] == []
-    monkeypatch.setattr(recommendation_refresh, "SETTLE_SECONDS", 0)
+    monkeypatch.setattr(recommendation_trainer, "SETTLE_SECONDS", 0)
     # A first run looks this far back for baskets; a test's orders are minutes old at most.
-    monkeypatch.setattr(recommendation_refresh, "CATCH_UP_MINUTES", 10)
+    monkeypatch.setattr(recommendation_trainer, "CATCH_UP_MINUTES", 10)
     report: dict[str, Any] = recommendation_trainer_schedule.handler({}, lambda_context)
     return report

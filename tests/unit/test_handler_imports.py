@@ -25,8 +25,8 @@ def catalog_modules() -> set[str]:
     [
         "aws_lambda_powertools.utilities.idempotency",
         "aws_lambda_powertools.utilities.batch",
-        "stockroom.ordering",
-        "stockroom.outbox",
+        "orders",
+        "order_relay",
         "stockroom.dal.orders",
         "mypy_boto3_dynamodb",
         "moto",
@@ -46,7 +46,7 @@ def test_relay_imports_neither_the_http_resolver_nor_idempotency():
 
 def test_worker_imports_neither_the_http_resolver_nor_idempotency_nor_the_cache():
     modules = loaded_modules("OrderWorkerFunction")
-    assert _loads(modules, "stockroom.reservation")
+    assert _loads(modules, "order_worker")
     assert not _loads(modules, "aws_lambda_powertools.utilities.idempotency")
     assert not _loads(modules, "aws_lambda_powertools.event_handler")
     assert not _loads(modules, "stockroom.http")
@@ -55,10 +55,10 @@ def test_worker_imports_neither_the_http_resolver_nor_idempotency_nor_the_cache(
 
 def test_importer_imports_neither_the_http_resolver_nor_order_logic():
     modules = loaded_modules("CatalogImportFunction")
-    assert _loads(modules, "stockroom.catalog_import")
+    assert _loads(modules, "catalog_import")
     assert not _loads(modules, "aws_lambda_powertools.event_handler")
     assert not _loads(modules, "stockroom.http")
-    assert not _loads(modules, "stockroom.ordering")
+    assert not _loads(modules, "orders")
     assert not _loads(modules, "stockroom.cache")
 
 
@@ -75,7 +75,7 @@ def test_only_the_trainer_loads_numpy(function):
 
 def test_the_trainer_loads_numpy_and_the_api_loads_no_training():
     assert _loads(loaded_modules("RecommendationTrainerFunction"), "numpy")
-    assert not _loads(loaded_modules("RecommendationsFunction"), "stockroom.training")
+    assert not _loads(loaded_modules("RecommendationsFunction"), "training")
 
 
 # Powertools' idempotency (orders, importer) and streaming (importer) import boto3.

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devtools.template import ROOT, resources
+from devtools.template import product_sources, resources
 
 FUNCTIONS = resources("AWS::Serverless::Function")
 
@@ -39,10 +39,10 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("sqs:SendMessage", "OrderRelayFailureQueue"),  # Lambda's on-failure destination
     },
     "OrderWorkerFunction": {
-        ("dynamodb:BatchGetItem", "ProductsTable"),  # reservation._allot
+        ("dynamodb:BatchGetItem", "ProductsTable"),  # order_worker._allot
         ("dynamodb:UpdateItem", "ProductsTable"),  # stock.reserve_group, stock.reserve
         ("dynamodb:BatchGetItem", "OrdersTable"),  # orders.get_orders
-        ("dynamodb:GetItem", "OrdersTable"),  # reservation.decide_order
+        ("dynamodb:GetItem", "OrdersTable"),  # order_worker.decide_order
         ("dynamodb:UpdateItem", "OrdersTable"),  # set_status, the transactions' status item
     },
     "OrderReconcilerFunction": {
@@ -112,11 +112,11 @@ def test_each_role_grants_exactly_what_its_function_calls(function):
     assert granted(function) == CALLS[function]
 
 
-def _calls_in_layer() -> set[str]:
-    """The IAM action of each AWS call the shared layer's code makes: `aws.<service>()
-    .<operation>(...)`, paginators, and the item actions of transactions."""
+def _calls_in_product() -> set[str]:
+    """The IAM action of each AWS call the shared layer's and the functions' code makes:
+    `aws.<service>().<operation>(...)`, paginators, and the item actions of transactions."""
     actions = set()
-    for path in (ROOT / "layers/common/stockroom").rglob("*.py"):
+    for path in product_sources():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
@@ -151,12 +151,12 @@ _AUTHORISED_AS = {
 }
 
 
-def test_every_aws_call_in_the_layer_is_granted_to_some_function():
+def test_every_aws_call_in_the_product_is_granted_to_some_function():
     granted_anywhere = {action for calls in CALLS.values() for action, _ in calls}
     missing = set()
-    for action in _calls_in_layer():
+    for action in _calls_in_product():
         action = _AUTHORISED_AS.get(action, action)  # type: ignore[assignment]
         if action is not None and action not in granted_anywhere:
             missing.add(action)
     assert missing == set()
-    assert len(_calls_in_layer()) >= 12  # the scan found the layer's calls
+    assert len(_calls_in_product()) >= 12  # the scan found the layer's calls

@@ -1,5 +1,6 @@
-"""The recommendation model (stockroom/training.py) and the ranking the API answers with
-(stockroom/recommending.suggest), on planted data, without AWS."""
+"""The recommendation model (functions/recommendation_trainer/training.py) and the ranking
+the API answers with
+(stockroom/recommendations.suggest), on planted data, without AWS."""
 
 import numpy as np
 import pytest
@@ -12,14 +13,14 @@ from stockroom.models import (
     OrderStatus,
     PurchaseHistory,
 )
-from stockroom.recommending import (
+from stockroom.recommendations import (
     BOUGHT_KEPT,
     ORDER_SKUS,
     PRIOR_SKUS,
     purchase_change,
     suggest,
 )
-from stockroom.training import CANDIDATES, MAX_PARTNERS, NEIGHBOURS, RIDGE, Model
+from training import CANDIDATES, MAX_PARTNERS, NEIGHBOURS, RIDGE, Model
 
 
 def basket(

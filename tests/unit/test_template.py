@@ -8,8 +8,8 @@ import pytest
 
 from devtools.openapi import api_apps
 from devtools.template import http_routes, load_template, resources
-from stockroom.dal.import_bucket import CHECKPOINTS_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX
-from stockroom.import_files import SUPPORTED_SUFFIXES
+from import_bucket import CHECKPOINTS_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX
+from import_files import SUPPORTED_SUFFIXES
 
 TABLES = resources("AWS::DynamoDB::Table")
 FUNCTIONS = resources("AWS::Serverless::Function")

@@ -1,11 +1,12 @@
 """Recommendations: the products to suggest, and the customer history they come from.
 
 Item to item, as Amazon's (Linden, Smith and York, 2003): the trainer
-(stockroom/training.py) stores, for each SKU, the SKUs its buyers go on to buy with their
-weights; an answer adds up the rows of the few SKUs it starts from. So `/related` reads one
-row and `/recommendations` one query and at most HISTORY_SKUS rows, whatever the number of
-customers or products. Unavailable products are left out (the next ones take their
-place), and best sellers fill an answer the model cannot.
+(functions/recommendation_trainer/training.py) stores, for each SKU, the SKUs its buyers
+go on to buy with their weights; an answer adds up the rows of the few SKUs it starts
+from. So `/related` reads one row and `/recommendations` one query and at most
+HISTORY_SKUS rows, whatever the number of customers or products. Unavailable products are
+left out (the next ones take their place), and best sellers fill an answer the model
+cannot.
 """
 
 import time

@@ -25,8 +25,8 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel
 
-from stockroom.dal import idempotency, import_bucket, products
-from stockroom.import_files import (
+import import_bucket
+from import_files import (
     SUPPORTED_SUFFIXES,
     FileKind,
     ParsedRow,
@@ -34,6 +34,7 @@ from stockroom.import_files import (
     RowReader,
     UnreadableFileError,
 )
+from stockroom.dal import idempotency, products
 from stockroom.models import (
     CatalogEntry,
     ErrorDetail,

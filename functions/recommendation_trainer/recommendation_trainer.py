@@ -1,6 +1,6 @@
 """One run of the recommendation trainer.
 
-The model (stockroom/training.py) is loaded from the model bucket; the baskets stamped
+The model (training.py, beside this module) is loaded from the model bucket; the baskets stamped
 since its watermark are read minute by minute and folded in; the SKUs they touched are
 solved again (every SKU with `full`), and the rows that may have changed are written with
 the best sellers; then the model is saved with its new watermark. A run that fails saves
@@ -17,11 +17,11 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from stockroom.dal import model_store
+import model_store
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.dal.recommendations import minute_of
 from stockroom.observability import count, logger
-from stockroom.training import ROWS_PER_RUN, Model
+from training import ROWS_PER_RUN, Model
 
 SETTLE_SECONDS = 30
 # A model with no watermark (the first run) starts this far back, and a run catches up
