@@ -87,8 +87,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Every function folder on mypy's path, as pytest has them (tests/conftest.py).
 typecheck: venv
-	$(VENV)/bin/mypy
+	MYPYPATH="$$(ls -d functions/*/ | paste -sd:)" $(VENV)/bin/mypy
 
 # The test tiers (docs/testing.md). `unit` is the inner loop: no stack, no emulator but
 # in-process moto, every core. The SAM CLI's venv too: tests run its translator

@@ -36,6 +36,11 @@ os.environ.update(
 
 import pytest
 
+from devtools.template import handler_location, on_path, resources
+
+# Each function's folder importable, as /var/task is in Lambda: the template names them.
+on_path(*(handler_location(function).folder for function in resources("AWS::Serverless::Function")))
+
 from devtools.intrinsics import Stack
 from devtools.provision import environments_as_provisioned
 from support.aws_stack import provisioned
