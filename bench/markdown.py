@@ -1,9 +1,19 @@
-"""docs/performance.md from one `make bench` report: every figure comes from the run."""
+"""docs/performance.md from one `make bench` report: every figure comes from the run.
 
+  .venv/bin/python -m bench.markdown bench/results/<date>.json [--docs FILE]
+
+renders the page again from a results file, without running any benchmark.
+"""
+
+import argparse
+import importlib
+import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from bench import cost
+from devtools.template import ROOT
 
 _TITLES = {
     "cold_start": "Cold start per function",
@@ -143,8 +153,6 @@ def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
 def _under_load() -> list[str]:
     """The latest `make load` figures (bench/results/load.json): too long a run (half an
     hour and more) to repeat in every `make bench`, so shown as they were measured."""
-    import json
-
     from bench import load
 
     if not load.RESULTS.exists():
@@ -164,3 +172,18 @@ def _under_load() -> list[str]:
         *load.table(orders),
         *(["", *load.import_table(imports)] if imports else []),
     ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="docs/performance.md from a results file")
+    parser.add_argument("results", type=Path, help="bench/results/<date>.json")
+    parser.add_argument("--docs", type=Path, default=ROOT / "docs" / "performance.md")
+    args = parser.parse_args()
+    report = json.loads(args.results.read_text())
+    # The parts in the order the run measured them (bench/__main__.py's PARTS).
+    modules = [importlib.import_module(f"bench.{name}") for name in report["results"]]
+    args.docs.write_text(render(report, modules))
+
+
+if __name__ == "__main__":
+    main()
