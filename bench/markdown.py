@@ -1,4 +1,5 @@
-"""docs/performance.md from one `make bench` report: every figure comes from the run.
+"""docs/performance.md from one `make bench` report: every figure comes from the run, and
+only figures: what each measures, and how, is docs/benchmarks.md, linked from each part.
 
   .venv/bin/python -m bench.markdown bench/results/<date>.json [--docs FILE]
 
@@ -8,11 +9,11 @@ renders the page again from a results file, without running any benchmark.
 import argparse
 import importlib
 import json
+import re
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import cost
 from devtools.template import ROOT
 
 _TITLES = {
@@ -24,6 +25,12 @@ _TITLES = {
     "scale_model": "Scale model (on AWS, on paper)",
     "recommendations": "Recommendations: quality on MovieLens, serving, training at scale",
 }
+
+
+def _how(title: str) -> str:
+    """A link to the heading `title` of docs/benchmarks.md (GitHub's anchor for it)."""
+    anchor = re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+    return f"How it is measured: [benchmarks](benchmarks.md#{anchor})."
 
 
 def _block(module: ModuleType, summary: dict[str, Any]) -> list[str]:
@@ -73,9 +80,6 @@ def _cost(report: dict[str, Any]) -> list[str]:
     ]
     lines += ["", "Prices (USD):", ""]
     lines += [f"- `{name}`: {price}" for name, price in model["prices_usd"].items()]
-    lines += ["", "How it is worked out (`bench/cost.py`):", "", "```"]
-    lines += (cost.__doc__ or "").strip().splitlines()
-    lines += ["```"]
     return lines
 
 
@@ -83,8 +87,7 @@ def _snapstart(report: dict[str, Any]) -> list[str]:
     lines = [
         "## SnapStart",
         "",
-        "Its charges for the functions that have it, against running init on each cold",
-        'start (init = the measured "ready" time above; why: [deploying](deploying.md#snapstart)).',
+        _how("SnapStart"),
         "",
         "| function | cache, USD a month | restore, USD per 1,000 cold starts "
         "| init instead, USD per 1,000 (init s) |",
@@ -100,6 +103,19 @@ def _snapstart(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _scale_model(model: dict[str, Any]) -> list[str]:
+    lines = [
+        "| case | decided orders a second | the limit that binds "
+        "| orders a second at the lowest fixed limit |",
+        "|---|---|---|---|",
+    ]
+    for case, figures in model["cases"].items():
+        binding, fixed = figures["binding"], figures.get("binding_fixed")
+        lowest = f"{fixed['orders_per_s']:,}" if fixed else "none is fixed"
+        lines.append(f"| {case} | {binding['orders_per_s']:,} | {binding['name']} | {lowest} |")
+    return [*lines, "", "Every ceiling, its source and what raises it: [scaling](scaling.md)."]
+
+
 def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
     machine = report["machine"]
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
@@ -113,19 +129,13 @@ def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
             if report["quick"]
             else ""
         ),
+        "What each figure measures, and how: [benchmarks](benchmarks.md#benchmarks).",
         "",
         "## Machine",
         "",
         f"- {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GiB",
         f"- {machine['os']}, Python {machine['python']}",
         f"- {packages}",
-        "",
-        "## How to reproduce",
-        "",
-        "`make bench` (installs what it needs, like `make test`). Each part runs in a process",
-        "of its own and can be run alone: `.venv/bin/python -m bench.<part> --help`, with",
-        "`<part>` one of " + ", ".join(f"`{name}`" for name in _TITLES) + ".",
-        "Results go to `bench/results/<date>.json` as well as here.",
         "",
         "## Targets",
         "",
@@ -139,38 +149,34 @@ def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
         )
     for module in modules:
         name = module.__name__.removeprefix("bench.")
-        lines += ["", f"## {_TITLES[name]}", ""]
-        lines += (module.__doc__ or "").strip().split("\n\n")[0].splitlines()
-        lines += ["", *_block(module, report["results"][name])]
+        lines += ["", f"## {_TITLES[name]}", "", _how(_TITLES[name]), ""]
+        if name == "scale_model":
+            lines += _scale_model(report["results"][name])
+        else:
+            lines += _block(module, report["results"][name])
         if name == "cold_start":
             lines += ["", *_heaviest_imports(report["results"][name])]
-    lines += ["", "## Cost per million orders", "", *_cost(report)]
+    title = "Cost per million orders"
+    lines += ["", f"## {title}", "", _how(title), "", *_cost(report)]
     lines += ["", *_snapstart(report)]
     lines += ["", *_under_load()]
     return "\n".join(lines) + "\n"
 
 
 def _under_load() -> list[str]:
-    """The latest `make load` figures (bench/results/load.json): too long a run (half an
-    hour and more) to repeat in every `make bench`, so shown as they were measured."""
+    """Where the latest `make load` figures are (bench/results/load.json, docs/load.md): too
+    long a run (half an hour and more) to repeat in every `make bench`."""
     from bench import load
 
     if not load.RESULTS.exists():
         return []
     results = json.loads(load.RESULTS.read_text())
     dates = ", ".join(sorted({r.get("measured", "?") for r in results}))
-    orders = [r for r in results if "orders_placed" in r]
-    imports = [r for r in results if "rows" in r]
     return [
         "## The order path under load",
         "",
         f"Measured by `make load` on {dates} (`bench/results/load.json`; `make bench` does",
-        "not repeat it). How, the scenarios and every step: [load.md](load.md).",
-        "",
-        *load.targets(results),
-        "",
-        *load.table(orders),
-        *(["", *load.import_table(imports)] if imports else []),
+        "not repeat it): its targets and every scenario's figures are in [load](load.md).",
     ]
 
 
