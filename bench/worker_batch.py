@@ -1,10 +1,11 @@
-"""Order worker: a batch of 10 decided by the deployed handler, together (group commit)
-and record by record side by side (one order a transaction), against the same logic
-deciding records one by one, with DynamoDB Local over HTTP as DynamoDB and DynamoDB's
-per-request latency simulated. Then full batches (the template's BatchSize) of a sale's
-orders (one SKU, a quarter in stock) and of spread orders with each design: wall time,
-and the CPU time of this process, which the scale model (bench/scale_model.py) stretches
-to a Lambda environment's share of a vCPU.
+"""Order worker: a batch of 10 decided by the deployed handler, together (group commit),
+and by the per-order baseline (bench/per_order_worker.py) record by record side by side
+(one order a transaction), against the baseline deciding records one by one, with
+DynamoDB Local over HTTP as DynamoDB and DynamoDB's per-request latency simulated. Then
+full batches (the template's BatchSize) of a sale's orders (one SKU, a quarter in stock)
+and of spread orders with each design: wall time, and the CPU time of this process,
+which the scale model (bench/scale_model.py) stretches to a Lambda environment's share
+of a vCPU.
 
   .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS] [--dynamodb moto]
 
@@ -64,11 +65,11 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
     order_worker = import_handler_module("OrderWorkerFunction")
     order_relay = import_handler_module("OrderRelayFunction")
     import_handler_module("OrdersFunction")  # places the orders: its folder on the path
+    from bench import per_order_worker  # the baseline: the order worker's folder on the path
     from bench.usage import Usage
     from orders import place_order
     from stockroom import aws
     from stockroom.models import PlaceOrderRequest
-    from stockroom.settings import get_settings
 
     usage = Usage()
     usage.watch(aws.dynamodb())
@@ -174,17 +175,17 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         context = LocalContext(
             "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
         )
-        # The deployed handler, deciding the batch together (group commit) or each record
-        # alone side by side (WORKER_GROUP_COMMIT=false).
-        os.environ["WORKER_GROUP_COMMIT"] = "true" if variant == "group" else "false"
-        get_settings.cache_clear()
+        # The deployed handler, deciding the batch together (group commit), or the
+        # per-order baseline deciding each record alone, side by side or one by one.
         started = time.perf_counter()
-        if variant in ("group", "concurrent"):
+        if variant == "group":
             response = order_worker.handler(event, context)
+        elif variant == "concurrent":
+            response = per_order_worker.handler(event, context)
         else:
             response = process_partial_response(
                 event=event,
-                record_handler=order_worker.decide_message,
+                record_handler=per_order_worker.decide_message,
                 processor=sequential,
                 context=context,  # type: ignore[arg-type]  # has what Powertools reads
             )
@@ -215,16 +216,14 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         )
         for traffic in ("flash", "spread"):
             figures[traffic] = {}
-            for design, group in (("group", "true"), ("per_order", "false")):
+            for design, worker in (("group", order_worker), ("per_order", per_order_worker)):
                 walls, cpus = [], []
                 for round_number in range(rounds):
                     event = full_batch(traffic, f"FULL-{traffic}-{design}-{round_number}")
-                    os.environ["WORKER_GROUP_COMMIT"] = group
-                    get_settings.cache_clear()
                     set_dynamodb_latency(latency_ms)
                     usage.clear()
                     started, cpu = time.perf_counter(), time.process_time()
-                    response = order_worker.handler(event, context)
+                    response = worker.handler(event, context)
                     walls.append(time.perf_counter() - started)
                     cpus.append(time.process_time() - cpu)
                     set_dynamodb_latency(0)
