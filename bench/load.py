@@ -511,7 +511,9 @@ def _kind_of_failure(error: str) -> str:
     return f"{status.group(1)[0]}xx" if status else "connection"
 
 
-WORKERS = {"group": "true", "per-order": "false"}  # the worker's design: WorkerGroupCommit
+# The worker's designs: the template's handler (group commit), or the per-order baseline
+# (bench/per_order_worker.py) run in its place by the local stack.
+WORKERS = {"group": None, "per-order": "bench.per_order_worker.handler"}
 
 
 def _start_stack(work: Path, backend: str, worker: str) -> tuple[Any, dict[str, str]]:
@@ -522,10 +524,9 @@ def _start_stack(work: Path, backend: str, worker: str) -> tuple[Any, dict[str, 
     log = work / f"stack-{backend}-{worker}.log"
     # The safety net off for the run: an order the outbox lost must show as stuck here,
     # not be quietly sent again by the reconciler.
-    overrides = {
-        "STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400 "
-        f"WorkerGroupCommit={WORKERS[worker]}"
-    }
+    overrides = {"STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400"}
+    if WORKERS[worker]:
+        overrides["STOCKROOM_HANDLER_OVERRIDES"] = f"OrderWorkerFunction={WORKERS[worker]}"
     (local / REQUEST_COUNTS).mkdir()
     overrides["STOCKROOM_REQUEST_COUNTS"] = str(local / REQUEST_COUNTS)
     stack = start_in_background(local, log, overrides | {"STOCKROOM_DYNAMODB": backend})

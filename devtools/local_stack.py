@@ -11,6 +11,10 @@ through the real path. What it emulates, approximates and ignores is printed at 
     python -m devtools.local_stack            # the stack, until Ctrl-C
     STOCKROOM_DYNAMODB=moto python -m devtools.local_stack     # moto's DynamoDB, no JVM
     STOCKROOM_PARAMETER_OVERRIDES="StuckOrderSeconds=30" python -m devtools.local_stack
+    # dev only: a function run with another handler, a module named from the repository's
+    # root (a benchmark's baseline), its code folder and layers still on its path
+    STOCKROOM_HANDLER_OVERRIDES="OrderWorkerFunction=bench.per_order_worker.handler" \
+        python -m devtools.local_stack
     python -m devtools.local_stack token SUB [SCOPES...]
 """
 
@@ -205,10 +209,31 @@ def authorizer_parameters() -> dict[str, str]:
 def parameter_overrides() -> dict[str, str]:
     """Template parameters set for this stack, `sam deploy --parameter-overrides` style:
     STOCKROOM_PARAMETER_OVERRIDES="Name=Value Other=Value"."""
-    pairs = os.environ.get("STOCKROOM_PARAMETER_OVERRIDES", "").split()
+    return _pairs("STOCKROOM_PARAMETER_OVERRIDES")
+
+
+def handler_overrides() -> dict[str, str]:
+    """Functions run with another handler than the template's, for a benchmark to
+    compare a baseline through the same stack (dev only, never deployed):
+    STOCKROOM_HANDLER_OVERRIDES="Function=package.module.attribute ...", the module
+    named from the repository's root. The function keeps its code folder, layers,
+    environment and event sources; the module is not watched for changes."""
+    overrides = _pairs("STOCKROOM_HANDLER_OVERRIDES")
+    functions = resources("AWS::Serverless::Function")
+    wrong = [f"{f}={h}" for f, h in overrides.items() if f not in functions or "." not in h]
+    if wrong:
+        raise SystemExit(
+            f"STOCKROOM_HANDLER_OVERRIDES: expected Function=module.attribute, got {wrong}"
+        )
+    return overrides
+
+
+def _pairs(variable: str) -> dict[str, str]:
+    """`variable`'s "Name=Value Other=Value" pairs."""
+    pairs = os.environ.get(variable, "").split()
     malformed = [pair for pair in pairs if "=" not in pair]
     if malformed:
-        raise SystemExit(f"STOCKROOM_PARAMETER_OVERRIDES: expected Name=Value, got {malformed}")
+        raise SystemExit(f"{variable}: expected Name=Value, got {malformed}")
     return dict(pair.split("=", 1) for pair in pairs)
 
 
@@ -216,9 +241,16 @@ def parameter_overrides() -> dict[str, str]:
 class Functions:
     """Every function of the template, each with its pool of execution environments."""
 
-    def __init__(self, stack: Stack, aws: dict[str, str]) -> None:
+    def __init__(
+        self, stack: Stack, aws: dict[str, str], handlers: dict[str, str] | None = None
+    ) -> None:
+        """`handlers`: functions run with another handler than the template's
+        (`handler_overrides`)."""
+        handlers = handlers or {}
         self.pools = {
-            function: FunctionPool(FunctionSpec.from_template(function, stack, aws))
+            function: FunctionPool(
+                FunctionSpec.from_template(function, stack, aws, handlers.get(function))
+            )
             for function in resources("AWS::Serverless::Function")
         }
 
@@ -547,6 +579,9 @@ def main() -> None:
     aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
     api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
     dynamodb_port = int(os.environ.get("STOCKROOM_DYNAMODB_PORT", "8000"))
+    handlers = handler_overrides()
+    for function, handler in handlers.items():
+        print(f"[handler] {function} runs {handler}, not the template's", file=sys.stderr)
     endpoint = f"http://127.0.0.1:{aws_port}"
     api_url = f"http://127.0.0.1:{api_port}"
     # First: the JVM starts while moto and everything else do.
@@ -558,7 +593,7 @@ def main() -> None:
     dynamodb_endpoint = dynamodb.endpoint if dynamodb else None
     use_local_endpoint(endpoint, dynamodb_endpoint)
     stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
-    functions = Functions(stack, local_aws_environment(endpoint, dynamodb_endpoint))
+    functions = Functions(stack, local_aws_environment(endpoint, dynamodb_endpoint), handlers)
 
     stop = threading.Event()
     invoker = AsyncInvoker(stack, functions.invoke)

@@ -1,7 +1,9 @@
 """One warm execution environment of a function, as a process of its own: the local
 stack's twin of Lambda's Python runtime. Started as a script (not `-m`), so the function
 sees only what Lambda would put on its path: its code folder (/var/task) and its layers
-(/opt/python), then the interpreter's packages.
+(/opt/python), then the interpreter's packages (and, after them, the repository's root for
+a handler the local stack was told to run instead of the template's: a benchmark's
+baseline, STOCKROOM_HANDLER_OVERRIDES).
 
     python devtools/runtime.py '<spec JSON>'
 
@@ -71,6 +73,7 @@ def main(spec: dict[str, Any]) -> None:
     here = Path(__file__).resolve().parent
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     sys.path[:0] = [spec["code"], *spec["layers"]]
+    sys.path += spec.get("extra_path", [])  # a handler not the template's (dev only)
     counts_folder = os.environ.get("STOCKROOM_REQUEST_COUNTS")
     save_counts = _count_requests(Path(counts_folder), spec["function"]) if counts_folder else None
     try:

@@ -62,11 +62,23 @@ class FunctionSpec:
     memory: int
     environment: dict[str, str]
     max_environments: int
+    # Folders on the path after the installed packages: the repository's root, for a
+    # handler that is not the template's (`handler` below).
+    extra_path: tuple[Path, ...] = ()
 
     @classmethod
-    def from_template(cls, function: str, stack: Stack, aws: dict[str, str]) -> "FunctionSpec":
+    def from_template(
+        cls, function: str, stack: Stack, aws: dict[str, str], handler: str | None = None
+    ) -> "FunctionSpec":
+        """The function as the template declares it; with `handler` (dev only: a
+        benchmark's baseline), that handler instead of the template's, a module named
+        from the repository's root ("bench.per_order_worker.handler") with the function's
+        code folder and layers still first on its path."""
         properties = function_properties(function)
         location = handler_location(function)
+        module, attribute = (
+            handler.rsplit(".", 1) if handler else (location.module, location.attribute)
+        )
         timeout = float(stack.resolve(properties.get("Timeout", DEFAULT_TIMEOUT_SECONDS)))
         memory = int(stack.resolve(properties.get("MemorySize", DEFAULT_MEMORY_MB)))
         reserved = stack.resolve(properties.get("ReservedConcurrentExecutions"))
@@ -77,15 +89,15 @@ class FunctionSpec:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "_HANDLER": properties["Handler"],
+            "_HANDLER": handler or properties["Handler"],
             "LAMBDA_TASK_ROOT": str(location.folder),
             "PYTHONUNBUFFERED": "1",
             **stack.function_environment(function),
         }
         return cls(
             function=function,
-            module=location.module,
-            attribute=location.attribute,
+            module=module,
+            attribute=attribute,
             code=location.folder,
             layers=tuple(layer_folders(function)),
             timeout=timeout,
@@ -94,6 +106,7 @@ class FunctionSpec:
             max_environments=(
                 int(reserved) if reserved not in (None, NO_VALUE) else DEFAULT_MAX_ENVIRONMENTS
             ),
+            extra_path=(ROOT,) if handler else (),
         )
 
     def folders(self) -> tuple[Path, ...]:
@@ -194,6 +207,7 @@ def _runtime_spec(spec: FunctionSpec) -> dict[str, Any]:
         "attribute": spec.attribute,
         "code": str(spec.code),
         "layers": [str(folder) for folder in spec.layers],
+        "extra_path": [str(folder) for folder in spec.extra_path],
         "timeout": spec.timeout,
         "memory": spec.memory,
     }

@@ -6,13 +6,14 @@ import os
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from devtools.intrinsics import Stack
-from devtools.local_stack import CodeWatcher
-from devtools.template import load_template
+from devtools.local_stack import CodeWatcher, handler_overrides
+from devtools.template import ROOT, load_template
 from devtools.workers import DEFAULT_MAX_ENVIRONMENTS, FunctionError, FunctionPool, FunctionSpec
 
 
@@ -270,3 +271,55 @@ def test_the_importers_reserved_concurrency_bounds_its_pool_when_set(reserved, e
     )
     spec = FunctionSpec.from_template("CatalogImportFunction", stack, aws={})
     assert spec.max_environments == expected
+
+
+def test_a_handler_override_runs_a_module_named_from_the_root_with_the_functions_path_first(
+    function_folders, tmp_path
+):
+    code, layer = function_folders
+    write_function(code, "SOURCE = 'the function folder'\n")
+    root = tmp_path / "root"
+    (root / "baseline").mkdir(parents=True)
+    (root / "baseline" / "__init__.py").write_text("")
+    (root / "baseline" / "alternative.py").write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import handler_module
+            import shared_helper
+
+            def handler(event, context):
+                return [handler_module.SOURCE, shared_helper.GREETING, sys.path[-1]]
+            """
+        )
+    )
+    overridden = replace(spec(code, layer), module="baseline.alternative", extra_path=(root,))
+    pool = FunctionPool(overridden)
+    try:
+        # The function's own modules and its layer's are found first; the root comes last.
+        assert pool.invoke({}) == ["the function folder", "hello from the layer", str(root)]
+    finally:
+        pool.close()
+
+
+def test_a_handler_override_replaces_the_templates_handler_and_nothing_else(monkeypatch):
+    stack = Stack("local", "eu-west-1", refs={name: name for name in load_template()["Resources"]})
+    declared = FunctionSpec.from_template("OrderWorkerFunction", stack, aws={})
+    monkeypatch.setenv("STOCKROOM_HANDLER_OVERRIDES", "OrderWorkerFunction=bench.baseline.handler")
+    (handler,) = handler_overrides().values()
+
+    overridden = FunctionSpec.from_template("OrderWorkerFunction", stack, {}, handler)
+
+    assert (overridden.module, overridden.attribute) == ("bench.baseline", "handler")
+    assert overridden.environment["_HANDLER"] == "bench.baseline.handler"
+    assert overridden.extra_path == (ROOT,) and declared.extra_path == ()
+    assert replace(overridden, module=declared.module, extra_path=()) == replace(
+        declared, environment=overridden.environment
+    )
+
+
+@pytest.mark.parametrize("value", ["NoSuchFunction=bench.x.handler", "OrderWorkerFunction=x"])
+def test_a_handler_override_names_a_function_and_a_module_attribute(monkeypatch, value):
+    monkeypatch.setenv("STOCKROOM_HANDLER_OVERRIDES", value)
+    with pytest.raises(SystemExit, match="STOCKROOM_HANDLER_OVERRIDES"):
+        handler_overrides()
