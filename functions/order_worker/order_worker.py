@@ -1,7 +1,8 @@
 """The order worker's decision: reserve a PENDING order's stock and confirm it, or
 reject it as out of stock. Exactly one effect per order however often it is delivered.
-`decide_order` decides one order in a transaction of its own; `decide_orders` decides a
-batch together, a transaction for many orders (group commit)."""
+`decide_orders` decides a batch together, a transaction for many orders (group commit);
+`decide_order` decides one order in a transaction of its own, for the orders grouping
+did not settle."""
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor

@@ -2,20 +2,16 @@
 reserved or REJECTED as out of stock.
 
 A batch's orders are decided together (`order_worker.decide_orders`: group commit, a
-transaction for many orders of a SKU); with WORKER_GROUP_COMMIT=false, each record is
-decided alone, side by side in threads (`order_worker.decide_order`). Either way, a record
-that fails is reported as a batch item failure and comes back after the visibility
-timeout; after the queue's maxReceiveCount it moves to the dead-letter queue.
+transaction for many orders of a SKU). A record that fails is reported as a batch item
+failure and comes back after the visibility timeout; after the queue's maxReceiveCount it
+moves to the dead-letter queue.
 """
 
-import asyncio
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
     BatchProcessor,
     EventType,
-    async_process_partial_response,
     process_partial_response,
 )
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -25,45 +21,10 @@ from pydantic import ValidationError
 
 import order_worker
 from stockroom import container
-from stockroom.errors import RetryLaterError
 from stockroom.models import OrderPlacedMessage
 from stockroom.observability import logger, metrics
-from stockroom.settings import get_settings
 
 container.prepare("dynamodb", settings=["products_table_name", "orders_table_name"])
-
-# A batch whose every record failed is still reported record by record, not raised as
-# a function error: the queue retries each one either way, and the report names them.
-processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-def decide_message(record: SQSRecord) -> order_worker.Decision:
-    """One message's decision; any exception makes it a batch item failure."""
-    # Records are decided side by side in threads: each thread's log lines name its message.
-    logger.thread_safe_append_keys(correlation_id=record.message_id)
-    try:
-        message = OrderPlacedMessage.model_validate_json(record.body)
-        logger.thread_safe_append_keys(order_id=message.order_id)
-        return order_worker.decide_order(message.order_id)
-    except RetryLaterError:
-        logger.warning(
-            "order message deferred: contention outlasted retries", message_id=record.message_id
-        )
-        raise
-    except Exception:
-        logger.exception(
-            "order message failed; it returns to the queue and, past the redrive limit, "
-            "goes to the dead-letter queue",
-            message_id=record.message_id,
-            receive_count=record.attributes.approximate_receive_count,
-        )
-        raise
-    finally:
-        logger.thread_safe_clear_keys()
-
-
-async def decide_record(record: SQSRecord) -> str:
-    return (await asyncio.to_thread(decide_message, record)).value
 
 
 def decide_batch(
@@ -90,7 +51,9 @@ def decide_batch(
     return outcomes
 
 
-grouped = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A batch whose every record failed is still reported record by record, not raised as
+# a function error: the queue retries each one either way, and the report names them.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def grouped_outcome(
@@ -117,15 +80,11 @@ def grouped_outcome(
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    if get_settings().worker_group_commit:
-        outcomes = decide_batch(event.get("Records", []))
+    outcomes = decide_batch(event.get("Records", []))
 
-        def record_handler(record: SQSRecord) -> str:
-            return grouped_outcome(outcomes, record)
+    def record_handler(record: SQSRecord) -> str:
+        return grouped_outcome(outcomes, record)
 
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=grouped, context=context
-        )
-    return async_process_partial_response(
-        event=event, record_handler=decide_record, processor=processor, context=context
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
     )

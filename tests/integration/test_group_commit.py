@@ -1,5 +1,5 @@
 """Group commit: a batch's orders decided together, a transaction holding each SKU's
-counter once for many orders. Every promise of the one-order-a-transaction worker holds:
+counter once for many orders. Every promise of deciding an order alone holds:
 all lines or none, never oversold, one effect per order, cancels and changed counters
 handled; and within a batch, an order is never rejected for a SKU while a later order is
 confirmed with as many units of it."""
@@ -18,7 +18,6 @@ import order_worker_sqs
 from order_worker import Decision
 from orders import cancel_order, get_order
 from stockroom import aws as stockroom_aws
-from stockroom import container
 from stockroom.dal import products as products_table
 from stockroom.dal.stock import MAX_TRANSACTION_ITEMS
 from stockroom.errors import RetryLaterError
@@ -26,7 +25,6 @@ from stockroom.identity import Caller
 from stockroom.models import Order, OrderStatus
 from stockroom.observability import metrics
 from support.catalog_data import add_product
-from support.context import FakeLambdaContext
 from support.lost_answers import answers_lost
 from support.orders import (
     assert_stock_adds_up,
@@ -204,27 +202,6 @@ def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, 
     product = products_table.get_product("HOT")
     assert product is not None and product.reserved == 2
     assert_stock_adds_up("HOT")
-
-
-@pytest.fixture
-def one_order_a_transaction(stack, monkeypatch):
-    monkeypatch.setenv("WORKER_GROUP_COMMIT", "false")
-    container.reset()  # a container started with that setting
-
-
-def test_the_one_order_a_transaction_worker_is_kept_behind_a_setting(
-    one_order_a_transaction, transactions
-):
-    add_product("HOT", on_hand=5)
-    orders = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
-
-    response = order_worker_sqs.handler(
-        sqs_event(*(message_for(o) for o in orders)), FakeLambdaContext()
-    )
-
-    assert response["batchItemFailures"] == []
-    assert len(transactions) == 4
-    assert {status_of(o) for o in orders} == {OrderStatus.CONFIRMED}
 
 
 # ------------------------------------------------------------------------ property

@@ -12,7 +12,6 @@ import pytest
 import order_worker
 import order_worker_sqs
 from order_worker import Decision
-from stockroom import container
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
@@ -97,7 +96,7 @@ def test_two_messages_for_one_order_in_one_batch_reserve_once(stack, lambda_cont
     add_product("SKU-A", on_hand=5)
     order = place("alice", {"SKU-A": 2})
 
-    # Records of a batch run concurrently: both see PENDING, one transaction wins.
+    # The batch's orders are decided together: the first record decides, the rest skip.
     assert failed_ids(sqs_event(*[message_for(order)] * 4), lambda_context) == []
 
     product = products_table.get_product("SKU-A")
@@ -105,22 +104,7 @@ def test_two_messages_for_one_order_in_one_batch_reserve_once(stack, lambda_cont
     assert_stock_adds_up("SKU-A")
 
 
-@pytest.fixture
-def one_order_a_transaction(monkeypatch):
-    """The worker deciding each record alone (WorkerGroupCommit=false): tests of its own
-    retry and metric mechanics; group commit has tests/integration/test_group_commit.py."""
-    monkeypatch.setenv("WORKER_GROUP_COMMIT", "false")
-    container.reset()
-    yield
-    container.reset()
-
-
-@pytest.mark.parametrize("design", ["group", "per-order"])
-def test_a_mixed_batch_reports_exactly_the_records_that_failed(
-    stack, lambda_context, monkeypatch, design
-):
-    monkeypatch.setenv("WORKER_GROUP_COMMIT", "true" if design == "group" else "false")
-    container.reset()
+def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_context):
     add_product("SKU-A", on_hand=10)
     add_product("SKU-SCARCE", on_hand=1)
     good = place("alice", {"SKU-A": 1})
@@ -145,8 +129,9 @@ def test_a_mixed_batch_reports_exactly_the_records_that_failed(
         failed = failed_ids(event, lambda_context)
 
     assert failed == sorted(ids[2:])  # malformed, invalid, unknown, contended
-    # The contended order was tried five times (grouped: five rounds first), then reported.
-    assert len(injected) == (5 if design == "per-order" else 5 + 5)
+    # The contended order was tried in five grouped rounds, then five times alone, then
+    # reported.
+    assert len(injected) == 5 + 5
     assert status_of(good) is OrderStatus.CONFIRMED
     assert status_of(short) is OrderStatus.REJECTED
     assert status_of(contended) is OrderStatus.PENDING
@@ -201,24 +186,26 @@ def test_sam_generated_sqs_event_is_accepted_and_its_bad_record_reported(stack, 
     assert failed_ids(event, lambda_context) == record_ids(event)
 
 
-def test_the_worker_emits_its_decisions_as_metrics(
-    stack, lambda_context, capsys, one_order_a_transaction
-):
-    add_product("SKU-A", on_hand=1)
-    confirmed = place("alice", {"SKU-A": 1})
-    rejected = place("bob", {"SKU-A": 1})
-    failed_ids(sqs_event(message_for(confirmed)), lambda_context)
+def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys):
+    add_product("SKU-A", on_hand=2)
+    decided = place("alice", {"SKU-A": 1})
+    confirmed = place("bob", {"SKU-A": 1})
+    rejected = place("carol", {"SKU-A": 1})
+    failed_ids(sqs_event(message_for(decided)), lambda_context)
     capsys.readouterr()
     remaining = [1]
 
     def once(body):
-        if remaining[0] and names_order(body, rejected):
+        if remaining[0] and names_order(body, confirmed):
             remaining[0] -= 1
             return cancelled_transaction(body, "TransactionConflict")
         return None
 
+    # A delivery of an order already decided, one that fits after its group's transaction
+    # met a conflict, one that the stock left no longer fits.
     with dynamodb_failures(once):
-        failed_ids(sqs_event(message_for(confirmed), message_for(rejected)), lambda_context)
+        event = sqs_event(message_for(decided), message_for(confirmed), message_for(rejected))
+        assert failed_ids(event, lambda_context) == []
 
     emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
     totals = {
@@ -226,11 +213,15 @@ def test_the_worker_emits_its_decisions_as_metrics(
         for name in ("OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped", "ConflictsRetried")
     }
     assert totals == {
-        "OrdersConfirmed": 0,
+        "OrdersConfirmed": 1,
         "OrdersRejected": 1,
         "DuplicatesSkipped": 1,
         "ConflictsRetried": 1,
     }
+    assert (status_of(confirmed), status_of(rejected)) == (
+        OrderStatus.CONFIRMED,
+        OrderStatus.REJECTED,
+    )
     assert_stock_adds_up("SKU-A")
 
 

@@ -49,7 +49,7 @@ def test_a_missing_variable_fails_the_init_naming_each_one(monkeypatch):
     [
         ("PRODUCT_CACHE_TTL_SECONDS", "-1"),
         ("IMPORT_CHUNK_ROWS", "many"),
-        ("WORKER_GROUP_COMMIT", "perhaps"),
+        ("STUCK_ORDER_SECONDS", "0"),
     ],
 )
 def test_an_invalid_value_fails_the_init_naming_its_variable(monkeypatch, variable, value):

@@ -25,9 +25,6 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     # The reconciler: a PENDING order older than this is sent to the order queue again.
     stuck_order_seconds: int = Field(default=600, ge=1)
-    # The order worker: a batch's orders reserved together, each SKU's counter moved once
-    # per transaction for all of them (False: one transaction per order, as before).
-    worker_group_commit: bool = True
     # Catalog import: rows written side by side, rows per checkpointed chunk, and the
     # time left at which an import hands over to a fresh invocation.
     import_write_concurrency: int = Field(default=16, ge=1, le=32)
