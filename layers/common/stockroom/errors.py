@@ -1,6 +1,7 @@
 """Domain errors. Logic raises these; the HTTP layer maps them to statuses in one table."""
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -11,39 +12,42 @@ class FieldProblem:
 
 @dataclass
 class StockroomError(Exception):
+    """A domain error. Each kind names its code once, in its class statement
+    (`class NotFoundError(StockroomError, code="NOT_FOUND")`): the code an error of that
+    kind has unless it is given a more specific one."""
+
     message: str
-    code: str = "ERROR"
+    code: str = ""  # empty: the kind's code
     details: list[FieldProblem] = field(default_factory=list)
+    kind_code: ClassVar[str] = "ERROR"
+
+    def __init_subclass__(cls, *, code: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.kind_code = code
+
+    def __post_init__(self) -> None:
+        self.code = self.code or self.kind_code
 
     def __str__(self) -> str:
         return self.message
 
 
-@dataclass
-class NotFoundError(StockroomError):
-    code: str = "NOT_FOUND"
+class NotFoundError(StockroomError, code="NOT_FOUND"):
+    pass
 
 
-@dataclass
-class InvalidRequestError(StockroomError):
+class InvalidRequestError(StockroomError, code="INVALID_REQUEST"):
     """The request is well formed but cannot be honoured (unknown SKU, mixed currency)."""
 
-    code: str = "INVALID_REQUEST"
+
+class ConflictError(StockroomError, code="CONFLICT"):
+    pass
 
 
-@dataclass
-class ConflictError(StockroomError):
-    code: str = "CONFLICT"
+class UnauthorizedError(StockroomError, code="UNAUTHORIZED"):
+    pass
 
 
-@dataclass
-class UnauthorizedError(StockroomError):
-    code: str = "UNAUTHORIZED"
-
-
-@dataclass
-class RetryLaterError(StockroomError):
+class RetryLaterError(StockroomError, code="RETRY_LATER"):
     """Contention or throttling outlasted the retries inside this request; the same
     request can simply be sent again."""
-
-    code: str = "RETRY_LATER"
