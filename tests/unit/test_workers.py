@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,13 @@ def pool_for(function_folders):
     yield make
     for pool in pools:
         pool.close()
+
+
+def failure(pool: FunctionPool, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The error, in Lambda's shape, that invoking `pool` with `event` fails with."""
+    with pytest.raises(FunctionError) as raised:
+        pool.invoke(event or {})
+    return raised.value.shape
 
 
 def test_the_function_sees_its_layer_environment_and_context_and_may_print(pool_for):
@@ -124,11 +132,10 @@ def test_an_unhandled_error_comes_back_in_lambdas_shape_and_the_environment_live
         """
     )
     pid = pool.invoke({})
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({"fail": True})
-    assert raised.value.shape["errorType"] == "ValueError"
-    assert raised.value.shape["errorMessage"] == "the event asked to fail"
-    assert raised.value.shape["stackTrace"]
+    error = failure(pool, {"fail": True})
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "the event asked to fail"
+    assert error["stackTrace"]
     assert pool.invoke({}) == pid
 
 
@@ -144,10 +151,9 @@ def test_a_timeout_ends_the_environment_and_the_next_invocation_gets_a_fresh_one
         timeout=0.5,
     )
     pid = pool.invoke({})
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({"sleep": 3})
-    assert raised.value.shape["errorType"] == "Sandbox.Timedout"
-    assert "Task timed out after 0.50 seconds" in raised.value.shape["errorMessage"]
+    error = failure(pool, {"sleep": 3})
+    assert error["errorType"] == "Sandbox.Timedout"
+    assert "Task timed out after 0.50 seconds" in error["errorMessage"]
     assert pool.size == 0
     assert pool.invoke({}) != pid
 
@@ -164,25 +170,20 @@ def test_a_process_that_dies_is_reported_and_replaced(pool_for):
         """
     )
     pid = pool.invoke({})
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({"exit": True})
-    assert raised.value.shape["errorType"] == "Runtime.ExitError"
-    assert "exit status 3" in raised.value.shape["errorMessage"]
+    error = failure(pool, {"exit": True})
+    assert error["errorType"] == "Runtime.ExitError"
+    assert "exit status 3" in error["errorMessage"]
     assert pool.invoke({}) != pid
 
 
 def test_a_module_that_fails_to_import_fails_each_invocation_with_its_error(pool_for):
     pool = pool_for("import a_module_that_does_not_exist\n\ndef handler(event, context): ...\n")
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({})
-    assert raised.value.shape["errorType"] == "ModuleNotFoundError"
+    assert failure(pool)["errorType"] == "ModuleNotFoundError"
 
 
 def test_a_result_that_is_not_json_is_a_marshal_error(pool_for):
     pool = pool_for("def handler(event, context):\n    return {1, 2}\n")
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({})
-    assert raised.value.shape["errorType"] == "Runtime.MarshalError"
+    assert failure(pool)["errorType"] == "Runtime.MarshalError"
 
 
 def test_the_pool_grows_under_concurrent_invocations_up_to_its_limit(pool_for):
@@ -237,18 +238,14 @@ def test_invoke_logs_one_line_per_invocation(pool_for, capsys):
 
 def test_a_response_over_six_megabytes_is_refused_as_lambda_refuses_it(pool_for):
     pool = pool_for("def handler(event, context):\n    return 'x' * (6 * 1024 * 1024 + 1)\n")
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({})
-    assert raised.value.shape["errorType"] == "Function.ResponseSizeTooLarge"
+    assert failure(pool)["errorType"] == "Function.ResponseSizeTooLarge"
 
 
 def test_a_module_that_exits_while_importing_fails_the_invocation_and_warming_is_quiet(pool_for):
     pool = pool_for("import sys\nsys.exit(4)\n")
     pool.warm()
     assert pool.size == 0
-    with pytest.raises(FunctionError) as raised:
-        pool.invoke({})
-    assert raised.value.shape["errorType"] == "Runtime.ExitError"
+    assert failure(pool)["errorType"] == "Runtime.ExitError"
     assert pool.size == 0
 
 
