@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,12 @@ POLL_INTERVAL_SECONDS = 0.2
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _daemon[*Ts](name: str, target: Callable[[*Ts], object], *args: *Ts) -> threading.Thread:
+    """A thread, not yet started, running `target(*args)` under `name` (as logs and
+    thread dumps show it), that never holds the process open."""
+    return threading.Thread(target=target, args=args, name=name, daemon=True)
 
 
 def _failure_record(
@@ -82,13 +89,10 @@ def stream_pollers(
     stack: Stack, invoke: Invoke, stop: threading.Event, *, fresh_iterators: bool = False
 ) -> list[threading.Thread]:
     return [
-        threading.Thread(
-            target=StreamPoller(
-                stack, invoke, function, properties, fresh_iterators=fresh_iterators
-            ).run,
-            args=(stop,),
-            name=f"stream {function}",
-            daemon=True,
+        _daemon(
+            f"stream {function}",
+            StreamPoller(stack, invoke, function, properties, fresh_iterators=fresh_iterators).run,
+            stop,
         )
         for function, properties in event_sources("DynamoDB")
     ]
@@ -303,14 +307,8 @@ def queue_pollers(stack: Stack, invoke: Invoke, stop: threading.Event) -> list[t
         arn = str(stack.resolve(properties["Queue"]))
         url = _queue_url(stack, arn)
         for index in range(concurrency):
-            threads.append(
-                threading.Thread(
-                    target=_poll_queue,
-                    args=(invoke, function, url, arn, properties, stop),
-                    name=f"sqs {function} {index}",
-                    daemon=True,
-                )
-            )
+            name = f"sqs {function} {index}"
+            threads.append(_daemon(name, _poll_queue, invoke, function, url, arn, properties, stop))
     return threads
 
 
@@ -431,14 +429,7 @@ def bucket_triggers(
         s3.put_bucket_notification_configuration(
             Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
         )
-        threads.append(
-            threading.Thread(
-                target=_poll_notifications,
-                args=(sqs, queue_url, invoker, stop),
-                name=f"s3 {bucket}",
-                daemon=True,
-            )
-        )
+        threads.append(_daemon(f"s3 {bucket}", _poll_notifications, sqs, queue_url, invoker, stop))
         queue_urls.append(queue_url)
     return threads, queue_urls
 
@@ -472,13 +463,9 @@ def schedule_triggers(
         expression = str(
             stack.resolve(properties.get("Schedule") or properties.get("ScheduleExpression"))
         )
+        name = f"schedule {function}"
         threads.append(
-            threading.Thread(
-                target=_fire_schedule,
-                args=(stack, invoker, function, expression, interval, stop),
-                name=f"schedule {function}",
-                daemon=True,
-            )
+            _daemon(name, _fire_schedule, stack, invoker, function, expression, interval, stop)
         )
     return threads
 
