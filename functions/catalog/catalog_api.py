@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from stockroom import catalog, container
 from stockroom.http import (
     INVALID_CURSOR,
+    answers,
     cached_response,
     create_resolver,
     cursor_query,
@@ -26,7 +27,7 @@ container.prepare("dynamodb", settings=["products_table_name"])
 app = create_resolver()
 
 
-@app.get("/health", responses=documented({200: described("The service is up")}))
+@app.get("/health", responses=answers(200, "The service is up"))
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -52,9 +53,7 @@ def get_product(
 
 @app.get(
     "/products",
-    responses=documented(
-        {200: described("A page of products", ProductPage)}, unprocessable=INVALID_CURSOR
-    ),
+    responses=answers(200, "A page of products", ProductPage, unprocessable=INVALID_CURSOR),
 )
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,

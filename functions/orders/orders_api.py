@@ -12,11 +12,10 @@ import orders
 from stockroom import container
 from stockroom.http import (
     INVALID_CURSOR,
+    answers,
     caller_of,
     create_resolver,
     cursor_query,
-    described,
-    documented,
     json_response,
     resolve,
 )
@@ -39,8 +38,10 @@ def order_id_path() -> Any:
 
 @app.post(
     "/orders",
-    responses=documented(
-        {202: described("Order accepted as PENDING; Location names it", Order)},
+    responses=answers(
+        202,
+        "Order accepted as PENDING; Location names it",
+        Order,
         400,
         409,
         unprocessable="an order naming a SKU no product has (UNKNOWN_SKU) or products "
@@ -58,18 +59,15 @@ def place_order(
     return json_response(202, order, {"Location": f"/orders/{order.order_id}"})
 
 
-@app.get("/orders/<order_id>", responses=documented({200: described("The order", Order)}, 404))
+@app.get("/orders/<order_id>", responses=answers(200, "The order", Order, 404))
 def get_order(order_id: Annotated[str, order_id_path()]) -> Order:
     return orders.get_order(caller_of(app), order_id)
 
 
 @app.post(
     "/orders/<order_id>/cancel",
-    responses=documented(
-        {200: described("The cancelled order; reserved units are available again", Order)},
-        404,
-        409,
-        503,
+    responses=answers(
+        200, "The cancelled order; reserved units are available again", Order, 404, 409, 503
     ),
 )
 def cancel_order(order_id: Annotated[str, order_id_path()]) -> Order:
@@ -78,9 +76,8 @@ def cancel_order(order_id: Annotated[str, order_id_path()]) -> Order:
 
 @app.get(
     "/orders",
-    responses=documented(
-        {200: described("The caller's orders, newest first", OrderPage)},
-        unprocessable=INVALID_CURSOR,
+    responses=answers(
+        200, "The caller's orders, newest first", OrderPage, unprocessable=INVALID_CURSOR
     ),
 )
 def list_orders(

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 import stockroom.recommendations
 from stockroom import catalog, container
 from stockroom.http import (
+    answers,
     cached_response,
     caller_of,
     create_resolver,
@@ -65,15 +66,12 @@ def related(
 
 @app.get(
     "/recommendations",
-    responses=documented(
-        {
-            200: described(
-                "Products for the caller from their recent orders and views, never one "
-                "they bought, each with the SKU that led to it (`because`); best sellers "
-                "for a caller without history",
-                RecommendationPage,
-            )
-        }
+    responses=answers(
+        200,
+        "Products for the caller from their recent orders and views, never one "
+        "they bought, each with the SKU that led to it (`because`); best sellers "
+        "for a caller without history",
+        RecommendationPage,
     ),
 )
 def recommendations(limit: Annotated[int, limit_query()] = 10) -> RecommendationPage:
@@ -82,12 +80,10 @@ def recommendations(limit: Annotated[int, limit_query()] = 10) -> Recommendation
 
 @app.post(
     "/me/views",
-    responses=documented(
-        {
-            202: described(
-                "Views recorded; `kept` counts the SKUs the caller's views hold", ViewsAccepted
-            )
-        },
+    responses=answers(
+        202,
+        "Views recorded; `kept` counts the SKUs the caller's views hold",
+        ViewsAccepted,
         400,
         503,
         unprocessable="a SKU no product has (UNKNOWN_SKU)",

@@ -48,7 +48,7 @@ def cursor_query() -> Any:
     )
 
 
-# The 422 a cursor can get, for `documented(unprocessable=...)`.
+# The 422 a cursor can get, for `documented(unprocessable=...)` and `answers`.
 INVALID_CURSOR = "a cursor this API did not return (INVALID_CURSOR)"
 
 
@@ -70,6 +70,18 @@ def documented(
     # cursor this API never issued): `unprocessable` names those cases.
     meaning = _ERROR_MEANINGS[422] + (f"; also {unprocessable}" if unprocessable else "")
     return success | failures | {422: described(meaning, ErrorEnvelope)}
+
+
+def answers(
+    status: int,
+    description: str,
+    model: type[BaseModel] | None = None,
+    *errors: int,
+    unprocessable: str | None = None,
+) -> dict[int, OpenAPIResponse]:
+    """`documented` for a route with one success: `status`, its description, and a JSON
+    body of `model` if it has one."""
+    return documented({status: described(description, model)}, *errors, unprocessable=unprocessable)
 
 
 def json_response(
