@@ -21,8 +21,7 @@ from functools import partial
 from io import BufferedIOBase
 from typing import Self, cast
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from pydantic import BaseModel
 
 import import_bucket
@@ -87,22 +86,15 @@ def idempotency_config() -> IdempotencyConfig:
 def handle_object(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:
     """Imports an uploaded file, or resumes the import a checkpoint describes.
     `seconds_left` is the invocation's remaining time."""
-    outcome = _idempotent_handling()(stored=stored, seconds_left=seconds_left)
-    return cast(ObjectOutcome, outcome)
+    return _idempotent_handling()(stored=stored, seconds_left=seconds_left)
 
 
 @per_container
-def _idempotent_handling():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
+def _idempotent_handling() -> Callable[..., ObjectOutcome]:
     def handle(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:
         return _handle(stored, seconds_left)
 
-    return idempotent_function(
-        handle,
-        data_keyword_argument="stored",
-        persistence_store=idempotency.persistence_layer(),
-        config=idempotency_config(),
-        output_serializer=PydanticSerializer(ObjectOutcome),
-    )
+    return idempotency.once_per_key(handle, "stored", ObjectOutcome, idempotency_config())
 
 
 def _handle(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOutcome:

@@ -1,14 +1,13 @@
 """Order logic: placing an order (optionally idempotent), reading, listing and cancelling."""
 
 import uuid
-from typing import cast
+from collections.abc import Callable
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from pydantic import BaseModel
 
 from stockroom import catalog
@@ -69,7 +68,7 @@ def place_order(
         customer_id=customer_id, idempotency_key=idempotency_key, items=request.items
     )
     try:
-        return cast(Order, _idempotent_placement()(placement=placement))
+        return _idempotent_placement()(placement=placement)
     except IdempotencyValidationError as error:
         raise ConflictError(
             "this Idempotency-Key was already used with a different request body",
@@ -85,17 +84,11 @@ def place_order(
 
 
 @per_container
-def _idempotent_placement():  # type: ignore[no-untyped-def]  # Powertools' decorator is untyped
+def _idempotent_placement() -> Callable[..., Order]:
     def place(placement: _IdempotentPlacement) -> Order:
         return _place_order(placement.customer_id, placement.items)
 
-    return idempotent_function(
-        place,
-        data_keyword_argument="placement",
-        persistence_store=idempotency.persistence_layer(),
-        config=idempotency_config(),
-        output_serializer=PydanticSerializer(Order),
-    )
+    return idempotency.once_per_key(place, "placement", Order, idempotency_config())
 
 
 def _place_order(customer_id: str, lines: list[OrderLineRequest]) -> Order:

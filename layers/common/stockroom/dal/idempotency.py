@@ -1,11 +1,20 @@
 """Idempotency records for Powertools' idempotency utility (table key: id, TTL: expiration)."""
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+from collections.abc import Callable
+from typing import cast
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemAlreadyExistsError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from botocore.exceptions import ClientError
+from pydantic import BaseModel
 
 from stockroom import aws
 from stockroom.once import per_container
@@ -51,3 +60,19 @@ def persistence_layer() -> DynamoDBPersistenceLayer:
         table_name=get_settings().require("idempotency_table_name"),
         boto3_client=aws.dynamodb(),
     )
+
+
+def once_per_key[R: BaseModel](
+    function: Callable[..., R], keyword: str, output: type[R], config: IdempotencyConfig
+) -> Callable[..., R]:
+    """`function` made idempotent by Powertools: the key `config` reads from its `keyword`
+    argument names a record here, and a repeat under that key gets the first call's
+    result (an `output`) back instead of calling `function` again."""
+    idempotent = idempotent_function(
+        function,
+        data_keyword_argument=keyword,
+        persistence_store=persistence_layer(),
+        config=config,
+        output_serializer=PydanticSerializer(output),
+    )
+    return cast(Callable[..., R], idempotent)
