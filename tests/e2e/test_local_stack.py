@@ -18,6 +18,7 @@ import pytest
 from devtools.http_api import make_token
 from devtools.template import ROOT
 from e2e.test_journeys import put_product, request, settled
+from support.streams import put_order_item
 from support.targets import OUTPUTS_VARIABLE, TOKEN_VARIABLE
 
 if TYPE_CHECKING:
@@ -157,28 +158,17 @@ def test_an_order_whose_stream_record_never_became_a_message_is_decided_anyway(l
     put_product(target, sku, on_hand=3)
     dynamodb, table = target.client("dynamodb"), target.outputs["OrdersTableName"]
     order_id = str(uuid.uuid4())
-    dynamodb.put_item(
-        TableName=table,
-        Item={
-            "order_id": {"S": order_id},
-            "customer_id": {"S": "lost-customer"},
-            "status": {"S": "CANCELLED"},
-            "items": {
-                "L": [
-                    {
-                        "M": {
-                            "sku": {"S": sku},
-                            "quantity": {"N": "2"},
-                            "unit_price_cents": {"N": "1299"},
-                        }
-                    }
-                ]
-            },
-            "total_cents": {"N": "2598"},
-            "currency": {"S": "EUR"},
-            "created_at": {"S": "2026-11-30T10:00:00.000000Z"},
-            "updated_at": {"S": "2026-11-30T10:00:00.000000Z"},
-        },
+    put_order_item(
+        dynamodb,
+        table,
+        order_id=order_id,
+        customer_id="lost-customer",
+        status="CANCELLED",
+        items=[{"sku": sku, "quantity": 2, "unit_price_cents": 1299}],
+        total_cents=2598,
+        currency="EUR",
+        created_at="2026-11-30T10:00:00.000000Z",
+        updated_at="2026-11-30T10:00:00.000000Z",
     )
     # The INSERT's message reaches the worker, which leaves a CANCELLED order alone.
     _wait_for_log(local_stack, "order already decided; message skipped", order_id)

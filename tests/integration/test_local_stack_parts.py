@@ -14,6 +14,7 @@ from devtools.local_stack import authorizer_parameters, local_outputs
 from devtools.template import event_sources, load_template
 from devtools.triggers import AsyncInvoker, StreamPoller, queue_pollers
 from devtools.workers import FunctionError
+from support.streams import put_order_item
 
 
 def test_outputs_are_the_templates_resolved_with_the_api_at_its_local_url(stack):
@@ -210,13 +211,8 @@ def test_the_stream_poller_keeps_reading_after_a_cancelled_transaction(stack):
         return {"batchItemFailures": []}
 
     def insert(order_id: str) -> None:
-        dynamodb.put_item(
-            TableName=table,
-            Item={
-                "order_id": {"S": order_id},
-                "customer_id": {"S": "c"},
-                "created_at": {"S": "2026-11-21T00:00:00Z"},
-            },
+        put_order_item(
+            dynamodb, table, order_id=order_id, customer_id="c", created_at="2026-11-21T00:00:00Z"
         )
 
     stop = threading.Event()

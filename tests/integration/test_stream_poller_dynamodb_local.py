@@ -18,6 +18,7 @@ from devtools import dynamodb_local
 from devtools.local_stack import free_port
 from devtools.template import event_sources, load_template
 from devtools.triggers import StreamPoller
+from support.streams import put_order_item
 
 WRITERS = 16
 ORDERS_PER_WRITER = 40
@@ -84,14 +85,13 @@ def test_every_record_reaches_the_function_under_concurrent_writes_and_cancellat
         placed = []
         for n in range(ORDERS_PER_WRITER):
             order_id = f"order-{index}-{n}"
-            client.put_item(
-                TableName=table,
-                Item={
-                    "order_id": {"S": order_id},
-                    "customer_id": {"S": f"c{index}"},
-                    "created_at": {"S": "2026-12-01T00:00:00.000000Z"},
-                    "status": {"S": "PENDING"},
-                },
+            put_order_item(
+                client,
+                table,
+                order_id=order_id,
+                customer_id=f"c{index}",
+                created_at="2026-12-01T00:00:00.000000Z",
+                status="PENDING",
             )
             placed.append(order_id)
             if n % 3 == 0:  # a transaction that is cancelled, as a lost race is

@@ -1,10 +1,22 @@
-"""Reads an orders-table stream from moto and shapes its records as Lambda receives them."""
+"""Writes orders-table items straight to the table, reads an orders-table stream from moto
+and shapes its records as Lambda receives them."""
 
 from typing import Any
 
 import boto3
+from boto3.dynamodb.types import TypeSerializer
 
 from devtools.streams import lambda_record, streams_client
+
+
+def put_order_item(client: Any, table: str, **attributes: Any) -> None:
+    """An item put into the orders table `table` through `client` as it stands, past the
+    order logic, for the stream to carry: plain values, as boto3's TypeSerializer writes
+    them (ints as numbers, lists and dicts as L and M)."""
+    serialize = TypeSerializer().serialize
+    client.put_item(
+        TableName=table, Item={name: serialize(value) for name, value in attributes.items()}
+    )
 
 
 def stream_records(table_name: str) -> list[dict[str, Any]]:
