@@ -12,7 +12,7 @@ import orders_api
 from orders import cancel_order
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
-from stockroom.models import OrderStatus
+from stockroom.models import Order, OrderStatus
 from support.catalog_data import add_product
 from support.events import http_event, parse_response
 from support.imports import csv_bytes, invoke, row, stock, upload
@@ -90,14 +90,20 @@ def test_a_concurrent_request_with_the_same_key_still_conflicts(stack, lambda_co
     assert again.body["error"]["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS"
 
 
-def test_a_reservation_whose_answer_was_lost_confirms_once(stack):
-    add_product("SKU-A", on_hand=5)
+def decided_losing_one_answer(operation: str, on_hand: int) -> tuple[Order, order_worker.Decision]:
+    """An order of two SKU-A, `on_hand` in stock, and the worker's decision on it, taken
+    while the answer to its first `operation` request is lost (and the request resent)."""
+    add_product("SKU-A", on_hand=on_hand)
     order = place("alice", {"SKU-A": 2})
-
-    with answers_lost("TransactWriteItems") as lost:
+    with answers_lost(operation) as lost:
         decision = order_worker.decide_order(order.order_id)
-
     assert lost.lost == 1
+    return order, decision
+
+
+def test_a_reservation_whose_answer_was_lost_confirms_once(stack):
+    order, decision = decided_losing_one_answer("TransactWriteItems", on_hand=5)
+
     assert decision is order_worker.Decision.CONFIRMED  # not "already decided"
     assert status_of(order) is OrderStatus.CONFIRMED
     assert stock("SKU-A") == (5, 2, 3)  # on hand, reserved, available
@@ -105,13 +111,8 @@ def test_a_reservation_whose_answer_was_lost_confirms_once(stack):
 
 
 def test_a_rejection_whose_answer_was_lost_is_a_rejection(stack):
-    add_product("SKU-A", on_hand=1)
-    order = place("alice", {"SKU-A": 2})
+    order, decision = decided_losing_one_answer("UpdateItem", on_hand=1)
 
-    with answers_lost("UpdateItem") as lost:
-        decision = order_worker.decide_order(order.order_id)
-
-    assert lost.lost == 1
     assert decision is order_worker.Decision.REJECTED
     assert status_of(order) is OrderStatus.REJECTED
     assert_stock_adds_up("SKU-A")
