@@ -38,18 +38,14 @@ def batch_get_keys(table: str, keys: list[Item], consistent: bool = False) -> li
 
     found: list[Item] = []
     for start in range(0, len(keys), _BATCH_GET_LIMIT):
-        request: Any = {
-            table: {"Keys": keys[start : start + _BATCH_GET_LIMIT], "ConsistentRead": consistent}
-        }
-        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
+        chunk = keys[start : start + _BATCH_GET_LIMIT]
+        for response in _until_processed(
+            lambda request: aws.dynamodb().batch_get_item(RequestItems=request),
+            {table: {"Keys": chunk, "ConsistentRead": consistent}},
+            "UnprocessedKeys",
+            f"keys of {table}",
+        ):
             found += response.get("Responses", {}).get(table, [])
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            _unprocessed(attempt)
-        else:
-            raise RuntimeError(f"DynamoDB kept keys of {table} unprocessed after retries")
     return found
 
 
@@ -59,19 +55,28 @@ def batch_put(table: str, items: list[Item]) -> None:
     from stockroom import aws
 
     for start in range(0, len(items), _BATCH_WRITE_LIMIT):
-        request: Any = {
-            table: [
-                {"PutRequest": {"Item": item}} for item in items[start : start + _BATCH_WRITE_LIMIT]
-            ]
-        }
-        for attempt in range(_MAX_UNPROCESSED_ROUNDS):
-            response = aws.dynamodb().batch_write_item(RequestItems=request)
-            request = response.get("UnprocessedItems") or {}
-            if not request:
-                break
-            _unprocessed(attempt)
-        else:
-            raise RuntimeError(f"DynamoDB kept items of {table} unprocessed after retries")
+        chunk = items[start : start + _BATCH_WRITE_LIMIT]
+        _until_processed(
+            lambda request: aws.dynamodb().batch_write_item(RequestItems=request),
+            {table: [{"PutRequest": {"Item": item}} for item in chunk]},
+            "UnprocessedItems",
+            f"items of {table}",
+        )
+
+
+def _until_processed(
+    send: Callable[[Any], Any], request: Any, unprocessed: str, what: str
+) -> list[Any]:
+    """The answers of `send` to `request`, then to what each answer names `unprocessed`
+    of it, until nothing is left (at most _MAX_UNPROCESSED_ROUNDS rounds)."""
+    responses = []
+    for attempt in range(_MAX_UNPROCESSED_ROUNDS):
+        responses.append(send(request))
+        request = responses[-1].get(unprocessed) or {}
+        if not request:
+            return responses
+        _unprocessed(attempt)
+    raise RuntimeError(f"DynamoDB kept {what} unprocessed after retries")
 
 
 def _unprocessed(attempt: int) -> None:
