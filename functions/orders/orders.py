@@ -70,17 +70,22 @@ def place_order(
     try:
         return _idempotent_placement()(placement=placement)
     except IdempotencyValidationError as error:
-        raise ConflictError(
+        raise _key_conflict(
             "this Idempotency-Key was already used with a different request body",
-            code="IDEMPOTENCY_KEY_REUSED",
-            details=[FieldProblem("Idempotency-Key", "already used with a different body")],
+            "IDEMPOTENCY_KEY_REUSED",
+            "already used with a different body",
         ) from error
     except IdempotencyAlreadyInProgressError as error:
-        raise ConflictError(
+        raise _key_conflict(
             "a request with this Idempotency-Key is still being processed; retry shortly",
-            code="IDEMPOTENCY_KEY_IN_PROGRESS",
-            details=[FieldProblem("Idempotency-Key", "request in progress")],
+            "IDEMPOTENCY_KEY_IN_PROGRESS",
+            "request in progress",
         ) from error
+
+
+def _key_conflict(message: str, code: str, problem: str) -> ConflictError:
+    """A conflict over the Idempotency-Key header, which the details name."""
+    return ConflictError(message, code=code, details=[FieldProblem("Idempotency-Key", problem)])
 
 
 @per_container
