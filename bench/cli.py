@@ -13,6 +13,21 @@ def harness_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def sized_command(
+    run: Callable[[int], dict[str, Any]],
+    print_table: Callable[[dict[str, Any]], None],
+    option: str,
+    default: int,
+) -> None:
+    """The command line of a part whose one setting is its size (`option`, e.g.
+    `--requests`): runs it at that size and emits its summary."""
+    parser = harness_parser()
+    parser.add_argument(option, type=int, default=default)
+    args = parser.parse_args()
+    size = getattr(args, option.removeprefix("--").replace("-", "_"))
+    emit(run(size), args.json, print_table)
+
+
 def emit(
     summary: dict[str, Any], as_json: bool, print_table: Callable[[dict[str, Any]], None]
 ) -> None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.cli import emit, harness_parser
+from bench.cli import sized_command
 from bench.endpoint import aws_endpoint
 from bench.seed import add_products, sample_event
 from bench.stats import spread
@@ -311,10 +311,7 @@ def print_table(summary: dict[str, Any], out: Printer = print) -> None:
 
 
 def main() -> None:
-    parser = harness_parser()
-    parser.add_argument("--runs", type=int, default=10)
-    args = parser.parse_args()
-    emit(run(args.runs), args.json, print_table)
+    sized_command(run, print_table, "--runs", 10)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.cli import emit, harness_parser
+from bench.cli import sized_command
 from bench.seed import sample_event
 from bench.stats import percentiles
 from devtools.template import ROOT
@@ -152,10 +152,7 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
 
 
 def main() -> None:
-    parser = harness_parser()
-    parser.add_argument("--requests", type=int, default=500)
-    args = parser.parse_args()
-    emit(run(args.requests), args.json, print_table)
+    sized_command(run, print_table, "--requests", 500)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from bench.cli import emit, harness_parser
+from bench.cli import sized_command
 from bench.seed import add_products, sample_event, use_environment
 from bench.stats import percentiles
 
@@ -185,10 +185,7 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
 
 
 def main() -> None:
-    parser = harness_parser()
-    parser.add_argument("--requests", type=int, default=1000)
-    args = parser.parse_args()
-    emit(run(args.requests), args.json, print_table)
+    sized_command(run, print_table, "--requests", 1000)
 
 
 if __name__ == "__main__":
