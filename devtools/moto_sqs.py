@@ -17,7 +17,7 @@ stack. `faster()` replaces those four places, and only them:
   moto's own code answers whatever else (an unknown handle, a message moved to the
   dead-letter queue).
 
-tests/integration/test_moto_sqs.py runs the same calls against moto with and without it
+tests/tooling/test_moto_sqs.py runs the same calls against moto with and without it
 and compares every answer. The local stack's AWS endpoint (devtools/local_stack.py) and
 bench/endpoint.py run with it.
 """

@@ -65,7 +65,13 @@ def lambda_context() -> FakeLambdaContext:
 
 
 # The tiers, by folder: `make unit` runs what none of these marks (in-process, fast).
-_TIERS = {"integration": "integration", "e2e": "e2e", "benchmarks": "bench"}
+# tests/tooling tests devtools and bench, not the product.
+_TIERS = {
+    "integration": "integration",
+    "e2e": "e2e",
+    "benchmarks": "bench",
+    "tooling": "devtools",
+}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
