@@ -85,7 +85,7 @@ def _ceiling(skus: int, updates: int) -> dict[str, Any]:
     endpoint."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from devtools.template import import_handler_module
+    from devtools.handlers import import_handler_module
 
     import_handler_module("CatalogImportFunction")  # the layer on the path
     from stockroom.dal.products import apply_catalog_entry
@@ -143,8 +143,9 @@ def _upload(bucket: str, key: str, rows: int, skus: int) -> int:
 def _import(bucket: str, key: str) -> dict[str, Any]:
     """In the child process: the handler, as Lambda would invoke it, to the end."""
     from devtools.buckets import object_put_event
+    from devtools.handlers import import_handler_module
     from devtools.runtime import LocalContext
-    from devtools.template import function_properties, import_handler_module
+    from devtools.template import function_properties
 
     handler = import_handler_module("CatalogImportFunction").handler
     from stockroom import aws

@@ -251,8 +251,8 @@ def heaviest_imports(importtime: str, count: int) -> list[dict[str, Any]]:
 
 def run(runs: int) -> dict[str, Any]:
     with aws_endpoint() as endpoints, tempfile.TemporaryDirectory() as folder:
+        from devtools.handlers import import_handler_module
         from devtools.provision import provision
-        from devtools.template import import_handler_module
 
         physical = provision()
         for function in ("OrdersFunction", "CatalogImportFunction"):

@@ -68,9 +68,9 @@ def _through_api(port: int, requests: int) -> list[float]:
 def _direct(local_dir: Path, requests: int) -> list[float]:
     """The catalog handler in this process, against the running stack's endpoint."""
     os.environ["STOCKROOM_LOCAL_DIR"] = str(local_dir)
+    from devtools.handlers import import_handler_module
     from devtools.local_stack import load_state, use_local_endpoint
     from devtools.runtime import LocalContext
-    from devtools.template import import_handler_module
 
     running = load_state()
     assert running, "the local stack's state is missing"

@@ -200,9 +200,9 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         from bench.seed import add_products, sample_event, use_environment
         from bench.usage import Usage
+        from devtools.handlers import import_handler_module
         from devtools.provision import provision
         from devtools.runtime import LocalContext
-        from devtools.template import import_handler_module
 
         physical = provision()
         use_environment(physical, "CatalogFunction", "RecommendationsFunction")

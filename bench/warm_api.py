@@ -47,8 +47,8 @@ def bench_environment() -> None:
 
 def _calls() -> dict[str, dict[str, Call]]:
     """For each route: the logic alone and each handler serving one request."""
+    from devtools.handlers import import_handler_module
     from devtools.runtime import LocalContext
-    from devtools.template import import_handler_module
 
     powertools = (
         import_handler_module("CatalogFunction").handler,
@@ -152,8 +152,8 @@ def run(requests: int, rounds: int = 5) -> dict[str, Any]:
     warnings.filterwarnings("ignore", "No application metrics to publish")
 
     with mock_aws():
+        from devtools.handlers import import_handler_module
         from devtools.provision import provision
-        from devtools.template import import_handler_module
 
         physical = provision()
         use_environment(physical, "CatalogFunction", "OrdersFunction")

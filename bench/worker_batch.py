@@ -53,9 +53,10 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         process_partial_response,
     )
 
+    from devtools.handlers import import_handler_module
     from devtools.provision import provision
     from devtools.runtime import LocalContext
-    from devtools.template import function_properties, import_handler_module
+    from devtools.template import function_properties
 
     physical = provision()  # first: the handlers read their environment at import
     os.environ.update(physical.function_environment("OrderWorkerFunction"))

@@ -7,7 +7,8 @@ import os
 import re
 from typing import Any
 
-from devtools.template import ROOT, http_routes, import_handler_module
+from devtools.handlers import import_handler_module
+from devtools.template import ROOT, http_routes
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
 _METHODS = ("get", "post", "put", "patch", "delete")

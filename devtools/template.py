@@ -1,12 +1,9 @@
 """template.yaml as data: CloudFormation's short-form tags become their long forms."""
 
-import importlib
-import os
 import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
@@ -120,19 +117,3 @@ def on_path(*folders: Path) -> None:
     for folder in (ROOT / "layers" / "common", *folders):
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))
-
-
-def import_handler_module(function: str) -> ModuleType:
-    """The function's handler module, imported with its folder and the layer on the path
-    (as /var/task and /opt/python are in Lambda) and, where the environment lacks them,
-    the functions' variables as the local stack names its resources (a handler checks
-    its settings at import)."""
-    from devtools.provision import environments_as_provisioned
-
-    location = handler_location(function)
-    on_path(location.folder)
-    variables = function_properties(function).get("Environment", {}).get("Variables", {})
-    if any(name not in os.environ and not name.startswith("AWS_") for name in variables):
-        for key, value in environments_as_provisioned().items():
-            os.environ.setdefault(key, value)
-    return importlib.import_module(location.module)

@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-from devtools.template import function_properties, import_handler_module, resources
+from devtools.handlers import import_handler_module
+from devtools.template import function_properties, resources
 from stockroom import container
 from stockroom.settings import ConfigurationError, Settings
 
