@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devtools.template import ROOT, http_routes, load_template
@@ -234,87 +234,110 @@ def api_cors(resolve: Callable[[Any], Any]) -> "Cors | None":
 
 
 # ------------------------------------------------------------------------ handler
+@dataclass(frozen=True)
+class ServedApi:
+    """What one local API serves: its routes, the functions behind them, its CORS."""
+
+    routes: list[Route]
+    invoke: Invoke
+    cors: Cors | None
+
+
+class ApiRequestHandler(BaseHTTPRequestHandler):
+    """A request to the local API, answered as API Gateway answers it; `api` says what
+    the API serves (make_http_handler sets it)."""
+
+    api: ClassVar[ServedApi]
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm the body
+    # would wait for the client's delayed ACK (40 ms on Linux) on kept-alive connections.
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        # Every method, declared or not (TRACE, PROPFIND, ...), goes through `_serve`:
+        # routing decides what exists, and API Gateway answers the rest in JSON.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":  # a HEAD response has headers only
+            self.wfile.write(body)
+
+    def _reject(self, status: int, message: str) -> None:
+        body = json.dumps({"message": message}).encode()
+        self._answer(status, {"Content-Type": "application/json", **self._cors()}, body)
+
+    def _cors(self) -> dict[str, str]:
+        cors = self.api.cors
+        return cors.response_headers(self.headers.get("Origin")) if cors else {}
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._reject(413, "Request Entity Too Large")
+            return
+        body = self.rfile.read(length) if length else b""
+        cors = self.api.cors
+        if cors and self.command == "OPTIONS" and "Access-Control-Request-Method" in self.headers:
+            # A preflight: answered by API Gateway itself, never by a function.
+            self._answer(204, cors.preflight_headers(self.headers.get("Origin")), b"")
+            return
+        found = self._route()
+        if found is None:
+            self._reject(404, "Not Found")
+            return
+        route, parameters = found
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        claims = None
+        if route.secured:
+            claims = verify_token(headers.get("authorization"))
+            if claims is None:
+                self._reject(401, "Unauthorized")
+                return
+        self._invoke(
+            route, build_event(route, self.command, self.path, headers, body, parameters, claims)
+        )
+
+    def _route(self) -> tuple[Route, dict[str, str]] | None:
+        """The first route serving this request's method and path, and its parameters."""
+        path = urlsplit(self.path).path
+        for route in self.api.routes:
+            match = route.pattern.match(path)
+            if match and route.method in (self.command, "ANY"):
+                return route, match.groupdict()
+        return None
+
+    def _invoke(self, route: Route, event: dict[str, Any]) -> None:
+        try:
+            result = self.api.invoke(route.function, f"http {route.method} {route.path}", event)
+        except Exception:
+            self._reject(500, "Internal Server Error")
+            return
+        response_headers, status, payload = _http_response(result)
+        if self.api.cors:  # API Gateway drops the function's CORS headers and sends its own
+            response_headers = {
+                key: value
+                for key, value in response_headers.items()
+                if not key.lower().startswith("access-control-")
+            }
+            response_headers.update(self._cors())
+        self._answer(status, response_headers, payload)
+
+
 def make_http_handler(
     routes: list[Route], invoke: Invoke, cors: Cors | None
 ) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes; with Nagle's algorithm the body
-        # would wait for the client's delayed ACK (40 ms on Linux) on kept-alive connections.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def __getattr__(self, name: str) -> Any:
-            # Every method, declared or not (TRACE, PROPFIND, ...), goes through `_serve`:
-            # routing decides what exists, and API Gateway answers the rest in JSON.
-            if name.startswith("do_"):
-                return self._serve
-            raise AttributeError(name)
-
-        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":  # a HEAD response has headers only
-                self.wfile.write(body)
-
-        def _reject(self, status: int, message: str) -> None:
-            body = json.dumps({"message": message}).encode()
-            self._answer(status, {"Content-Type": "application/json", **self._cors()}, body)
-
-        def _cors(self) -> dict[str, str]:
-            return cors.response_headers(self.headers.get("Origin")) if cors else {}
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._reject(413, "Request Entity Too Large")
-                return
-            body = self.rfile.read(length) if length else b""
-            if (
-                cors
-                and self.command == "OPTIONS"
-                and "Access-Control-Request-Method" in self.headers
-            ):
-                # A preflight: answered by API Gateway itself, never by a function.
-                self._answer(204, cors.preflight_headers(self.headers.get("Origin")), b"")
-                return
-            path = urlsplit(self.path).path
-            for route in routes:
-                match = route.pattern.match(path)
-                if match and route.method in (self.command, "ANY"):
-                    break
-            else:
-                self._reject(404, "Not Found")
-                return
-            headers = {key.lower(): value for key, value in self.headers.items()}
-            claims = None
-            if route.secured:
-                claims = verify_token(headers.get("authorization"))
-                if claims is None:
-                    self._reject(401, "Unauthorized")
-                    return
-            event = build_event(
-                route, self.command, self.path, headers, body, match.groupdict(), claims
-            )
-            try:
-                result = invoke(route.function, f"http {route.method} {route.path}", event)
-            except Exception:
-                self._reject(500, "Internal Server Error")
-                return
-            response_headers, status, payload = _http_response(result)
-            if cors:  # API Gateway drops the function's CORS headers and sends its own
-                response_headers = {
-                    key: value
-                    for key, value in response_headers.items()
-                    if not key.lower().startswith("access-control-")
-                }
-                response_headers.update(self._cors())
-            self._answer(status, response_headers, payload)
+    class Handler(ApiRequestHandler):
+        api = ServedApi(routes, invoke, cors)
 
     return Handler
 
