@@ -12,9 +12,11 @@ events/ name the seeded catalog and the seeded order, so each works against `mak
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from devtools.intrinsics import Stack
 from devtools.template import ROOT, resources
 
 
@@ -23,47 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("function", help="the function's logical id in template.yaml")
     parser.add_argument("event", type=Path, help="a JSON event file ('-' for stdin)")
     arguments = parser.parse_args(argv)
-    functions = resources("AWS::Serverless::Function")
-    if arguments.function not in functions:
-        parser.error(f"no function {arguments.function!r}; the template has {', '.join(functions)}")
-    if str(arguments.event) != "-" and not arguments.event.is_file():
-        samples = ", ".join(sorted(path.name for path in (ROOT / "events").glob("*.json")))
-        parser.error(f"no event file {arguments.event}; the samples in events/ are: {samples}")
-    source = sys.stdin.read() if str(arguments.event) == "-" else arguments.event.read_text()
-    try:
-        event: Any = json.loads(source)
-    except json.JSONDecodeError as error:
-        parser.error(f"{arguments.event} is not JSON: {error}")
+    event = _event(parser, arguments.function, arguments.event)
 
-    from devtools.local_stack import (
-        authorizer_parameters,
-        free_port,
-        load_state,
-        local_aws_environment,
-        start_aws_endpoint,
-        start_dynamodb,
-        use_local_endpoint,
-    )
+    from devtools.local_stack import local_aws_environment
     from devtools.workers import FunctionError, FunctionPool, FunctionSpec
 
-    running = load_state()
-    embedded, embedded_dynamodb = None, None
-    if running:
-        stack, endpoint, dynamodb_endpoint = running
-        use_local_endpoint(endpoint, dynamodb_endpoint)
-        print(f"[invoke] using the running stack at {endpoint}", file=sys.stderr)
-    else:
-        from devtools.provision import provision
-
-        embedded_dynamodb = start_dynamodb(free_port())
-        endpoint = f"http://127.0.0.1:{free_port()}"
-        embedded = start_aws_endpoint("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
-        if embedded_dynamodb:
-            embedded_dynamodb.wait_until_serving()
-        dynamodb_endpoint = embedded_dynamodb.endpoint if embedded_dynamodb else None
-        use_local_endpoint(endpoint, dynamodb_endpoint)
-        stack = provision(parameter_overrides=authorizer_parameters())
-        print(f"[invoke] no stack running: a fresh one at {endpoint}", file=sys.stderr)
+    stack, endpoint, dynamodb_endpoint, stop_embedded = _endpoints()
     environment = local_aws_environment(endpoint, dynamodb_endpoint)
     pool = FunctionPool(FunctionSpec.from_template(arguments.function, stack, environment))
     try:
@@ -73,12 +40,64 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         pool.close()
-        if embedded:
-            embedded.shutdown()
-        if embedded_dynamodb:
-            embedded_dynamodb.stop()
+        stop_embedded()
     print(json.dumps(result))
     return 0
+
+
+def _event(parser: argparse.ArgumentParser, function: str, event_file: Path) -> Any:
+    """The event in `event_file` (or stdin), once the function and the file are known to
+    exist; a parser error naming what there is otherwise."""
+    functions = resources("AWS::Serverless::Function")
+    if function not in functions:
+        parser.error(f"no function {function!r}; the template has {', '.join(functions)}")
+    if str(event_file) != "-" and not event_file.is_file():
+        samples = ", ".join(sorted(path.name for path in (ROOT / "events").glob("*.json")))
+        parser.error(f"no event file {event_file}; the samples in events/ are: {samples}")
+    source = sys.stdin.read() if str(event_file) == "-" else event_file.read_text()
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as error:
+        parser.error(f"{event_file} is not JSON: {error}")
+
+
+def _endpoints() -> tuple[Stack, str, str | None, Callable[[], None]]:
+    """The running stack and its endpoints, or a fresh embedded AWS endpoint (and DynamoDB
+    Local) provisioned from the template; and what stops the embedded ones."""
+    from devtools.local_stack import (
+        authorizer_parameters,
+        free_port,
+        load_state,
+        start_aws_endpoint,
+        start_dynamodb,
+        use_local_endpoint,
+    )
+
+    running = load_state()
+    if running:
+        stack, endpoint, dynamodb_endpoint = running
+        use_local_endpoint(endpoint, dynamodb_endpoint)
+        print(f"[invoke] using the running stack at {endpoint}", file=sys.stderr)
+        return stack, endpoint, dynamodb_endpoint, lambda: None
+
+    from devtools.provision import provision
+
+    embedded_dynamodb = start_dynamodb(free_port())
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    embedded = start_aws_endpoint("127.0.0.1", int(endpoint.rsplit(":", 1)[1]))
+    if embedded_dynamodb:
+        embedded_dynamodb.wait_until_serving()
+    dynamodb_endpoint = embedded_dynamodb.endpoint if embedded_dynamodb else None
+    use_local_endpoint(endpoint, dynamodb_endpoint)
+    stack = provision(parameter_overrides=authorizer_parameters())
+    print(f"[invoke] no stack running: a fresh one at {endpoint}", file=sys.stderr)
+
+    def stop() -> None:
+        embedded.shutdown()
+        if embedded_dynamodb:
+            embedded_dynamodb.stop()
+
+    return stack, endpoint, dynamodb_endpoint, stop
 
 
 if __name__ == "__main__":
