@@ -566,13 +566,6 @@ def start_in_background(
 # ------------------------------------------------------------------------- main
 def main() -> None:
     from devtools.provision import provision
-    from devtools.triggers import (
-        AsyncInvoker,
-        bucket_triggers,
-        queue_pollers,
-        schedule_triggers,
-        stream_pollers,
-    )
 
     started = time.monotonic()
     host = os.environ.get("STOCKROOM_HOST", "127.0.0.1")
@@ -584,30 +577,16 @@ def main() -> None:
         print(f"[handler] {function} runs {handler}, not the template's", file=sys.stderr)
     endpoint = f"http://127.0.0.1:{aws_port}"
     api_url = f"http://127.0.0.1:{api_port}"
-    # First: the JVM starts while moto and everything else do.
-    dynamodb = start_dynamodb(dynamodb_port)
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
-    moto = start_aws_endpoint(host, aws_port)
-    if dynamodb:
-        dynamodb.wait_until_serving()
+    moto, dynamodb = _start_aws(host, aws_port, dynamodb_port)
     dynamodb_endpoint = dynamodb.endpoint if dynamodb else None
     use_local_endpoint(endpoint, dynamodb_endpoint)
     stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
     functions = Functions(stack, local_aws_environment(endpoint, dynamodb_endpoint), handlers)
 
     stop = threading.Event()
-    invoker = AsyncInvoker(stack, functions.invoke)
-    notifiers, notification_queues = bucket_triggers(stack, invoker, stop)
-    threads = (
-        stream_pollers(stack, functions.invoke, stop, fresh_iterators=dynamodb is None)
-        + queue_pollers(stack, functions.invoke, stop)
-        + notifiers
-        + schedule_triggers(stack, invoker, stop)
+    settled, notification_queues = _start_triggers(
+        stack, functions, stop, fresh_iterators=dynamodb is None
     )
-    watcher = CodeWatcher(functions.pools.values())
-    threads.append(threading.Thread(target=watcher.run, args=(stop,), daemon=True))
-    for thread in threads:
-        thread.start()
     server = LocalApiServer(
         (host, api_port),
         make_http_handler(compile_routes(), functions.invoke, api_cors(stack.resolve)),
@@ -619,25 +598,13 @@ def main() -> None:
     (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
     save_state(stack, endpoint, dynamodb_endpoint)
     write_sam_env_vars(stack, aws_port, dynamodb_port if dynamodb else None)
-    for url in upload_seed(stack):
-        print(f"[seed] {url}", file=sys.stderr, flush=True)
-    if not wait_for_notifications(notification_queues, invoker.settle, SEED_SETTLE_SECONDS):
-        print("[seed] still importing; data will appear shortly", file=sys.stderr)
-    for item in put_table_seed(stack):
-        print(f"[seed] {item}", file=sys.stderr, flush=True)
+    _seed(stack, notification_queues, settled)
 
     # "ready" means ready: a first request finds its function's environment started.
     deadline = time.monotonic() + WARM_SECONDS
     for thread in warming:
         thread.join(max(0.0, deadline - time.monotonic()))
-    print(parity(dynamodb is not None))
-    print(f"AWS endpoint  {endpoint}")
-    if dynamodb_endpoint:
-        print(f"DynamoDB      {dynamodb_endpoint}   (DynamoDB Local; its log: dynamodb-local.log)")
-    print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
-    folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
-    print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")
-    print(f"ready in {time.monotonic() - started:.1f} s -- Ctrl-C to stop", flush=True)
+    _print_ready(started, dynamodb is not None, endpoint, dynamodb_endpoint, api_url)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
@@ -651,6 +618,76 @@ def main() -> None:
         if dynamodb:
             dynamodb.stop()
         (local_dir() / STATE_FILE).unlink(missing_ok=True)
+
+
+def _start_aws(
+    host: str, aws_port: int, dynamodb_port: int
+) -> "tuple[Any, dynamodb_local.DynamoDbLocal | None]":
+    """moto's AWS endpoint and, unless the stack runs on moto's DynamoDB, DynamoDB Local,
+    both serving."""
+    # First: the JVM starts while moto and everything else do.
+    dynamodb = start_dynamodb(dynamodb_port)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
+    moto = start_aws_endpoint(host, aws_port)
+    if dynamodb:
+        dynamodb.wait_until_serving()
+    return moto, dynamodb
+
+
+def _start_triggers(
+    stack: Stack, functions: Functions, stop: threading.Event, *, fresh_iterators: bool
+) -> tuple[Callable[[float], bool], list[str]]:
+    """Every trigger of the template's functions, running until `stop`, and the code
+    watcher; returns what says the asynchronous invocations have settled, and the
+    buckets' notification queues."""
+    from devtools.triggers import (
+        AsyncInvoker,
+        bucket_triggers,
+        queue_pollers,
+        schedule_triggers,
+        stream_pollers,
+    )
+
+    invoker = AsyncInvoker(stack, functions.invoke)
+    notifiers, notification_queues = bucket_triggers(stack, invoker, stop)
+    threads = (
+        stream_pollers(stack, functions.invoke, stop, fresh_iterators=fresh_iterators)
+        + queue_pollers(stack, functions.invoke, stop)
+        + notifiers
+        + schedule_triggers(stack, invoker, stop)
+    )
+    watcher = CodeWatcher(functions.pools.values())
+    threads.append(threading.Thread(target=watcher.run, args=(stop,), daemon=True))
+    for thread in threads:
+        thread.start()
+    return invoker.settle, notification_queues
+
+
+def _seed(stack: Stack, notification_queues: list[str], settled: Callable[[float], bool]) -> None:
+    """The seed's objects uploaded (and imported, given a while) and its items put."""
+    for url in upload_seed(stack):
+        print(f"[seed] {url}", file=sys.stderr, flush=True)
+    if not wait_for_notifications(notification_queues, settled, SEED_SETTLE_SECONDS):
+        print("[seed] still importing; data will appear shortly", file=sys.stderr)
+    for item in put_table_seed(stack):
+        print(f"[seed] {item}", file=sys.stderr, flush=True)
+
+
+def _print_ready(
+    started: float,
+    local_dynamodb: bool,
+    endpoint: str,
+    dynamodb_endpoint: str | None,
+    api_url: str,
+) -> None:
+    print(parity(local_dynamodb))
+    print(f"AWS endpoint  {endpoint}")
+    if dynamodb_endpoint:
+        print(f"DynamoDB      {dynamodb_endpoint}   (DynamoDB Local; its log: dynamodb-local.log)")
+    print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
+    folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
+    print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")
+    print(f"ready in {time.monotonic() - started:.1f} s -- Ctrl-C to stop", flush=True)
 
 
 if __name__ == "__main__":
