@@ -82,7 +82,19 @@ def _target(
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
-    cold = results["cold_start"]["variants"]
+    """Every target, as far as this run's results measure it, part by part."""
+    return [
+        *_cold_start_targets(results["cold_start"]),
+        *_warm_api_targets(results["warm_api"]),
+        *_worker_targets(results["worker_batch"]),
+        *_import_targets(results["catalog_import"]),
+        _target("local API overhead p50", results["local_api"]["overhead_p50_ms"], 3, " ms"),
+        *_recommendation_targets(results["recommendations"]),
+    ]
+
+
+def _cold_start_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    cold = results["variants"]
 
     def total(name: str) -> float:
         return float(cold[name]["total_ms"]["median_ms"])
@@ -92,7 +104,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     functions = [name for name in cold if name.endswith("Function")]
     worst = max(functions, key=ready)
-    found = [
+    return [
         _target("catalog import + client / boto3 floor", ready("CatalogFunction"), 1.4, "x"),
         _target("orders import + client / boto3 floor", ready("OrdersFunction"), 1.5, "x"),
         _target(f"worst function import + client / boto3 floor ({worst})", ready(worst), 1.6, "x"),
@@ -103,20 +115,25 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "x",
         ),
     ]
-    for route, figures in results["warm_api"]["routes"].items():
-        found.append(
-            _target(
-                f"warm handler overhead p50, {route}, against FastAPI + Mangum's",
-                figures["powertools"]["overhead_p50_ms"],
-                figures["fastapi"]["overhead_p50_ms"],
-                " ms",
-                "below",
-            )
+
+
+def _warm_api_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        _target(
+            f"warm handler overhead p50, {route}, against FastAPI + Mangum's",
+            figures["powertools"]["overhead_p50_ms"],
+            figures["fastapi"]["overhead_p50_ms"],
+            " ms",
+            "below",
         )
-    worker = results["worker_batch"]
+        for route, figures in results["routes"].items()
+    ]
+
+
+def _worker_targets(worker: dict[str, Any]) -> list[dict[str, Any]]:
     calls = worker["concurrent"]["per_order"]["calls"]
     reads = sum(n for name, n in calls.items() if name in ("GetItem", "Query", "BatchGetItem"))
-    found += [
+    return [
         _target(
             f"worker batch / one by one (+{worker['latency_ms']:g} ms per DynamoDB request)",
             worker["speedup"],
@@ -127,11 +144,14 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         _target("worker transactions per order", calls.get("TransactWriteItems", 0), 1, ""),
         _target("worker reads per order", reads, 1, ""),
     ]
-    imports = results["catalog_import"]["imports"]
+
+
+def _import_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    imports = results["imports"]
     # The ceiling bounds imports that send an update a row (a SKU a row); a file cycling
     # a few SKUs sends a few updates a chunk, and is bound by parsing instead.
     distinct = [row for row in imports if row.get("skus") == row["rows"]]
-    found.append(
+    found = [
         _target(
             "import of a SKU a row / bare-update ceiling (lowest)",
             min(row["x_ceiling"] for row in distinct),
@@ -139,7 +159,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "x",
             bound="at least",
         )
-    )
+    ]
     imports = [row for row in imports if row not in distinct]
     sizes = sorted({row["rows"] for row in imports})
     for file_format in catalog_import.FORMATS:
@@ -152,13 +172,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "x",
             )
         )
-    found.append(
-        _target("local API overhead p50", results["local_api"]["overhead_p50_ms"], 3, " ms")
-    )
-    quality = results["recommendations"]
+    return found
+
+
+def _recommendation_targets(quality: dict[str, Any]) -> list[dict[str, Any]]:
     scale = quality["at_scale"]
     trainer = function_properties("RecommendationTrainerFunction")
-    found += [
+    return [
         _target(
             f"recommendations HR@10 / best implicit item-kNN ({quality['best_item_knn']})",
             quality["hr_x_best_item_knn"],
@@ -187,7 +207,6 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             " MB",
         ),
     ]
-    return found
 
 
 def machine() -> dict[str, Any]:
