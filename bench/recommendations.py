@@ -198,8 +198,7 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
     from moto import mock_aws
 
     with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-        from bench.seed import add_products, sample_event, use_environment
-        from bench.usage import Usage
+        from bench.seed import use_environment
         from devtools.handlers import import_handler_module
         from devtools.provision import provision
         from devtools.runtime import LocalContext
@@ -208,64 +207,11 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
         use_environment(physical, "CatalogFunction", "RecommendationsFunction")
         catalog_handler = import_handler_module("CatalogFunction").handler
         handler = import_handler_module("RecommendationsFunction").handler
-        from stockroom import aws
-        from stockroom.dal import recommendations as table
-        from stockroom.models import Basket, BasketKind, PurchaseHistory, Seen, utc_now
-
-        skus = [f"SKU-{n:03d}" for n in range(1, 201)]
-        add_products(skus, on_hand=10**6)
-        rows = {
-            sku: [(skus[(i + k) % len(skus)], 1.0 / k) for k in range(1, 51)]
-            for i, sku in enumerate(skus)
-        }
-        table.put_related(rows, [(sku, 1.0) for sku in skus[:50]])
-        bought = [Seen(sku=sku, at=n) for n, sku in enumerate(skus[100:120])]
-        basket = Basket(key="b", kind=BasketKind.PURCHASE, skus=[], prior=[], at=utc_now())
-        table.save_purchases("customer-123", PurchaseHistory(bought=bought), basket)
-
-        def event(name: str, fresh: bool = False) -> dict[str, Any]:
-            sample = sample_event(name)
-            sample["rawQueryString"], sample["queryStringParameters"] = "limit=10", {"limit": "10"}
-            if fresh:
-                sample["headers"]["cache-control"] = "no-cache"
-            return sample
-
+        _seed_serving()
         context = LocalContext("RecommendationsFunction", 10)
-        calls = {
-            "GET /products/{sku} (cache hit)": (catalog_handler, sample_event("get_product")),
-            "GET /products/{sku} (cache miss)": (
-                catalog_handler,
-                {**sample_event("get_product"), "headers": {"cache-control": "no-cache"}},
-            ),
-            "GET /products/{sku}/related (cache hit)": (handler, event("related_products")),
-            "GET /products/{sku}/related (cache miss)": (
-                handler,
-                event("related_products", fresh=True),
-            ),
-            "GET /recommendations": (handler, event("recommendations")),
-        }
-        samples: dict[str, list[float]] = {route: [] for route in calls}
-        for route, (serve, request) in calls.items():
-            for _ in range(20):  # warm: caches, models, the client
-                answer = serve(request, context)
-                if answer["statusCode"] != 200:
-                    raise RuntimeError(f"{route}: {answer}")
-        for _ in range(rounds):
-            for route, (serve, request) in calls.items():
-                for _ in range(max(1, requests // rounds)):
-                    started = time.perf_counter()
-                    serve(request, context)
-                    samples[route].append((time.perf_counter() - started) * 1000)
-        reads = {}
-        from stockroom import container
-
-        for route in ("GET /products/{sku}/related (cache miss)", "GET /recommendations"):
-            container.reset()  # a cold cache
-            usage = Usage()
-            usage.watch(aws.dynamodb())
-            serve, request = calls[route]
-            serve(request, context)
-            reads[route] = usage.per(1)
+        calls = _serving_calls(catalog_handler, handler)
+        samples = _timed(calls, context, requests, rounds)
+        reads = _uncached_reads(calls, context)
     from bench.stats import percentiles
 
     return {
@@ -273,6 +219,90 @@ def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
         "routes": {route: percentiles(values) for route, values in samples.items()},
         "requests_per_answer_uncached": reads,
     }
+
+
+# A route's handler and the event it is called with.
+Call = tuple[Any, dict[str, Any]]
+
+
+def _seed_serving() -> None:
+    """200 products, 50 related SKUs for each, the 50 most popular, and a customer who
+    bought 20 of them."""
+    from bench.seed import add_products
+    from stockroom.dal import recommendations as table
+    from stockroom.models import Basket, BasketKind, PurchaseHistory, Seen, utc_now
+
+    skus = [f"SKU-{n:03d}" for n in range(1, 201)]
+    add_products(skus, on_hand=10**6)
+    rows = {
+        sku: [(skus[(i + k) % len(skus)], 1.0 / k) for k in range(1, 51)]
+        for i, sku in enumerate(skus)
+    }
+    table.put_related(rows, [(sku, 1.0) for sku in skus[:50]])
+    bought = [Seen(sku=sku, at=n) for n, sku in enumerate(skus[100:120])]
+    basket = Basket(key="b", kind=BasketKind.PURCHASE, skus=[], prior=[], at=utc_now())
+    table.save_purchases("customer-123", PurchaseHistory(bought=bought), basket)
+
+
+def _serving_calls(catalog_handler: Any, handler: Any) -> dict[str, Call]:
+    """Each route measured, with its handler and event (a cache miss asks no-cache)."""
+    from bench.seed import sample_event
+
+    def event(name: str, fresh: bool = False) -> dict[str, Any]:
+        sample = sample_event(name)
+        sample["rawQueryString"], sample["queryStringParameters"] = "limit=10", {"limit": "10"}
+        if fresh:
+            sample["headers"]["cache-control"] = "no-cache"
+        return sample
+
+    return {
+        "GET /products/{sku} (cache hit)": (catalog_handler, sample_event("get_product")),
+        "GET /products/{sku} (cache miss)": (
+            catalog_handler,
+            {**sample_event("get_product"), "headers": {"cache-control": "no-cache"}},
+        ),
+        "GET /products/{sku}/related (cache hit)": (handler, event("related_products")),
+        "GET /products/{sku}/related (cache miss)": (
+            handler,
+            event("related_products", fresh=True),
+        ),
+        "GET /recommendations": (handler, event("recommendations")),
+    }
+
+
+def _timed(
+    calls: dict[str, Call], context: Any, requests: int, rounds: int
+) -> dict[str, list[float]]:
+    """Each call's milliseconds, `requests` times in `rounds` rounds, once warm."""
+    samples: dict[str, list[float]] = {route: [] for route in calls}
+    for route, (serve, request) in calls.items():
+        for _ in range(20):  # warm: caches, models, the client
+            answer = serve(request, context)
+            if answer["statusCode"] != 200:
+                raise RuntimeError(f"{route}: {answer}")
+    for _ in range(rounds):
+        for route, (serve, request) in calls.items():
+            for _ in range(max(1, requests // rounds)):
+                started = time.perf_counter()
+                serve(request, context)
+                samples[route].append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _uncached_reads(calls: dict[str, Call], context: Any) -> dict[str, Any]:
+    """The DynamoDB requests of one answer from a cold cache, for the routes that read."""
+    from bench.usage import Usage
+    from stockroom import aws, container
+
+    reads = {}
+    for route in ("GET /products/{sku}/related (cache miss)", "GET /recommendations"):
+        container.reset()  # a cold cache
+        usage = Usage()
+        usage.watch(aws.dynamodb())
+        serve, request = calls[route]
+        serve(request, context)
+        reads[route] = usage.per(1)
+    return reads
 
 
 def feed_usage(customers: int = 10, orders_each: int = 40) -> dict[str, Any]:
