@@ -193,71 +193,75 @@ def ceilings(
     profile = profiles(a)[design]
     products_wru = profile[f"products_wru_{traffic}"]
     batch_s = worker.batch_seconds(measured)
-    rows: list[dict[str, Any]] = []
-
-    def add(limit: str, orders_per_s: float, how: str, current: float | None = None) -> None:
-        """`current`: our setting where it is below the limit (else the limit itself)."""
-        rows.append(
-            {
-                "limit": limit,
-                **asdict(LIMITS[limit]),
-                "current": LIMITS[limit].value if current is None else current,
-                "orders_per_s": round(orders_per_s),
-                "how": how,
-            }
-        )
-
-    add(
-        "api_rps",
-        LIMITS["api_rps"].value / a.api_requests_per_order,
-        f"{a.api_requests_per_order:g} API requests an order",
-    )
-    add(
-        "table_wru",
-        LIMITS["table_wru"].value / max(profile["orders_wru"], products_wru),
-        f"the busiest table: {max(profile['orders_wru'], products_wru):.2f} WRU an order",
-    )
-    # The worker's batches: MaximumConcurrency of them at once, each `batch_s` long.
-    add(
-        "sqs_batches",
-        worker.max_concurrency * worker.batch_size / batch_s,
-        f"MaximumConcurrency {worker.max_concurrency} (ours; up to 1,000), "
-        f"{worker.batch_size} orders a batch in {batch_s:.2f} s at {worker.memory_mb} MB "
-        f"(measured here: {measured['median_s'] * 1000:.0f} ms, "
-        f"{measured['cpu_s'] * 1000:.0f} ms of it CPU)",
-        current=worker.max_concurrency,
-    )
     # Lambda concurrency: the API function's and the worker's environments together.
     api_s = 4 * a.round_trip_s  # idempotency put, product read, order put, completion
-    add(
-        "lambda_concurrency",
-        LIMITS["lambda_concurrency"].value
-        / (api_s + batch_s / worker.batch_size + a.round_trip_s / 10),
-        f"{api_s * 1000:.0f} ms of the API function an order, the worker's share of a "
-        "batch, the relay's of a send",
-    )
-    if traffic == "flash":
-        # One product item takes every order's reservation.
-        tx_per_order = 1.0 if design == "per-order" else 1 / 99
-        add(
+    rows = [
+        _ceiling(
+            "api_rps",
+            LIMITS["api_rps"].value / a.api_requests_per_order,
+            f"{a.api_requests_per_order:g} API requests an order",
+        ),
+        _ceiling(
+            "table_wru",
+            LIMITS["table_wru"].value / max(profile["orders_wru"], products_wru),
+            f"the busiest table: {max(profile['orders_wru'], products_wru):.2f} WRU an order",
+        ),
+        # The worker's batches: MaximumConcurrency of them at once, each `batch_s` long.
+        _ceiling(
+            "sqs_batches",
+            worker.max_concurrency * worker.batch_size / batch_s,
+            f"MaximumConcurrency {worker.max_concurrency} (ours; up to 1,000), "
+            f"{worker.batch_size} orders a batch in {batch_s:.2f} s at {worker.memory_mb} MB "
+            f"(measured here: {measured['median_s'] * 1000:.0f} ms, "
+            f"{measured['cpu_s'] * 1000:.0f} ms of it CPU)",
+            current=worker.max_concurrency,
+        ),
+        _ceiling(
+            "lambda_concurrency",
+            LIMITS["lambda_concurrency"].value
+            / (api_s + batch_s / worker.batch_size + a.round_trip_s / 10),
+            f"{api_s * 1000:.0f} ms of the API function an order, the worker's share of a "
+            "batch, the relay's of a send",
+        ),
+        *(_one_item_ceilings(design, a) if traffic == "flash" else []),
+    ]
+    return sorted(rows, key=lambda row: row["orders_per_s"])
+
+
+def _ceiling(
+    limit: str, orders_per_s: float, how: str, current: float | None = None
+) -> dict[str, Any]:
+    """`current`: our setting where it is below the limit (else the limit itself)."""
+    return {
+        "limit": limit,
+        **asdict(LIMITS[limit]),
+        "current": LIMITS[limit].value if current is None else current,
+        "orders_per_s": round(orders_per_s),
+        "how": how,
+    }
+
+
+def _one_item_ceilings(design: str, a: Assumptions) -> list[dict[str, Any]]:
+    """A flash sale's: one product item takes every order's reservation."""
+    tx_per_order = 1.0 if design == "per-order" else 1 / 99
+    return [
+        _ceiling(
             "partition_wcu",
             LIMITS["partition_wcu"].value / (2 * tx_per_order),
             f"{2 * tx_per_order:.3f} WCU an order on the SKU's item (2 a transactional write)",
-        )
-        rows.append(
-            {
-                "limit": "item_conflicts",
-                "name": "transactions on one item, one at a time (TransactionConflict)",
-                "value": round(1 / a.item_hold_s),
-                "unit": "tx/s",
-                "source": f"{TRANSACTIONS} (conflict handling); hold time assumed",
-                "raisable": False,
-                "orders_per_s": round(1 / a.item_hold_s / tx_per_order),
-                "how": f"{1 / tx_per_order:.0f} orders a transaction, "
-                f"{a.item_hold_s * 1000:.0f} ms holding the item",
-            }
-        )
-    return sorted(rows, key=lambda row: row["orders_per_s"])
+        ),
+        {
+            "limit": "item_conflicts",
+            "name": "transactions on one item, one at a time (TransactionConflict)",
+            "value": round(1 / a.item_hold_s),
+            "unit": "tx/s",
+            "source": f"{TRANSACTIONS} (conflict handling); hold time assumed",
+            "raisable": False,
+            "orders_per_s": round(1 / a.item_hold_s / tx_per_order),
+            "how": f"{1 / tx_per_order:.0f} orders a transaction, "
+            f"{a.item_hold_s * 1000:.0f} ms holding the item",
+        },
+    ]
 
 
 # What the design is to reach on AWS: decided orders a second.
@@ -334,6 +338,7 @@ def print_table(model: dict[str, Any], out: Callable[[str], None] = print) -> No
 
 
 def page(model: dict[str, Any]) -> str:
+    """docs/scaling.md: the limits, the assumptions, the worker, each case's ceilings."""
     lines = [
         "# Scaling: where each AWS limit binds",
         "",
@@ -357,88 +362,107 @@ def page(model: dict[str, Any]) -> str:
         "",
         *(f"- `{name}`: {value}" for name, value in model["assumptions"].items()),
         "",
-        "## The worker",
-        "",
-        f"As deployed (template.yaml): batches of {model['worker']['batch_size']}, at most "
-        f"{model['worker']['max_concurrency']} at once (MaximumConcurrency), "
-        f"{model['worker']['memory_mb']} MB. How long a full batch takes is measured here "
-        f"(`bench/worker_batch.py`, {_measured_when(model['worker_measured'])}): the deployed "
-        "handler deciding 100 orders against DynamoDB Local with "
-        f"{model['worker_measured']['latency_ms']:g} ms added to each request. On Lambda, the "
-        "batch waits as long as here (DynamoDB Local answers slower than DynamoDB, so this "
-        "errs long), and its CPU time takes longer by 1,769 MB over the memory: Lambda gives "
-        f"a function one vCPU at 1,769 MB and a share in proportion below ({LAMBDA_MEMORY}).",
-        "",
+        *_worker_section(model),
         "## Ceilings, decided orders a second",
         "",
     ]
     for case, figures in model["cases"].items():
-        lines += [
-            f"### {case}",
-            "",
-            f"Binds at **{figures['binding']['orders_per_s']:,}/s**: {figures['binding']['name']}.",
-            *(
-                [_fixed(figures["binding_fixed"])]
-                if figures["binding_fixed"]
-                else ["No limit of these is fixed: each is a quota AWS raises or a setting."]
-            ),
-            "",
-            f"Target {figures['target']:,}/s: "
-            + (
-                "no fixed limit is below it; the quotas and settings to raise are marked."
-                if figures["target_met_without_fixed_limit"]
-                else "a fixed limit is below it (see the next design)."
-            ),
-            "",
-            "| orders/s | limit | raisable (value for the target) | how |",
-            "|---|---|---|---|",
-            *(
-                f"| {row['orders_per_s']:,} | {row['name']} | "
-                + (
-                    f"yes ({row['needed_for_target']:,} {row['unit']})"
-                    if "needed_for_target" in row
-                    else "yes"
-                    if row["raisable"]
-                    else "no"
-                )
-                + f" | {row['how']} |"
-                for row in figures["ceilings"]
-            ),
-            "",
-        ]
-    lines += [
-        "## When one item still binds",
+        lines += _case_section(case, figures)
+    lines += ONE_ITEM_SECTION
+    if model["measured_here"]:
+        lines += _measured_here_section(model["measured_here"])
+    return "\n".join(lines)
+
+
+def _worker_section(model: dict[str, Any]) -> list[str]:
+    worker, measured = model["worker"], model["worker_measured"]
+    return [
+        "## The worker",
         "",
-        "Group commit leaves a hot SKU one transaction per group of up to 99 orders: the",
-        "item's write units stop binding, and what binds is transactions on the item one",
-        "at a time (their hold time is assumed above; DynamoDB does not publish it). The",
-        "next step is splitting a SKU's stock over N counter items (`sku#0` ... `sku#N-1`),",
-        "each holding a share of what is available: a batch reserves from one share, an",
-        "order is rejected only when a read of all N (one BatchGetItem) finds too little,",
-        "and N batches proceed at once, so the ceiling grows N-fold (N = 10: about ten",
-        "times the group ceiling above). The cost of merging them back: a product's",
-        "availability is the sum of N items (N reads), a restock or import rebalances the",
-        "shares in one transaction (N items of 100), a cancel returns units to any share,",
-        "and a sale's last units are scattered over shares that must be swept to sell out",
-        "exactly. Past that, the table quotas, the API's and Lambda's concurrency bind,",
-        "and all of them are raised on request.",
+        f"As deployed (template.yaml): batches of {worker['batch_size']}, at most "
+        f"{worker['max_concurrency']} at once (MaximumConcurrency), "
+        f"{worker['memory_mb']} MB. How long a full batch takes is measured here "
+        f"(`bench/worker_batch.py`, {_measured_when(measured)}): the deployed "
+        "handler deciding 100 orders against DynamoDB Local with "
+        f"{measured['latency_ms']:g} ms added to each request. On Lambda, the "
+        "batch waits as long as here (DynamoDB Local answers slower than DynamoDB, so this "
+        "errs long), and its CPU time takes longer by 1,769 MB over the memory: Lambda gives "
+        f"a function one vCPU at 1,769 MB and a share in proportion below ({LAMBDA_MEMORY}).",
         "",
     ]
-    if model["measured_here"]:
-        lines += [
-            "## Measured here (`make load`, DynamoDB Local on 2 cores)",
-            "",
-            "| scenario | worker | backend | decided/s | DynamoDB requests an order "
-            "| transactions an order |",
-            "|---|---|---|---|---|---|",
-            *(
-                f"| {m['scenario']} | {m['worker']} | {m['backend']} | {m['decided_per_second']} "
-                f"| {m['dynamodb_requests_per_order']} | {m['transactions_per_order']} |"
-                for m in model["measured_here"]
-            ),
-            "",
-        ]
-    return "\n".join(lines)
+
+
+def _case_section(case: str, figures: dict[str, Any]) -> list[str]:
+    """One traffic and design: what binds, whether the target is in reach, each ceiling."""
+    return [
+        f"### {case}",
+        "",
+        f"Binds at **{figures['binding']['orders_per_s']:,}/s**: {figures['binding']['name']}.",
+        *(
+            [_fixed(figures["binding_fixed"])]
+            if figures["binding_fixed"]
+            else ["No limit of these is fixed: each is a quota AWS raises or a setting."]
+        ),
+        "",
+        f"Target {figures['target']:,}/s: "
+        + (
+            "no fixed limit is below it; the quotas and settings to raise are marked."
+            if figures["target_met_without_fixed_limit"]
+            else "a fixed limit is below it (see the next design)."
+        ),
+        "",
+        "| orders/s | limit | raisable (value for the target) | how |",
+        "|---|---|---|---|",
+        *(
+            f"| {row['orders_per_s']:,} | {row['name']} | "
+            + (
+                f"yes ({row['needed_for_target']:,} {row['unit']})"
+                if "needed_for_target" in row
+                else "yes"
+                if row["raisable"]
+                else "no"
+            )
+            + f" | {row['how']} |"
+            for row in figures["ceilings"]
+        ),
+        "",
+    ]
+
+
+ONE_ITEM_SECTION = [
+    "## When one item still binds",
+    "",
+    "Group commit leaves a hot SKU one transaction per group of up to 99 orders: the",
+    "item's write units stop binding, and what binds is transactions on the item one",
+    "at a time (their hold time is assumed above; DynamoDB does not publish it). The",
+    "next step is splitting a SKU's stock over N counter items (`sku#0` ... `sku#N-1`),",
+    "each holding a share of what is available: a batch reserves from one share, an",
+    "order is rejected only when a read of all N (one BatchGetItem) finds too little,",
+    "and N batches proceed at once, so the ceiling grows N-fold (N = 10: about ten",
+    "times the group ceiling above). The cost of merging them back: a product's",
+    "availability is the sum of N items (N reads), a restock or import rebalances the",
+    "shares in one transaction (N items of 100), a cancel returns units to any share,",
+    "and a sale's last units are scattered over shares that must be swept to sell out",
+    "exactly. Past that, the table quotas, the API's and Lambda's concurrency bind,",
+    "and all of them are raised on request.",
+    "",
+]
+
+
+def _measured_here_section(measured_here: list[dict[str, Any]]) -> list[str]:
+    return [
+        "## Measured here (`make load`, DynamoDB Local on 2 cores)",
+        "",
+        "| scenario | worker | backend | decided/s | DynamoDB requests an order "
+        "| transactions an order |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {m['scenario']} | {m['worker']} | {m['backend']} | {m['decided_per_second']} "
+            f"| {m['dynamodb_requests_per_order']} | {m['transactions_per_order']} |"
+            for m in measured_here
+        ),
+        "",
+    ]
 
 
 def _measured_when(measured: dict[str, Any]) -> str:
