@@ -22,11 +22,14 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from bench.cli import emit, harness_parser
 from bench.endpoint import aws_endpoint, set_dynamodb_latency
 from bench.seed import add_products, sample_event
+from devtools.runtime import LocalContext
+from devtools.template import function_properties
 
 BATCH = 10
 # The SKUs spread traffic's orders take their 3 lines from, in a full batch.
@@ -47,39 +50,53 @@ def run(rounds: int, latencies_ms: list[float], dynamodb: str | None = None) -> 
 
 
 def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
-    from aws_lambda_powertools.utilities.batch import (
-        BatchProcessor,
-        EventType,
-        process_partial_response,
-    )
+    bench = _WorkerBench(rounds)
+    found = [bench.measure(latency_ms) for latency_ms in latencies_ms]
+    found[-1]["full_batches"] = bench.measure_full_batches(latencies_ms[-1])
+    return found
 
-    from devtools.handlers import import_handler_module
-    from devtools.provision import provision
-    from devtools.runtime import LocalContext
-    from devtools.template import function_properties
 
-    physical = provision()  # first: the handlers read their environment at import
-    os.environ.update(physical.function_environment("OrderWorkerFunction"))
-    os.environ.update(physical.function_environment("OrdersFunction"))
-    os.environ.update(physical.function_environment("OrderRelayFunction"))
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-    order_worker = import_handler_module("OrderWorkerFunction")
-    order_relay = import_handler_module("OrderRelayFunction")
-    import_handler_module("OrdersFunction")  # places the orders: its folder on the path
-    from bench import per_order_worker  # the baseline: the order worker's folder on the path
-    from bench.usage import Usage
-    from orders import place_order
-    from stockroom import aws
-    from stockroom.models import PlaceOrderRequest
+class _WorkerBench:
+    """The deployed worker and relay handlers against a freshly provisioned stack, with
+    what every measurement shares: the request counter, the SQS record every message is
+    made from, and the SKUs spread traffic orders."""
 
-    usage = Usage()
-    usage.watch(aws.dynamodb())
-    usage.watch(aws.sqs())
-    sequential = BatchProcessor(event_type=EventType.SQS)
-    sample = sample_event("order_placed_sqs")["Records"][0]
+    def __init__(self, rounds: int) -> None:
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
-    def relay_event(order_ids: list[str]) -> dict[str, Any]:
+        from devtools.handlers import import_handler_module
+        from devtools.provision import provision
+
+        physical = provision()  # first: the handlers read their environment at import
+        os.environ.update(physical.function_environment("OrderWorkerFunction"))
+        os.environ.update(physical.function_environment("OrdersFunction"))
+        os.environ.update(physical.function_environment("OrderRelayFunction"))
+        os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+        self.order_worker = import_handler_module("OrderWorkerFunction")
+        self.order_relay = import_handler_module("OrderRelayFunction")
+        import_handler_module("OrdersFunction")  # places the orders: its folder on the path
+        from bench import per_order_worker  # the baseline: the order worker's folder on the path
+
+        self.per_order_worker = per_order_worker
+        from bench.usage import Usage
+        from stockroom import aws
+
+        self.rounds = rounds
+        self.usage = Usage()
+        self.usage.watch(aws.dynamodb())
+        self.usage.watch(aws.sqs())
+        self.sequential = BatchProcessor(event_type=EventType.SQS)
+        self.sample = sample_event("order_placed_sqs")["Records"][0]
+        from bench.scale_model import Worker
+
+        self.full_size = Worker.deployed().batch_size  # a full batch, as deployed
+        self.spread_skus = [f"SPREAD-{n}" for n in range(SPREAD_SKUS)]
+        add_products(self.spread_skus, on_hand=1_000_000)
+
+    def relay_event(self, order_ids: list[str]) -> dict[str, Any]:
         """The orders' INSERT records as the table's stream delivers them."""
+        from stockroom import aws
+
         records = []
         for order_id in order_ids:
             item = aws.dynamodb().get_item(
@@ -92,10 +109,13 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         return {"Records": records}
 
     def placed(
-        prefix: str, orders: list[list[tuple[str, int]]]
+        self, prefix: str, orders: list[list[tuple[str, int]]]
     ) -> tuple[dict[str, Any], list[str]]:
         """Each of `orders` (its lines: SKU, quantity) placed, and the queue's batch of
         messages for them with their ids."""
+        from orders import place_order
+        from stockroom.models import PlaceOrderRequest
+
         order_ids = [
             place_order(
                 "bench",
@@ -106,19 +126,19 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
             for lines in orders
         ]
         records = [
-            sample | {"messageId": f"{prefix}-{n}", "body": json.dumps({"order_id": order_id})}
+            self.sample | {"messageId": f"{prefix}-{n}", "body": json.dumps({"order_id": order_id})}
             for n, order_id in enumerate(order_ids)
         ]
         return {"Records": records}, order_ids
 
-    def batch_event(prefix: str) -> tuple[dict[str, Any], list[str]]:
+    def batch_event(self, prefix: str) -> tuple[dict[str, Any], list[str]]:
         """A batch of the queue's messages for newly placed orders, and their ids: an
         order a SKU, as in a store's steady traffic (a hot SKU is the flash sale's case)."""
         skus = [f"{prefix}-{n}" for n in range(BATCH)]
         add_products(skus, on_hand=1000, unit_price_cents=100)
-        return placed(prefix, [[(sku, 1)] for sku in skus])
+        return self.placed(prefix, [[(sku, 1)] for sku in skus])
 
-    def measure(latency_ms: float) -> dict[str, Any]:
+    def measure(self, latency_ms: float) -> dict[str, Any]:
         set_dynamodb_latency(latency_ms)
         timings: dict[str, list[float]] = {
             "group": [],
@@ -127,9 +147,9 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
             "relay": [],
         }
         usage_per_order: dict[str, dict[str, Any]] = {}
-        for round_number in range(rounds):
+        for round_number in range(self.rounds):
             for variant in ("group", "concurrent", "one_by_one"):
-                measure_round(
+                self.measure_round(
                     f"BENCH-{latency_ms:g}-{variant}-{round_number}",
                     variant,
                     timings,
@@ -153,97 +173,111 @@ def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
         return summary
 
     def measure_round(
+        self,
         prefix: str,
         variant: str,
         timings: dict[str, list[float]],
         usage_per_order: dict[str, dict[str, Any]],
     ) -> None:
-        event, order_ids = batch_event(prefix)
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        event, order_ids = self.batch_event(prefix)
         if variant == "concurrent":
-            relayed = relay_event(order_ids)
-            usage.clear()
-            started = time.perf_counter()
-            relay_response = order_relay.handler(
-                relayed,
-                LocalContext(
-                    "OrderRelayFunction", function_properties("OrderRelayFunction")["Timeout"]
-                ),
-            )
-            timings["relay"].append(time.perf_counter() - started)
-            assert relay_response["batchItemFailures"] == [], relay_response
-            usage_per_order["relay"] = usage.per(BATCH)
-        usage.clear()
-        context = LocalContext(
-            "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
-        )
+            self.measure_relay(order_ids, timings, usage_per_order)
+        self.usage.clear()
+        context = _context("OrderWorkerFunction")
         # The deployed handler, deciding the batch together (group commit), or the
         # per-order baseline deciding each record alone, side by side or one by one.
         started = time.perf_counter()
         if variant == "group":
-            response = order_worker.handler(event, context)
+            response = self.order_worker.handler(event, context)
         elif variant == "concurrent":
-            response = per_order_worker.handler(event, context)
+            response = self.per_order_worker.handler(event, context)
         else:
             response = process_partial_response(
                 event=event,
-                record_handler=per_order_worker.decide_message,
-                processor=sequential,
+                record_handler=self.per_order_worker.decide_message,
+                processor=self.sequential,
                 context=context,  # type: ignore[arg-type]  # has what Powertools reads
             )
         timings[variant].append(time.perf_counter() - started)
         assert response["batchItemFailures"] == [], response
-        usage_per_order[variant] = usage.per(BATCH)
+        usage_per_order[variant] = self.usage.per(BATCH)
 
-    def full_batch(traffic: str, prefix: str) -> dict[str, Any]:
+    def measure_relay(
+        self,
+        order_ids: list[str],
+        timings: dict[str, list[float]],
+        usage_per_order: dict[str, dict[str, Any]],
+    ) -> None:
+        """The relay forwarding the orders' stream records to the queue."""
+        relayed = self.relay_event(order_ids)
+        self.usage.clear()
+        started = time.perf_counter()
+        relay_response = self.order_relay.handler(relayed, _context("OrderRelayFunction"))
+        timings["relay"].append(time.perf_counter() - started)
+        assert relay_response["batchItemFailures"] == [], relay_response
+        usage_per_order["relay"] = self.usage.per(BATCH)
+
+    def full_batch(self, traffic: str, prefix: str) -> dict[str, Any]:
         """A full batch (the template's BatchSize) of `traffic`'s orders, as the queue delivers
         them: a sale's one-unit orders of one SKU with a quarter of them in stock, or
         spread orders of 3 lines over SPREAD_SKUS SKUs with ample stock."""
         rng = random.Random(prefix)
         if traffic == "flash":
-            add_products([prefix], on_hand=full_size // 4)
-            lines = [[(prefix, 1)] for _ in range(full_size)]
+            add_products([prefix], on_hand=self.full_size // 4)
+            lines = [[(prefix, 1)] for _ in range(self.full_size)]
         else:
             lines = [
-                [(sku, rng.randint(1, 3)) for sku in rng.sample(spread_skus, 3)]
-                for _ in range(full_size)
+                [(sku, rng.randint(1, 3)) for sku in rng.sample(self.spread_skus, 3)]
+                for _ in range(self.full_size)
             ]
-        return placed(prefix, lines)[0]
+        return self.placed(prefix, lines)[0]
 
-    def measure_full_batches(latency_ms: float) -> dict[str, Any]:
+    def measure_full_batches(self, latency_ms: float) -> dict[str, Any]:
         """Each design deciding full batches of each traffic: wall and CPU time a batch."""
-        figures: dict[str, Any] = {"batch": full_size, "latency_ms": latency_ms}
-        context = LocalContext(
-            "OrderWorkerFunction", function_properties("OrderWorkerFunction")["Timeout"]
-        )
+        figures: dict[str, Any] = {"batch": self.full_size, "latency_ms": latency_ms}
+        context = _context("OrderWorkerFunction")
         for traffic in ("flash", "spread"):
             figures[traffic] = {}
-            for design, worker in (("group", order_worker), ("per_order", per_order_worker)):
-                walls, cpus = [], []
-                for round_number in range(rounds):
-                    event = full_batch(traffic, f"FULL-{traffic}-{design}-{round_number}")
-                    set_dynamodb_latency(latency_ms)
-                    usage.clear()
-                    started, cpu = time.perf_counter(), time.process_time()
-                    response = worker.handler(event, context)
-                    walls.append(time.perf_counter() - started)
-                    cpus.append(time.process_time() - cpu)
-                    set_dynamodb_latency(0)
-                    assert response["batchItemFailures"] == [], response
-                figures[traffic][design] = {
-                    "median_s": statistics.median(walls),
-                    "cpu_s": statistics.median(cpus),
-                    "per_order": usage.per(full_size),
-                }
+            for design, worker in (
+                ("group", self.order_worker),
+                ("per_order", self.per_order_worker),
+            ):
+                figures[traffic][design] = self.measure_full_batch(
+                    traffic, design, worker, latency_ms, context
+                )
         return figures
 
-    from bench.scale_model import Worker
+    def measure_full_batch(
+        self,
+        traffic: str,
+        design: str,
+        worker: ModuleType,
+        latency_ms: float,
+        context: LocalContext,
+    ) -> dict[str, Any]:
+        walls, cpus = [], []
+        for round_number in range(self.rounds):
+            event = self.full_batch(traffic, f"FULL-{traffic}-{design}-{round_number}")
+            set_dynamodb_latency(latency_ms)
+            self.usage.clear()
+            started, cpu = time.perf_counter(), time.process_time()
+            response = worker.handler(event, context)
+            walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - cpu)
+            set_dynamodb_latency(0)
+            assert response["batchItemFailures"] == [], response
+        return {
+            "median_s": statistics.median(walls),
+            "cpu_s": statistics.median(cpus),
+            "per_order": self.usage.per(self.full_size),
+        }
 
-    full_size = Worker.deployed().batch_size  # a full batch, as deployed
-    spread_skus = [f"SPREAD-{n}" for n in range(SPREAD_SKUS)]
-    add_products(spread_skus, on_hand=1_000_000)
-    found = [measure(latency_ms) for latency_ms in latencies_ms]
-    found[-1]["full_batches"] = measure_full_batches(latencies_ms[-1])
-    return found
+
+def _context(function: str) -> LocalContext:
+    """A Lambda context for `function`, with its timeout from the template."""
+    return LocalContext(function, function_properties(function)["Timeout"])
 
 
 def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
