@@ -194,15 +194,54 @@ def run_scenario(
     drain back.)"""
     import boto3
 
-    from devtools.http_api import make_token
-    from devtools.triggers import paused_sources
-
     run = uuid.uuid4().hex[:6].upper()
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint or stack.endpoint)
     products, orders_table = outputs["ProductsTableName"], outputs["OrdersTableName"]
     skus = [f"LOAD-{scenario.name.upper()}-{run}-{n}" for n in range(scenario.skus)]
     _put_products(dynamodb, products, skus, scenario.units_per_sku)
-    plan = {
+    files = _ScenarioFiles.written(work, scenario.name, _plan(scenario, run, skus))
+    worker_paused = _worker_paused(scenario.backlog)
+    requests_before = request_counts(stack)
+    started = time.monotonic()
+    _run_locust(scenario, stack.api, files, work)
+    placing_seconds = time.monotonic() - started
+    placed = [json.loads(line)["order_id"] for line in files.orders.read_text().splitlines()]
+    # A paused worker decides nothing: check, then resume it.
+    held = _held_backlog(stack, outputs, dynamodb, placed) if scenario.backlog else None
+    resumed = time.monotonic()
+    worker_paused.unlink(missing_ok=True)
+    deadline = time.monotonic() + scenario.decide_seconds
+    _wait_until_drained(stack, outputs["OrderQueueUrl"], deadline)
+    items, pending = _wait_until_decided(dynamodb, orders_table, placed, deadline)
+    decided_seconds = time.monotonic() - started
+    drain_seconds = time.monotonic() - resumed
+    requests = request_counts(stack) - requests_before
+    stats, failures = _locust_stats(files.prefix)
+    post = stats.get("POST /orders", {})
+    return {
+        "scenario": asdict(scenario),
+        "orders_placed": len(placed),
+        "accepted_per_second": round(len(placed) / placing_seconds, 1),
+        "post_orders_p50_ms": float(post.get("50%") or 0),
+        "post_orders_p99_ms": float(post.get("99%") or 0),
+        "seconds_until_all_decided": round(decided_seconds, 1),
+        "decided_per_second": round(len(placed) / decided_seconds, 1),
+        **(_backlog_figures(len(placed), placing_seconds, drain_seconds, *held) if held else {}),
+        **_stock_figures(dynamodb, products, skus, items),
+        "orders_stuck_pending": len(pending),
+        "errors": _errors(failures),
+        **per_order(requests, len(placed)),
+        "transactions": requests.get("dynamodb.TransactWriteItems", 0),
+        "steps": [json.loads(line) for line in files.steps.read_text().splitlines()],
+    }
+
+
+def _plan(scenario: Scenario, run: str, skus: list[str]) -> dict[str, Any]:
+    """What bench/locustfile.py's customers do (LOAD_PLAN): their tokens, the SKUs, the
+    orders' shape and the pressure."""
+    from devtools.http_api import make_token
+
+    return {
         "tokens": [make_token(f"load-{run}-{n}") for n in range(scenario.customers)],
         "skus": skus,
         "users": scenario.users,
@@ -216,22 +255,85 @@ def run_scenario(
         "pace_seconds": scenario.pace_seconds,
         "p99_limit_ms": scenario.p99_limit_ms,
     }
-    work.mkdir(exist_ok=True)
-    plan_file, orders_file = (
-        work / f"{scenario.name}-plan.json",
-        work / f"{scenario.name}-orders.jsonl",
-    )
-    plan_file.write_text(json.dumps(plan))
-    orders_file.write_text("")
-    steps_file = work / f"{scenario.name}-steps.jsonl"
-    steps_file.write_text("")
-    prefix = work / scenario.name
+
+
+@dataclass(frozen=True)
+class _ScenarioFiles:
+    """What a scenario's Locust run reads (its plan) and writes (the orders it placed,
+    its steps, and its CSV statistics under `prefix`)."""
+
+    plan: Path
+    orders: Path
+    steps: Path
+    prefix: Path
+
+    @classmethod
+    def written(cls, work: Path, name: str, plan: dict[str, Any]) -> "_ScenarioFiles":
+        """The files of scenario `name` in `work`: the plan written, the others empty."""
+        work.mkdir(exist_ok=True)
+        files = cls(
+            work / f"{name}-plan.json",
+            work / f"{name}-orders.jsonl",
+            work / f"{name}-steps.jsonl",
+            work / name,
+        )
+        files.plan.write_text(json.dumps(plan))
+        files.orders.write_text("")
+        files.steps.write_text("")
+        return files
+
+
+def _worker_paused(backlog: bool) -> Path:
+    """The file that pauses the order worker's queue, made when the scenario builds a
+    backlog (removing it resumes the worker)."""
+    from devtools.triggers import paused_sources
+
     worker_paused = paused_sources() / "OrderWorkerFunction"
-    if scenario.backlog:
+    if backlog:
         worker_paused.parent.mkdir(exist_ok=True)
         worker_paused.touch()
-    requests_before = request_counts(stack)
-    started = time.monotonic()
+    return worker_paused
+
+
+def _held_backlog(
+    stack: Any, outputs: dict[str, str], dynamodb: Any, placed: list[str]
+) -> tuple[float, int]:
+    """With the worker paused: seconds until every placed order is queued, and the
+    orders decided all the same (0 unless something decides without the worker)."""
+    relayed_seconds = _wait_until_queued(stack, outputs["OrderQueueUrl"], len(placed))
+    held = _items(dynamodb, outputs["OrdersTableName"], "order_id", placed)
+    decided_before_resume = sum(1 for item in held.values() if item["status"]["S"] != "PENDING")
+    return relayed_seconds, decided_before_resume
+
+
+def _backlog_figures(
+    orders: int,
+    placing_seconds: float,
+    drain_seconds: float,
+    relayed_seconds: float,
+    decided_before_resume: int,
+) -> dict[str, Any]:
+    return {
+        "decided_before_resume": decided_before_resume,
+        "seconds_until_all_queued": round(placing_seconds + relayed_seconds, 1),
+        "seconds_to_drain_backlog": round(drain_seconds, 1),
+        "drained_per_second": round(orders / drain_seconds, 1),
+    }
+
+
+def _errors(failures: list[dict[str, str]]) -> dict[str, int]:
+    """Locust's failures counted by kind (see _kind_of_failure)."""
+    return dict(
+        Counter(
+            _kind_of_failure(row["Error"])
+            for row in failures
+            for _ in range(int(row["Occurrences"]))
+        )
+    )
+
+
+def _run_locust(scenario: Scenario, api: str, files: _ScenarioFiles, work: Path) -> None:
+    """Locust, headless, placing the scenario's orders through the API until it ends."""
     subprocess.run(
         [
             str(LOCUST),
@@ -239,7 +341,7 @@ def run_scenario(
             str(LOCUSTFILE),
             "--headless",
             "--host",
-            stack.api,
+            api,
             "--users",
             str(scenario.users),
             "--spawn-rate",
@@ -249,16 +351,16 @@ def run_scenario(
             "--stop-timeout",
             "10",
             "--csv",
-            str(prefix),
+            str(files.prefix),
             "--only-summary",
             "--loglevel",
             "ERROR",
         ],
         env={
             **os.environ,
-            "LOAD_PLAN": str(plan_file),
-            "LOAD_ORDERS": str(orders_file),
-            "LOAD_STEPS": str(steps_file),
+            "LOAD_PLAN": str(files.plan),
+            "LOAD_ORDERS": str(files.orders),
+            "LOAD_STEPS": str(files.steps),
         },
         cwd=work,
         capture_output=True,
@@ -266,17 +368,13 @@ def run_scenario(
         check=False,  # Locust exits 1 when a request failed: the failures are reported below
         timeout=scenario.run_seconds + 120,
     )
-    placing_seconds = time.monotonic() - started
-    placed = [json.loads(line)["order_id"] for line in orders_file.read_text().splitlines()]
-    decided_before_resume, relayed_seconds = 0, 0.0
-    if scenario.backlog:  # a paused worker decides nothing: check, then resume it
-        relayed_seconds = _wait_until_queued(stack, outputs["OrderQueueUrl"], len(placed))
-        held = _items(dynamodb, orders_table, "order_id", placed)
-        decided_before_resume = sum(1 for item in held.values() if item["status"]["S"] != "PENDING")
-    resumed = time.monotonic()
-    worker_paused.unlink(missing_ok=True)
-    deadline = time.monotonic() + scenario.decide_seconds
-    _wait_until_drained(stack, outputs["OrderQueueUrl"], deadline)
+
+
+def _wait_until_decided(
+    dynamodb: Any, orders_table: str, placed: list[str], deadline: float
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The placed orders read (strongly consistent) until none is PENDING or the deadline
+    passes; and those still PENDING."""
     items: dict[str, dict[str, Any]] = {}
     pending = list(placed)
     while True:
@@ -285,13 +383,14 @@ def run_scenario(
             i for i in placed if items.get(i, {}).get("status", {}).get("S", "PENDING") == "PENDING"
         ]
         if not pending or time.monotonic() > deadline:
-            break
+            return items, pending
         time.sleep(0.5)
-    decided_seconds = time.monotonic() - started
-    drain_seconds = time.monotonic() - resumed
-    requests = request_counts(stack) - requests_before
-    stats, failures = _locust_stats(prefix)
-    post = stats.get("POST /orders", {})
+
+
+def _stock_figures(
+    dynamodb: Any, products: str, skus: list[str], items: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The orders' outcomes, and whether the SKUs' stock adds up with what was confirmed."""
     confirmed: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     for item in items.values():
@@ -309,36 +408,11 @@ def run_scenario(
         or int(stock[sku]["reserved"]["N"]) != confirmed[sku]
         or int(stock[sku]["available"]["N"]) < 0
     ]
-    errors = Counter(
-        _kind_of_failure(row["Error"]) for row in failures for _ in range(int(row["Occurrences"]))
-    )
     return {
-        "scenario": asdict(scenario),
-        "orders_placed": len(placed),
-        "accepted_per_second": round(len(placed) / placing_seconds, 1),
-        "post_orders_p50_ms": float(post.get("50%") or 0),
-        "post_orders_p99_ms": float(post.get("99%") or 0),
-        "seconds_until_all_decided": round(decided_seconds, 1),
-        "decided_per_second": round(len(placed) / decided_seconds, 1),
-        **(
-            {
-                "decided_before_resume": decided_before_resume,
-                "seconds_until_all_queued": round(placing_seconds + relayed_seconds, 1),
-                "seconds_to_drain_backlog": round(drain_seconds, 1),
-                "drained_per_second": round(len(placed) / drain_seconds, 1),
-            }
-            if scenario.backlog
-            else {}
-        ),
         "outcomes": dict(outcomes),
         "units_confirmed": sum(confirmed.values()),
         "units_oversold": oversold,
         "skus_not_adding_up": unbalanced,
-        "orders_stuck_pending": len(pending),
-        "errors": dict(errors),
-        **per_order(requests, len(placed)),
-        "transactions": requests.get("dynamodb.TransactWriteItems", 0),
-        "steps": [json.loads(line) for line in steps_file.read_text().splitlines()],
     }
 
 
@@ -405,9 +479,7 @@ def run_import(
 
     run = uuid.uuid4().hex[:6].upper()
     skus = [f"IMPORT-{run}-{n:06d}" for n in range(job.rows)]
-    body = "sku,name,unit_price_cents,currency,on_hand\n" + "".join(
-        f"{sku},Imported {sku},{100 + n % 900},EUR,{n % 50}\n" for n, sku in enumerate(skus)
-    )
+    body = _catalog(skus)
     s3 = boto3.client("s3", endpoint_url=stack.endpoint)
     bucket, key = outputs["ImportBucketName"], f"imports/load-{run}.csv"
     scenario_results: list[dict[str, Any]] = []
@@ -424,25 +496,11 @@ def run_import(
     requests_before = request_counts(stack, ("CatalogImportFunction",))
     started = time.monotonic()
     s3.put_object(Bucket=bucket, Key=key, Body=body.encode())
-    report: dict[str, Any] = {"status": "NO REPORT"}
-    deadline = started + job.finish_seconds
-    while time.monotonic() < deadline:
-        try:
-            found = s3.get_object(Bucket=bucket, Key=f"reports/{key}.json")
-        except s3.exceptions.NoSuchKey:
-            time.sleep(0.5)
-            continue
-        report = json.loads(found["Body"].read())
-        break
+    report = _wait_for_report(s3, bucket, key, started + job.finish_seconds)
     seconds = time.monotonic() - started
     requests = request_counts(stack, ("CatalogImportFunction",)) - requests_before
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint or stack.endpoint)
-    stored = _items(dynamodb, outputs["ProductsTableName"], "sku", skus)
-    missing = [
-        sku
-        for n, sku in enumerate(skus)
-        if sku not in stored or int(stored[sku]["on_hand"]["N"]) != n % 50
-    ]
+    missing = _rows_missing_or_wrong(dynamodb, outputs["ProductsTableName"], skus)
     if scenario:
         scenario.join()
     result = {
@@ -461,14 +519,49 @@ def run_import(
             2,
         ),
     }
-    under_import = [
+    return [result, *_under_import(scenario_results)]
+
+
+def _catalog(skus: list[str]) -> str:
+    """A CSV catalog of `skus`, the nth with n % 50 units on hand."""
+    return "sku,name,unit_price_cents,currency,on_hand\n" + "".join(
+        f"{sku},Imported {sku},{100 + n % 900},EUR,{n % 50}\n" for n, sku in enumerate(skus)
+    )
+
+
+def _wait_for_report(s3: Any, bucket: str, key: str, deadline: float) -> dict[str, Any]:
+    """The import's report once the importer has written it (or NO REPORT at `deadline`)."""
+    while time.monotonic() < deadline:
+        try:
+            found = s3.get_object(Bucket=bucket, Key=f"reports/{key}.json")
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.5)
+            continue
+        report: dict[str, Any] = json.loads(found["Body"].read())
+        return report
+    return {"status": "NO REPORT"}
+
+
+def _rows_missing_or_wrong(dynamodb: Any, products: str, skus: list[str]) -> list[str]:
+    """The catalog's SKUs not in the table, or not with the units the catalog gave them."""
+    stored = _items(dynamodb, products, "sku", skus)
+    return [
+        sku
+        for n, sku in enumerate(skus)
+        if sku not in stored or int(stored[sku]["on_hand"]["N"]) != n % 50
+    ]
+
+
+def _under_import(scenario_results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The results of a scenario run during an import, named so, without the per-order
+    request counts (the import's requests are in them)."""
+    return [
         {
-            **{k: v for k, v in r.items() if "per_order" not in k},  # the import's are in them
+            **{k: v for k, v in r.items() if "per_order" not in k},
             "scenario": {**r["scenario"], "name": f"{r['scenario']['name']} (under import)"},
         }
         for r in scenario_results
     ]
-    return [result, *under_import]
 
 
 # The functions an order passes through: the requests per order are theirs (the
@@ -553,6 +646,27 @@ def _start_stack(work: Path, backend: str, worker: str) -> tuple[Any, dict[str, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.from_json:
+        results = json.loads(arguments.from_json.read_text())
+        measured = time.strftime("%Y-%m-%d", time.localtime(arguments.from_json.stat().st_mtime))
+        report(results, arguments.page, measured)
+        return 0
+    if not arguments.quick:
+        arguments.json = arguments.json or RESULTS
+        arguments.page = arguments.page or PAGE
+    if not LOCUST.exists():
+        parser.error(f"Locust is not installed at {LOCUST.relative_to(ROOT)}: run `make load`")
+    results = _run(parser, arguments)
+    if arguments.json:
+        results = _merged(arguments.json, results)
+        arguments.json.write_text(json.dumps(results, indent=2) + "\n")
+    report(results, arguments.page, time.strftime("%Y-%m-%d"))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="make load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (make test)")
     parser.add_argument(
@@ -579,17 +693,11 @@ def main(argv: list[str] | None = None) -> int:
         help="which to run, in order: spread, flash, flash-20k (full size only), import, "
         "import-100k (full size only), import-under-load; by default all but flash-20k",
     )
-    arguments = parser.parse_args(argv)
-    if arguments.from_json:
-        results = json.loads(arguments.from_json.read_text())
-        measured = time.strftime("%Y-%m-%d", time.localtime(arguments.from_json.stat().st_mtime))
-        report(results, arguments.page, measured)
-        return 0
-    if not arguments.quick:
-        arguments.json = arguments.json or RESULTS
-        arguments.page = arguments.page or PAGE
-    if not LOCUST.exists():
-        parser.error(f"Locust is not installed at {LOCUST.relative_to(ROOT)}: run `make load`")
+    return parser
+
+
+def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list[dict[str, Any]]:
+    """The wanted scenarios, in order, on a fresh stack for each backend and worker design."""
     results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -626,11 +734,7 @@ def main(argv: list[str] | None = None) -> int:
                     ]
             finally:
                 stack.stop()
-    if arguments.json:
-        results = _merged(arguments.json, results)
-        arguments.json.write_text(json.dumps(results, indent=2) + "\n")
-    report(results, arguments.page, time.strftime("%Y-%m-%d"))
-    return 0
+    return results
 
 
 def _merged(saved: Path, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
