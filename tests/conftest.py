@@ -4,6 +4,7 @@ template.yaml and each function's environment taken from the template."""
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 # Before any Powertools or boto3 import: no real AWS, no X-Ray daemon, a fixed region.
 # Except for the end-to-end journeys against a deployed stack (tests/e2e/conftest.py),
@@ -80,3 +81,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         folder = item.path.relative_to(tests).parts[0]
         if folder in _TIERS:
             item.add_marker(getattr(pytest.mark, _TIERS[folder]))
+
+
+@pytest.fixture
+def transactions(stack):
+    """The TransactWriteItems requests sent, each as its list of items."""
+    from stockroom import aws as stockroom_aws
+
+    sent: list[list[dict[str, Any]]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append(params["TransactItems"])
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.TransactWriteItems", record)
+    yield sent
+    events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)

@@ -4,12 +4,10 @@ all lines or none, never oversold, one effect per order, cancels and changed cou
 handled; and within a batch, an order is never rejected for a SKU while a later order is
 confirmed with as many units of it."""
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,20 +34,7 @@ from support.orders import (
     sqs_event,
     status_of,
 )
-
-
-@pytest.fixture
-def transactions(stack):
-    """The TransactWriteItems requests the worker sends, each as its list of items."""
-    sent: list[list[dict[str, Any]]] = []
-
-    def record(params: dict[str, Any], **_: Any) -> None:
-        sent.append(params["TransactItems"])
-
-    events = stockroom_aws.dynamodb().meta.events
-    events.register("provide-client-params.dynamodb.TransactWriteItems", record)
-    yield sent
-    events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
+from support.worker import metric_totals
 
 
 def test_a_hot_skus_batch_is_reserved_in_one_transaction_in_queue_order(stack, transactions):
@@ -284,10 +269,7 @@ def test_grouped_decisions_are_emitted_as_metrics(stack, lambda_context, capsys)
         sqs_event(*(message_for(o) for o in [*orders, orders[0]])), lambda_context
     )
 
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
-    totals = {
-        name: sum(sum(v) if isinstance(v, list) else v for v in [b.get(name, 0) for b in emitted])
-        for name in ("OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped")
-    }
+    out = capsys.readouterr().out
+    totals = metric_totals(out, "OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped")
     # The repeated record is decided once: its second copy is skipped without a metric.
     assert totals == {"OrdersConfirmed": 2, "OrdersRejected": 1, "DuplicatesSkipped": 0}

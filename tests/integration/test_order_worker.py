@@ -24,16 +24,21 @@ from support.orders import (
     cancelled_transaction,
     dynamodb_failures,
     message_for,
-    names_order,
     place,
     sqs_event,
     status_of,
 )
+from support.worker import (
+    DECISION_METRICS,
+    conflicts_once,
+    metric_totals,
+    mixed_batch,
+    reported,
+)
 
 
 def failed_ids(event, lambda_context) -> list[str]:
-    response = order_worker_sqs.handler(event, lambda_context)
-    return sorted(failure["itemIdentifier"] for failure in response["batchItemFailures"])
+    return reported(order_worker_sqs.handler, event, lambda_context)
 
 
 def record_ids(event) -> list[str]:
@@ -105,37 +110,15 @@ def test_two_messages_for_one_order_in_one_batch_reserve_once(stack, lambda_cont
 
 
 def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_context):
-    add_product("SKU-A", on_hand=10)
-    add_product("SKU-SCARCE", on_hand=1)
-    good = place("alice", {"SKU-A": 1})
-    short = place("bob", {"SKU-SCARCE": 2})
-    contended = place("carol", {"SKU-A": 1})
-    event = sqs_event(
-        message_for(good),
-        message_for(short),
-        "this is not JSON",
-        {"order": "missing the order_id field"},
-        message_for("no-such-order"),
-        message_for(contended),
-    )
-    ids = record_ids(event)
+    batch = mixed_batch()
 
-    def always_conflict(body):
-        if names_order(body, contended):
-            return cancelled_transaction(body, "TransactionConflict")
-        return None
+    with dynamodb_failures(batch.always_conflict) as injected:
+        assert failed_ids(batch.event, lambda_context) == batch.failing_ids()
 
-    with dynamodb_failures(always_conflict) as injected:
-        failed = failed_ids(event, lambda_context)
-
-    assert failed == sorted(ids[2:])  # malformed, invalid, unknown, contended
     # The contended order was tried in five grouped rounds, then five times alone, then
     # reported.
     assert len(injected) == 5 + 5
-    assert status_of(good) is OrderStatus.CONFIRMED
-    assert status_of(short) is OrderStatus.REJECTED
-    assert status_of(contended) is OrderStatus.PENDING
-    assert_stock_adds_up("SKU-A", "SKU-SCARCE")
+    batch.assert_decided()
 
 
 @pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError"])
@@ -193,25 +176,14 @@ def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys
     rejected = place("carol", {"SKU-A": 1})
     failed_ids(sqs_event(message_for(decided)), lambda_context)
     capsys.readouterr()
-    remaining = [1]
-
-    def once(body):
-        if remaining[0] and names_order(body, confirmed):
-            remaining[0] -= 1
-            return cancelled_transaction(body, "TransactionConflict")
-        return None
 
     # A delivery of an order already decided, one that fits after its group's transaction
     # met a conflict, one that the stock left no longer fits.
-    with dynamodb_failures(once):
+    with dynamodb_failures(conflicts_once(confirmed)):
         event = sqs_event(message_for(decided), message_for(confirmed), message_for(rejected))
         assert failed_ids(event, lambda_context) == []
 
-    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
-    totals = {
-        name: sum(_values(blob.get(name, 0)) for blob in emitted)
-        for name in ("OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped", "ConflictsRetried")
-    }
+    totals = metric_totals(capsys.readouterr().out, *DECISION_METRICS)
     assert totals == {
         "OrdersConfirmed": 1,
         "OrdersRejected": 1,
@@ -223,11 +195,6 @@ def test_the_worker_emits_its_decisions_as_metrics(stack, lambda_context, capsys
         OrderStatus.REJECTED,
     )
     assert_stock_adds_up("SKU-A")
-
-
-def _values(value: float | list[float]) -> float:
-    # EMF holds one number, or a list when a metric was added several times.
-    return sum(value) if isinstance(value, list) else value
 
 
 def test_concurrent_workers_never_oversell_the_last_units(stack):
