@@ -3,8 +3,9 @@
 Formats, by name: CSV with a header row (`.csv`) and JSON Lines (`.jsonl`), each also
 gzipped (`.csv.gz`, `.jsonl.gz`). A record is one line: CSV values may be quoted to hold
 commas and quotes, not line breaks, so every row has exactly one line number. Columns or
-keys beyond the catalog fields are ignored (and listed in the report); a missing one
-rejects the file (CSV header) or the row (JSON Lines).
+keys beyond the catalog fields are ignored (and listed in the report); a missing required
+one rejects the file (CSV header) or the row (JSON Lines). An optional field
+(`max_per_customer`) may be left out, or empty (CSV) or null (JSON Lines): no value.
 
 Memory is bounded by the longest allowed line (1 MiB), whatever the file's size: a longer
 line is rejected and skipped in pieces, never held whole.
@@ -26,6 +27,7 @@ from stockroom.models import CatalogEntry, ErrorDetail
 
 MAX_LINE_BYTES = 1024 * 1024
 CATALOG_FIELDS = tuple(CatalogEntry.model_fields)
+REQUIRED_FIELDS = tuple(name for name, f in CatalogEntry.model_fields.items() if f.is_required())
 # A report lists at most this many ignored column or key names.
 _MAX_IGNORED_NAMES = 50
 # Rejected rows quote at most this much of a SKU that failed validation.
@@ -166,10 +168,10 @@ class RowReader:
         duplicates = sorted({name for name in columns if columns.count(name) > 1})
         if duplicates:
             raise UnreadableFileError(f"the header names a column twice: {', '.join(duplicates)}")
-        missing = [name for name in CATALOG_FIELDS if name not in columns]
+        missing = [name for name in REQUIRED_FIELDS if name not in columns]
         if missing:
             raise UnreadableFileError(
-                f"the header row must name the columns {', '.join(CATALOG_FIELDS)}; "
+                f"the header row must name the columns {', '.join(REQUIRED_FIELDS)}; "
                 f"missing: {', '.join(missing)} (first line: {text[:200]!r})"
             )
         self.columns = columns
@@ -216,7 +218,7 @@ class RowReader:
         record = {
             name: value.strip()
             for name, value in zip(self.columns, values, strict=True)
-            if name in CATALOG_FIELDS
+            if name in CATALOG_FIELDS and (name in REQUIRED_FIELDS or value.strip())
         }
         return _validated(line, record, strict=False)
 

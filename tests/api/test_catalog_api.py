@@ -37,13 +37,25 @@ def test_get_product_sample_event_returns_the_product_with_cache_headers(stack, 
         "currency",
         "available",
         "updated_at",
+        "max_per_customer",
     }
+    assert result.body["max_per_customer"] is None  # no limit
     assert result.body["sku"] == "SKU-001"
     assert result.body["name"] == "Enamel mug"
     assert result.body["unit_price_cents"] == 1299
     assert result.body["available"] == 7
     assert result.headers["cache-control"] == "public, max-age=5"
     assert result.headers["etag"].startswith('"') and result.headers["etag"].endswith('"')
+
+
+def test_a_products_per_customer_limit_is_shown_by_both_routes(stack, lambda_context):
+    add_product("LIMITED", max_per_customer=2)
+
+    single = get_product(lambda_context, "LIMITED")
+    listed = call(http_event("GET", "/products", sub=None), lambda_context)
+
+    assert single.body["max_per_customer"] == 2
+    assert [item["max_per_customer"] for item in listed.body["items"]] == [2]
 
 
 def test_unknown_sku_is_404_in_the_error_envelope(stack, lambda_context):

@@ -132,6 +132,71 @@ def test_json_lines_are_typed_strictly_and_extra_keys_ignored(stack):
     assert stock("SKU-1") == (3, 0, 3)
 
 
+def limit_of(sku: str) -> int | None:
+    product = products_table.get_product(sku)
+    assert product is not None, sku
+    return product.max_per_customer
+
+
+def test_a_csv_max_per_customer_column_sets_limits_and_bad_values_reject_their_row(stack):
+    body = csv_bytes(
+        [
+            [*row("SKU-1"), "3"],  # line 2
+            [*row("SKU-2"), ""],  # line 3: empty, no limit
+            [*row("SKU-3"), "0"],  # line 4
+            [*row("SKU-4"), "two"],  # line 5
+            [*row("SKU-5"), "1.5"],  # line 6
+            [*row("SKU-6"), " 1 "],  # line 7
+        ],
+        header=[*HEADER, "max_per_customer"],
+    )
+    assert invoke(upload("imports/limits.csv", body))[0]["outcome"] == "PARTIAL"
+
+    summary, errors = report("imports/limits.csv")
+    assert (summary["imported"], summary["rejected"], summary["ignored_columns"]) == (3, 3, [])
+    assert [(e["line"], e["sku"], [p["field"] for p in e["errors"]]) for e in errors] == [
+        (4, "SKU-3", ["max_per_customer"]),
+        (5, "SKU-4", ["max_per_customer"]),
+        (6, "SKU-5", ["max_per_customer"]),
+    ]
+    assert [limit_of(sku) for sku in ("SKU-1", "SKU-2", "SKU-6")] == [3, None, 1]
+    assert products_table.get_product("SKU-3") is None
+
+
+def test_a_json_lines_max_per_customer_key_is_typed_strictly(stack):
+    def entry(sku: str, **limit: Any) -> dict[str, Any]:
+        return dict(zip(HEADER, row(sku), strict=True)) | limit
+
+    body = jsonl_bytes(
+        [
+            entry("SKU-1", max_per_customer=2),
+            entry("SKU-2", max_per_customer=None),
+            entry("SKU-3"),
+            entry("SKU-4", max_per_customer="2"),
+            entry("SKU-5", max_per_customer=-1),
+        ]
+    )
+    assert invoke(upload("imports/limits.jsonl", body))[0]["outcome"] == "PARTIAL"
+
+    _, errors = report("imports/limits.jsonl")
+    assert [(e["line"], e["errors"][0]["field"]) for e in errors] == [
+        (4, "max_per_customer"),
+        (5, "max_per_customer"),
+    ]
+    assert [limit_of(sku) for sku in ("SKU-1", "SKU-2", "SKU-3")] == [2, None, None]
+
+
+def test_an_import_without_a_limit_lifts_the_products_limit(stack):
+    header = [*HEADER, "max_per_customer"]
+    invoke(upload("imports/a.csv", csv_bytes([[*row("SKU-1"), 2], [*row("SKU-2"), 2]], header)))
+    assert (limit_of("SKU-1"), limit_of("SKU-2")) == (2, 2)
+
+    invoke(upload("imports/b.csv", csv_bytes([[*row("SKU-1"), 5]], header)))
+    invoke(upload("imports/c.csv", csv_bytes([row("SKU-2")])))  # no such column
+
+    assert (limit_of("SKU-1"), limit_of("SKU-2")) == (5, None)
+
+
 @pytest.mark.parametrize(
     ("key", "body"),
     [

@@ -14,6 +14,7 @@ def add_product(
     on_hand: int = 10,
     name: str | None = None,
     updated_at: str | None = None,
+    max_per_customer: int | None = None,
 ) -> Product:
     product = Product(
         sku=sku,
@@ -24,6 +25,7 @@ def add_product(
         reserved=0,
         available=on_hand,
         updated_at=updated_at or utc_now(),
+        max_per_customer=max_per_customer,
     )
     table = get_settings().require("products_table_name")
     aws.dynamodb().put_item(TableName=table, Item=to_item(product))

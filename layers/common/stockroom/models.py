@@ -34,6 +34,8 @@ class CatalogEntry(BaseModel):
     unit_price_cents: Cents
     currency: Currency
     on_hand: Annotated[int, Field(ge=0)]
+    # At most this many units per customer held at once (None: no limit).
+    max_per_customer: Annotated[int, Field(ge=1)] | None = None
 
 
 class Product(CatalogEntry):
@@ -53,6 +55,10 @@ class ProductView(BaseModel):
     currency: Currency
     available: int
     updated_at: Timestamp
+    max_per_customer: int | None = Field(
+        default=None,
+        description="At most this many units held by one customer's orders at once; null: no limit",
+    )
 
     @classmethod
     def of(cls, product: Product) -> "ProductView":

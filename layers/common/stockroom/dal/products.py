@@ -59,8 +59,14 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> int:
 
     One UpdateItem reads `reserved` and writes `available` atomically, so a reservation
     made or released at the same moment is neither lost nor counted twice; the condition
-    keeps available from going below zero (ReservedExceedsOnHandError instead)."""
+    keeps available from going below zero (ReservedExceedsOnHandError instead).
+
+    The entry's max_per_customer replaces the product's: an entry without one leaves
+    the product without a limit."""
     values = to_item(entry)
+    limit: dict[str, Any] = {}
+    if "max_per_customer" in values:
+        limit = {":limit": values["max_per_customer"]}
     try:
         written = aws.dynamodb().update_item(
             TableName=_table(),
@@ -69,6 +75,7 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> int:
                 "SET #name = :name, unit_price_cents = :price, currency = :currency, "
                 "on_hand = :on_hand, reserved = if_not_exists(reserved, :zero), "
                 "available = :on_hand - if_not_exists(reserved, :zero), updated_at = :now"
+                + (", max_per_customer = :limit" if limit else " REMOVE max_per_customer")
             ),
             ConditionExpression="attribute_not_exists(reserved) OR reserved <= :on_hand",
             ExpressionAttributeNames={"#name": "name"},
@@ -79,6 +86,7 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> int:
                 ":on_hand": values["on_hand"],
                 ":zero": {"N": "0"},
                 ":now": {"S": now},
+                **limit,
             },
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
