@@ -2,7 +2,7 @@
 would be billed on demand, from each request's parameters.
 
 Units assume items of at most 1 KB (writes) and 4 KB (reads), which every Stockroom item
-is (an order of 50 lines is the largest): a write is 1 write request unit per item, a
+is (an order of 49 lines is the largest): a write is 1 write request unit per item, a
 strongly consistent read 1 read unit and an eventually consistent one half; inside a
 transaction, each item costs twice.
 """

@@ -187,12 +187,16 @@ def test_mixed_currencies_are_422(stack, catalog, lambda_context):
     assert "EUR" in result.error["message"] and "USD" in result.error["message"]
 
 
-def test_fifty_lines_of_one_thousand_are_accepted(stack, lambda_context):
+def test_forty_nine_lines_of_one_thousand_are_accepted_and_fifty_refused(stack, lambda_context):
     for n in range(50):
         add_product(f"SKU-{n:02d}", price=1)
-    result = place(lambda_context, {"items": [line(f"SKU-{n:02d}", 1000) for n in range(50)]})
+    result = place(lambda_context, {"items": [line(f"SKU-{n:02d}", 1000) for n in range(49)]})
     assert result.status == 202
-    assert result.body["total_cents"] == 50 * 1000
+    assert result.body["total_cents"] == 49 * 1000
+
+    result = place(lambda_context, {"items": [line(f"SKU-{n:02d}") for n in range(50)]})
+    assert result.status == 422
+    assert result.error_fields() == ["items"]
 
 
 # ------------------------------------------------------------------ idempotency

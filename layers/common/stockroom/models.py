@@ -16,7 +16,9 @@ ProductName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Cents = Annotated[int, Field(ge=0)]
 Timestamp = str
 
-MAX_ORDER_LINES = 50
+# An order's transaction holds a counter and, for a SKU with a per-customer limit, an
+# allowance a line, and its status: 49 lines fit DynamoDB's 100 items a transaction.
+MAX_ORDER_LINES = 49
 MAX_LINE_QUANTITY = 1000
 
 
