@@ -28,7 +28,9 @@ from stockroom.errors import RetryLaterError
 from stockroom.models import OrderPlacedMessage
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb", settings=["products_table_name", "orders_table_name"])
+container.prepare(
+    "dynamodb", settings=["products_table_name", "orders_table_name", "allowances_table_name"]
+)
 
 # A batch whose every record failed is still reported record by record, not raised as
 # a function error: the queue retries each one either way, and the report names them.

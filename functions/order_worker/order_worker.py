@@ -1,21 +1,26 @@
 """The order worker's decision: reserve a PENDING order's stock and confirm it, or
-reject it as out of stock. Exactly one effect per order however often it is delivered.
+reject it as out of stock or over a per-customer limit. Exactly one effect per order
+however often it is delivered.
 `decide_orders` decides a batch together, a transaction for many orders (group commit);
 `decide_order` decides one order in a transaction of its own, for the orders grouping
 did not settle."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 
 from stockroom import retry
+from stockroom.dal import allowances, stock
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
-from stockroom.dal import stock
 from stockroom.errors import RetryLaterError
-from stockroom.models import Order, OrderReason, OrderStatus, utc_now
+from stockroom.models import Order, OrderReason, OrderStatus, Product, utc_now
 from stockroom.observability import count, logger
 from stockroom.retry import with_retries
+
+# Reason codes of a REJECTED order.
+OUT_OF_STOCK = "OUT_OF_STOCK"
+LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 
 
 class Decision(StrEnum):
@@ -30,9 +35,11 @@ class UnknownOrderError(LookupError):
 
 
 def decide_order(order_id: str) -> Decision:
-    """Confirms the order with its stock reserved in one transaction, or rejects it
-    with the SKUs that lacked stock and reserves nothing. RetryLaterError when
-    contention outlasts the retries; nothing is half-applied in any case."""
+    """Confirms the order with its stock reserved (and its customer's allowances taken,
+    for SKUs with a limit) in one transaction, or rejects it with the SKUs over their
+    limit or, within every limit, those that lacked stock, and reserves nothing.
+    RetryLaterError when contention outlasts the retries; nothing is half-applied in
+    any case."""
     order = orders_table.get_order(order_id)
     if order is None:
         raise UnknownOrderError(f"no order with id {order_id!r}")
@@ -40,20 +47,28 @@ def decide_order(order_id: str) -> Decision:
         return _skipped(order_id, order.status)
     # One timestamp for every attempt: it is how a resent write recognises its own effect.
     now = utc_now()
+    skus = [line.sku for line in order.items]
+    limits = _limits(products_table.get_products(skus, consistent=True).values())
     try:
-        with_retries(lambda: stock.reserve(order, now), f"reserve order {order_id}")
+        with_retries(lambda: stock.reserve(order, now, limits), f"reserve order {order_id}")
     except stock.OrderStatusChangedError:
         return _skipped(order_id, "changed while reserving")
+    except stock.LimitExceededError as over:
+        return _reject(order_id, OrderReason(code=LIMIT_EXCEEDED, skus=over.skus))
     except stock.InsufficientStockError as short:
-        return _reject(order_id, short.skus)
+        return _reject(order_id, OrderReason(code=OUT_OF_STOCK, skus=short.skus))
     count("OrdersConfirmed")
     logger.info("order confirmed", order_id=order_id)
     return Decision.CONFIRMED
 
 
-def _reject(order_id: str, skus: list[str]) -> Decision:
-    """PENDING -> REJECTED, naming the SKUs that lacked stock; nothing was reserved."""
-    reason = OrderReason(code="OUT_OF_STOCK", skus=skus)
+def _limits(products: Iterable[Product]) -> stock.Limits:
+    """The per-customer limits of `products`, by SKU, for those that have one."""
+    return {p.sku: p.max_per_customer for p in products if p.max_per_customer is not None}
+
+
+def _reject(order_id: str, reason: OrderReason) -> Decision:
+    """PENDING -> REJECTED with the reason and its SKUs; nothing was reserved."""
     rejected_at = utc_now()
     rejected = with_retries(
         lambda: orders_table.set_status(
@@ -64,7 +79,7 @@ def _reject(order_id: str, skus: list[str]) -> Decision:
     if not rejected:
         return _skipped(order_id, "changed while rejecting")
     count("OrdersRejected")
-    logger.info("order rejected", order_id=order_id, out_of_stock=skus)
+    logger.info("order rejected", order_id=order_id, reason=reason.code, skus=reason.skus)
     return Decision.REJECTED
 
 
@@ -88,15 +103,18 @@ def decide_orders(order_ids: Sequence[str]) -> dict[str, Outcome]:
     SKIPPED as `decide_order` would, or the exception deciding it raised. An order
     named twice is decided once.
 
-    The orders are read in one request and the counters of their SKUs in another. In
-    queue order, an order that fits what is left of every SKU is allotted its units, one
-    that does not is to be rejected with the SKUs that lacked them: an order is never
-    rejected for a SKU while a later one is confirmed with as many units of it. The
-    allotted orders are confirmed in groups of one transaction each (a counter a SKU
-    for the whole group, a status update an order, up to 100 items). When a group is
-    cancelled (an order decided elsewhere, a counter moved by another batch, a conflict),
-    the rest is read and allotted again; after a few rounds, what is left is decided
-    one order at a time."""
+    The orders are read in one request, the counters of their SKUs in another, and the
+    customers' allowances of SKUs with a limit in a third. In queue order, an order
+    that would take its customer past a limit is to be rejected with those SKUs
+    (LIMIT_EXCEEDED, whatever the stock); otherwise one that fits what is left of every
+    SKU is allotted its units, and one that does not is to be rejected with the SKUs
+    that lacked them (OUT_OF_STOCK): an order is never rejected for a SKU while a later
+    one is confirmed with as many units of it. The allotted orders are confirmed in
+    groups of one transaction each (a counter a SKU and an allowance a customer's
+    limited SKU for the whole group, a status update an order, up to 100 items). When a
+    group is cancelled (an order decided elsewhere, a counter or an allowance moved by
+    another batch, a conflict), the rest is read and allotted again; after a few
+    rounds, what is left is decided one order at a time."""
     outcomes: dict[str, Outcome] = {}
     unique = list(dict.fromkeys(order_ids))
     found = orders_table.get_orders(unique)
@@ -114,9 +132,9 @@ def decide_orders(order_ids: Sequence[str]) -> dict[str, Outcome]:
     for round_number in range(_GROUP_ROUNDS):
         if round_number:
             retry.pause(round_number)  # racers apart
-        allotted, rejections = _allot(undecided)
+        allotted, rejections, limits = _allot(undecided)
         try:
-            again = _confirm_in_groups(allotted, now, outcomes)
+            again = _confirm_in_groups(allotted, limits, now, outcomes)
         except RetryLaterError as error:  # throttled past botocore's retries: later, all
             for order in undecided:
                 outcomes.setdefault(order.order_id, error)
@@ -132,31 +150,53 @@ def decide_orders(order_ids: Sequence[str]) -> dict[str, Outcome]:
     return outcomes
 
 
-def _allot(queue: Sequence[Order]) -> tuple[list[Order], dict[str, list[str]]]:
-    """The orders that fit the counters as they stand, in queue order, and the SKUs
-    each other one lacked."""
+def _allot(
+    queue: Sequence[Order],
+) -> tuple[list[Order], dict[str, OrderReason], stock.Limits]:
+    """The orders that fit the counters and allowances as they stand, in queue order;
+    why each other one is to be rejected; and the limits read."""
     skus = list(dict.fromkeys(line.sku for order in queue for line in order.items))
-    left = {
-        sku: p.available for sku, p in products_table.get_products(skus, consistent=True).items()
-    }
+    products = products_table.get_products(skus, consistent=True)
+    left = {sku: p.available for sku, p in products.items()}
+    limits = _limits(products.values())
+    held = allowances.held(
+        (order.customer_id, line.sku)
+        for order in queue
+        for line in order.items
+        if line.sku in limits
+    )
     allotted: list[Order] = []
-    lacking: dict[str, list[str]] = {}
+    rejections: dict[str, OrderReason] = {}
     for order in queue:
+        customer = order.customer_id
+        over = [
+            line.sku
+            for line in order.items
+            if line.sku in limits and held[customer, line.sku] + line.quantity > limits[line.sku]
+        ]
+        if over:
+            rejections[order.order_id] = OrderReason(code=LIMIT_EXCEEDED, skus=over)
+            continue
         short = [line.sku for line in order.items if left.get(line.sku, 0) < line.quantity]
         if short:
-            lacking[order.order_id] = short
+            rejections[order.order_id] = OrderReason(code=OUT_OF_STOCK, skus=short)
             continue
         for line in order.items:
             left[line.sku] -= line.quantity
+            if line.sku in limits:
+                held[customer, line.sku] += line.quantity
         allotted.append(order)
-    return allotted, lacking
+    return allotted, rejections, limits
 
 
-def _groups(orders: Sequence[Order]) -> list[list[Order]]:
+def _groups(orders: Sequence[Order], limits: stock.Limits) -> list[list[Order]]:
     """Consecutive orders packed into transactions of at most MAX_TRANSACTION_ITEMS."""
     groups: list[list[Order]] = []
     for order in orders:
-        if groups and stock.group_items([*groups[-1], order]) <= stock.MAX_TRANSACTION_ITEMS:
+        if (
+            groups
+            and stock.group_items([*groups[-1], order], limits) <= stock.MAX_TRANSACTION_ITEMS
+        ):
             groups[-1].append(order)
         else:
             groups.append([order])
@@ -164,13 +204,13 @@ def _groups(orders: Sequence[Order]) -> list[list[Order]]:
 
 
 def _confirm_in_groups(
-    allotted: Sequence[Order], now: str, outcomes: dict[str, Outcome]
+    allotted: Sequence[Order], limits: stock.Limits, now: str, outcomes: dict[str, Outcome]
 ) -> set[str]:
     """Confirms the groups in queue order, until one is cancelled; the ids to allot again
     (that group's undecided orders and every later group's)."""
-    groups = _groups(allotted)
+    groups = _groups(allotted, limits)
     for position, group in enumerate(groups):
-        result = stock.reserve_group(group, now)
+        result = stock.reserve_group(group, now, limits)
         for order_id in result.confirmed:
             outcomes[order_id] = Decision.CONFIRMED
             count("OrdersConfirmed")
@@ -186,8 +226,8 @@ def _confirm_in_groups(
     return set()
 
 
-def _reject_all(rejections: dict[str, list[str]], outcomes: dict[str, Outcome]) -> None:
-    """REJECTED for each order with the SKUs it lacked, side by side (independent items)."""
+def _reject_all(rejections: dict[str, OrderReason], outcomes: dict[str, Outcome]) -> None:
+    """REJECTED for each order with its reason, side by side (independent items)."""
     if not rejections:
         return
     with ThreadPoolExecutor(min(_REJECT_CONCURRENCY, len(rejections))) as pool:
@@ -196,9 +236,9 @@ def _reject_all(rejections: dict[str, list[str]], outcomes: dict[str, Outcome]) 
             outcomes[order_id] = outcome
 
 
-def _rejected(order_id: str, skus: list[str]) -> Outcome:
+def _rejected(order_id: str, reason: OrderReason) -> Outcome:
     try:
-        return _reject(order_id, skus)
+        return _reject(order_id, reason)
     except Exception as error:  # reported for this order alone: its message comes back
         return error
 

@@ -1,5 +1,5 @@
 """Order worker: decides each placed order from the order queue, CONFIRMED with its stock
-reserved or REJECTED as out of stock.
+reserved or REJECTED as out of stock or over a per-customer limit.
 
 A batch's orders are decided together (`order_worker.decide_orders`: group commit, a
 transaction for many orders of a SKU). A record that fails is reported as a batch item
@@ -24,7 +24,9 @@ from stockroom import container
 from stockroom.models import OrderPlacedMessage
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb", settings=["products_table_name", "orders_table_name"])
+container.prepare(
+    "dynamodb", settings=["products_table_name", "orders_table_name", "allowances_table_name"]
+)
 
 
 def decide_batch(

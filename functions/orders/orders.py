@@ -107,6 +107,20 @@ def _place_order(customer_id: str, lines: list[OrderLineRequest]) -> Order:
             code="MIXED_CURRENCY",
             details=[FieldProblem("items", "items are priced in more than one currency")],
         )
+    over = [
+        FieldProblem(
+            f"items[{index}].quantity",
+            f"at most {limit} units of {line.sku!r} per customer",
+        )
+        for index, line in enumerate(lines)
+        if (limit := products[line.sku].max_per_customer) is not None and line.quantity > limit
+    ]
+    if over:
+        raise InvalidRequestError(
+            "an order line asks for more units than its product allows one customer",
+            code="LIMIT_EXCEEDED",
+            details=over,
+        )
     order_lines = [
         OrderLine(
             sku=line.sku,
@@ -156,7 +170,8 @@ _CANCEL_ATTEMPTS = 3
 
 def cancel_order(caller: Caller, order_id: str) -> Order:
     """PENDING -> CANCELLED; CONFIRMED -> CANCELLED with its reserved units returned to
-    available in the same transaction. A REJECTED or CANCELLED order conflicts."""
+    available, and to the customer's allowances of SKUs with a limit, in the same
+    transaction. A REJECTED or CANCELLED order conflicts."""
     for _ in range(_CANCEL_ATTEMPTS):
         order = get_order(caller, order_id)
         by_owner = order.customer_id == caller.customer_id

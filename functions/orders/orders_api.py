@@ -24,7 +24,12 @@ from stockroom.observability import logger, metrics
 
 container.prepare(
     "dynamodb",
-    settings=["products_table_name", "orders_table_name", "idempotency_table_name"],
+    settings=[
+        "products_table_name",
+        "orders_table_name",
+        "idempotency_table_name",
+        "allowances_table_name",
+    ],
 )
 
 app = create_resolver()
@@ -44,8 +49,9 @@ def order_id_path() -> Any:
         Order,
         400,
         409,
-        unprocessable="an order naming a SKU no product has (UNKNOWN_SKU) or products "
-        "priced in more than one currency (MIXED_CURRENCY)",
+        unprocessable="an order naming a SKU no product has (UNKNOWN_SKU), products "
+        "priced in more than one currency (MIXED_CURRENCY), or a line of more units than "
+        "its product's max_per_customer (LIMIT_EXCEEDED)",
     ),
 )
 def place_order(

@@ -199,6 +199,21 @@ def test_forty_nine_lines_of_one_thousand_are_accepted_and_fifty_refused(stack, 
     assert result.error_fields() == ["items"]
 
 
+def test_a_line_over_its_products_limit_is_422_naming_its_quantity(stack, lambda_context):
+    add_product("LIMITED", max_per_customer=3)
+    add_product("FREE")
+
+    result = place(lambda_context, {"items": [line("FREE", 10), line("LIMITED", 4)]})
+
+    assert result.status == 422
+    assert result.error["code"] == "LIMIT_EXCEEDED"
+    assert result.error_fields() == ["items[1].quantity"]
+    assert "at most 3" in result.error["details"][0]["message"]
+    assert stored_orders(stack) == []
+    # At the limit, the line is accepted: the worker counts what the customer holds.
+    assert place(lambda_context, {"items": [line("LIMITED", 3)]}).status == 202
+
+
 # ------------------------------------------------------------------ idempotency
 def test_same_key_and_body_returns_the_original_and_creates_nothing(stack, catalog, lambda_context):
     body = {"items": [line("SKU-001", 2)]}

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,8 @@ from stockroom.observability import metrics
 from support.catalog_data import add_product
 from support.lost_answers import answers_lost
 from support.orders import (
+    allowance,
+    assert_allowances_add_up,
     assert_stock_adds_up,
     cancelled_transaction,
     dynamodb_failures,
@@ -187,6 +190,144 @@ def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, 
     product = products_table.get_product("HOT")
     assert product is not None and product.reserved == 2
     assert_stock_adds_up("HOT")
+
+
+# ---------------------------------------------------------------- per-customer limits
+def reason_of(order: Order) -> tuple[str, list[str] | None] | None:
+    stored = get_order(Caller(customer_id=order.customer_id), order.order_id)
+    return (stored.reason.code, stored.reason.skus) if stored.reason else None
+
+
+def test_a_customers_orders_in_one_group_take_one_allowance_item_up_to_the_limit(
+    stack, transactions
+):
+    add_product("HOT", on_hand=20, max_per_customer=3)
+    add_product("FREE", on_hand=20)
+    alices = [place("alice", {"HOT": 1, "FREE": 5}) for _ in range(4)]
+    bobs = place("bob", {"HOT": 3})
+
+    outcomes = order_worker.decide_orders([o.order_id for o in [*alices, bobs]])
+
+    assert [outcomes[o.order_id] for o in [*alices, bobs]] == [Decision.CONFIRMED] * 3 + [
+        Decision.REJECTED,
+        Decision.CONFIRMED,
+    ]
+    assert reason_of(alices[3]) == ("LIMIT_EXCEEDED", ["HOT"])
+    (transaction,) = transactions
+    taken = [
+        (item["Update"]["Key"]["customer_id"]["S"], item["Update"]["Key"]["sku"]["S"])
+        for item in transaction
+        if "customer_id" in item["Update"]["Key"]
+    ]
+    assert taken == [("alice", "HOT"), ("bob", "HOT")]  # once each; none for FREE
+    assert len(transaction) == 2 + 2 + 4  # two counters, two allowances, four orders
+    assert (allowance("alice", "HOT"), allowance("bob", "HOT")) == (3, 3)
+    assert_stock_adds_up("HOT", "FREE")
+    assert_allowances_add_up()
+
+
+def test_the_limit_counts_units_already_held_and_outranks_a_lack_of_stock(stack):
+    add_product("HOT", on_hand=3, max_per_customer=2)
+    held = place("alice", {"HOT": 2})
+    assert order_worker.decide_order(held.order_id) is Decision.CONFIRMED
+    over_and_short = place("alice", {"HOT": 2})  # 2 more for alice, and only 1 left
+    short = place("bob", {"HOT": 2})
+    fits = place("carol", {"HOT": 1})
+
+    outcomes = order_worker.decide_orders([over_and_short.order_id, short.order_id, fits.order_id])
+
+    assert [outcomes[o.order_id] for o in (over_and_short, short, fits)] == [
+        Decision.REJECTED,
+        Decision.REJECTED,
+        Decision.CONFIRMED,
+    ]
+    assert reason_of(over_and_short) == ("LIMIT_EXCEEDED", ["HOT"])
+    assert reason_of(short) == ("OUT_OF_STOCK", ["HOT"])
+    assert_stock_adds_up("HOT")
+    assert_allowances_add_up()
+
+
+def test_an_allowance_moved_by_another_batch_is_read_again(stack):
+    add_product("HOT", on_hand=10, max_per_customer=3)
+    ours = place("alice", {"HOT": 2})
+    theirs = place("alice", {"HOT": 2})
+    raced: list[Decision] = []
+
+    # Another worker confirms alice's other order between our read and our write.
+    outcomes = _decided_after(
+        lambda: raced.append(order_worker.decide_order(theirs.order_id)), [ours]
+    )
+
+    assert raced == [Decision.CONFIRMED]
+    assert outcomes[ours.order_id] is Decision.REJECTED
+    assert reason_of(ours) == ("LIMIT_EXCEEDED", ["HOT"])
+    assert allowance("alice", "HOT") == 2
+    assert_stock_adds_up("HOT")
+    assert_allowances_add_up()
+
+
+def test_an_order_decided_alone_is_held_to_the_limit(stack):
+    add_product("HOT", on_hand=10, max_per_customer=3)
+    add_product("FREE", on_hand=10)
+    first = place("alice", {"HOT": 2, "FREE": 1})
+    second = place("alice", {"HOT": 2, "FREE": 1})
+
+    assert order_worker.decide_order(first.order_id) is Decision.CONFIRMED
+    assert order_worker.decide_order(second.order_id) is Decision.REJECTED
+
+    assert reason_of(second) == ("LIMIT_EXCEEDED", ["HOT"])
+    assert get_order(Caller(customer_id="alice"), first.order_id).limited_skus == ["HOT"]
+    assert allowance("alice", "HOT") == 2
+    assert_stock_adds_up("HOT", "FREE")
+    assert_allowances_add_up()
+
+
+@pytest.mark.parametrize("alone", [True, False])
+def test_a_line_over_a_limit_lowered_after_placing_is_rejected(stack, alone):
+    add_product("HOT", on_hand=10, max_per_customer=5)
+    order = place("alice", {"HOT": 4})
+    add_product("HOT", on_hand=10, max_per_customer=3)
+
+    if alone:
+        assert order_worker.decide_order(order.order_id) is Decision.REJECTED
+    else:
+        assert order_worker.decide_orders([order.order_id]) == {order.order_id: Decision.REJECTED}
+
+    assert reason_of(order) == ("LIMIT_EXCEEDED", ["HOT"])
+    assert allowance("alice", "HOT") == 0
+    assert_stock_adds_up("HOT")
+
+
+@pytest.mark.parametrize("alone", [True, False])
+def test_a_reservation_whose_answer_was_lost_takes_the_allowance_once(stack, alone):
+    add_product("HOT", on_hand=10, max_per_customer=4)
+    orders = [place("alice", {"HOT": 2})] if alone else [place("alice", {"HOT": 1}) for _ in "ab"]
+
+    outcomes: dict[str, Any]
+    with answers_lost("TransactWriteItems") as lost:
+        if alone:
+            outcomes = {orders[0].order_id: order_worker.decide_order(orders[0].order_id)}
+        else:
+            outcomes = order_worker.decide_orders([o.order_id for o in orders])
+
+    assert lost.lost == 1
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    assert allowance("alice", "HOT") == 2
+    assert_stock_adds_up("HOT")
+    assert_allowances_add_up()
+
+
+def test_groups_with_allowances_never_hold_more_than_a_transactions_items(stack, transactions):
+    add_product("HOT", on_hand=500, max_per_customer=1)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(120)]
+
+    outcomes = order_worker.decide_orders([o.order_id for o in orders])
+
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    # A counter, then an allowance and a status an order: 49 orders a group.
+    assert [len(t) for t in transactions] == [99, 99, 1 + 2 * 22]
+    assert_stock_adds_up("HOT")
+    assert_allowances_add_up()
 
 
 # ------------------------------------------------------------------------ property

@@ -1,13 +1,15 @@
 """Group commit with real concurrency, against DynamoDB Local (AWS's emulator, which
 serves requests side by side): workers racing over overlapping batches of one hot SKU
-(every order delivered twice), customers cancelling, a merchant restocking. Whatever the
-interleaving, nothing is oversold, every unit adds up and each order has one effect."""
+(every order delivered twice), customers cancelling, a merchant restocking; and one
+customer's orders racing for a per-customer limit. Whatever the interleaving, nothing is
+oversold, no limit is passed, every unit adds up and each order has one effect."""
 
 import random
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from stockroom.errors import ConflictError
 from stockroom.identity import Caller
 from stockroom.models import CatalogEntry, Order, OrderLine, OrderStatus, utc_now
 from support.catalog_data import add_product
+from support.orders import allowance, assert_allowances_add_up, place
 
 ORDERS = 240
 UNITS = 60
@@ -40,6 +43,7 @@ def tables(tmp_path, monkeypatch) -> Iterator[None]:
         stack = provision(types={"AWS::DynamoDB::Table"})
         monkeypatch.setenv("PRODUCTS_TABLE_NAME", stack.refs["ProductsTable"])
         monkeypatch.setenv("ORDERS_TABLE_NAME", stack.refs["OrdersTable"])
+        monkeypatch.setenv("ALLOWANCES_TABLE_NAME", stack.refs["AllowancesTable"])
         container.reset()
         yield
     finally:
@@ -126,3 +130,49 @@ def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):
 
 def _was_confirmed(order_id: str, outcomes: list[tuple[list[str], dict[str, Any]]]) -> bool:
     return any(r.get(order_id) is order_worker.Decision.CONFIRMED for _, r in outcomes)
+
+
+LIMIT_ROUNDS = 8
+
+
+def test_one_customers_orders_racing_for_a_limit_confirm_exactly_one(tables):
+    """Two orders of 2 placed at the same moment by one customer under a limit of 3,
+    decided at once by worker batches (each order in two, in either order) and by the
+    one-order path: exactly one CONFIRMED, the other REJECTED LIMIT_EXCEEDED naming the
+    SKU. Several rounds, for several interleavings."""
+    for round_number in range(LIMIT_ROUNDS):
+        sku = f"LIMITED-{round_number}"
+        add_product(sku, on_hand=10, max_per_customer=3)
+        a, b = _at_once([partial(place, "alice", {sku: 2})] * 2)
+        results = _at_once(
+            [
+                partial(order_worker.decide_orders, [a.order_id]),
+                partial(order_worker.decide_orders, [b.order_id, a.order_id]),
+                partial(order_worker.decide_orders, [a.order_id, b.order_id]),
+                partial(order_worker.decide_order, b.order_id),
+            ]
+        )
+
+        outcomes = [o for r in results for o in (r.values() if isinstance(r, dict) else [r])]
+        assert not [o for o in outcomes if isinstance(o, Exception)]
+        stored = orders_table.get_orders([a.order_id, b.order_id])
+        assert sorted(o.status.value for o in stored.values()) == ["CONFIRMED", "REJECTED"]
+        (rejected,) = [o for o in stored.values() if o.status is OrderStatus.REJECTED]
+        assert rejected.reason is not None
+        assert (rejected.reason.code, rejected.reason.skus) == ("LIMIT_EXCEEDED", [sku])
+        assert allowance("alice", sku) == 2
+        product = products_table.get_product(sku)
+        assert product is not None and (product.available, product.reserved) == (8, 2)
+    assert_allowances_add_up()
+
+
+def _at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Each call's result, the calls started together in threads of their own."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], Any]) -> Any:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))

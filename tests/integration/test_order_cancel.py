@@ -14,10 +14,12 @@ from stockroom import aws as stockroom_aws
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
-from stockroom.models import OrderStatus
+from stockroom.models import CatalogEntry, OrderStatus, utc_now
 from support.catalog_data import add_product
 from support.events import HttpResult, http_event, parse_response
 from support.orders import (
+    allowance,
+    assert_allowances_add_up,
     assert_stock_adds_up,
     dynamodb_refusals,
     message_for,
@@ -106,6 +108,77 @@ def test_only_the_owner_or_an_admin_can_cancel(stack, lambda_context):
     assert result.status == 200
     assert result.body["reason"]["code"] == "CANCELLED_BY_ADMIN"
     assert_stock_adds_up("SKU-A")
+
+
+def test_a_cancel_gives_the_units_back_to_the_allowance_once(stack, lambda_context):
+    add_product("LIMITED", on_hand=10, max_per_customer=3)
+    add_product("FREE", on_hand=10)
+    order = place("alice", {"LIMITED": 3, "FREE": 2})
+    assert order_worker.decide_order(order.order_id) is order_worker.Decision.CONFIRMED
+    assert allowance("alice", "LIMITED") == 3
+
+    first, second = cancel(lambda_context, order.order_id), cancel(lambda_context, order.order_id)
+
+    assert first.status == 200
+    assert "limited_skus" not in first.body  # bookkeeping, never shown
+    assert second.status == 409 and second.error["code"] == "ORDER_NOT_CANCELLABLE"
+    assert allowance("alice", "LIMITED") == 0  # given back once, not twice
+    assert_allowances_add_up()
+    # The customer may take up to the limit again.
+    again = place("alice", {"LIMITED": 3})
+    assert order_worker.decide_order(again.order_id) is order_worker.Decision.CONFIRMED
+    assert stock("LIMITED") == (10, 7, 3)
+    assert_stock_adds_up("LIMITED", "FREE")
+    assert_allowances_add_up()
+
+
+def test_concurrent_cancels_give_the_allowance_back_once(stack):
+    add_product("LIMITED", on_hand=10, max_per_customer=4)
+    kept, cancelled = place("alice", {"LIMITED": 2}), place("alice", {"LIMITED": 2})
+    for order in (kept, cancelled):
+        assert order_worker.decide_order(order.order_id) is order_worker.Decision.CONFIRMED
+    alice = Caller(customer_id="alice")
+    start = threading.Barrier(4)
+
+    def cancel_it() -> object:
+        start.wait()
+        try:
+            return cancel_order(alice, cancelled.order_id).status
+        except ConflictError as conflict:
+            return conflict.code
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = [future.result() for future in [pool.submit(cancel_it) for _ in range(4)]]
+
+    assert sorted(map(str, outcomes)) == ["CANCELLED"] + ["ORDER_NOT_CANCELLABLE"] * 3
+    assert allowance("alice", "LIMITED") == 2
+    assert_stock_adds_up("LIMITED")
+    assert_allowances_add_up()
+
+
+def test_a_cancel_gives_back_what_the_order_counted_whatever_the_limit_is_now(stack):
+    add_product("WAS-LIMITED", on_hand=10, max_per_customer=3)
+    add_product("NOW-LIMITED", on_hand=10)
+    order = place("alice", {"WAS-LIMITED": 2, "NOW-LIMITED": 2})
+    assert order_worker.decide_order(order.order_id) is order_worker.Decision.CONFIRMED
+    set_limit("WAS-LIMITED", None)  # as an import would
+    set_limit("NOW-LIMITED", 3)
+
+    cancel_order(Caller(customer_id="alice"), order.order_id)
+
+    assert (allowance("alice", "WAS-LIMITED"), allowance("alice", "NOW-LIMITED")) == (0, 0)
+    assert stock("WAS-LIMITED") == stock("NOW-LIMITED") == (10, 10, 0)
+    assert_stock_adds_up("WAS-LIMITED", "NOW-LIMITED")
+    assert_allowances_add_up()
+
+
+def set_limit(sku: str, limit: int | None) -> None:
+    product = products_table.get_product(sku)
+    assert product is not None
+    entry = CatalogEntry.model_validate(
+        product.model_dump(include=set(CatalogEntry.model_fields)) | {"max_per_customer": limit}
+    )
+    products_table.apply_catalog_entry(entry, utc_now())
 
 
 def test_cancelling_an_unknown_order_is_404(stack, lambda_context):

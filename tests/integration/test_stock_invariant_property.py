@@ -1,6 +1,8 @@
 """Property: over any sequence of place / deliver / duplicate delivery / batch / cancel,
-stock adds up (available + reserved == on_hand, reserved == units of CONFIRMED orders)
-and each order's status is what a simple model of the rules predicts."""
+by two customers under per-customer limits, stock adds up (available + reserved ==
+on_hand, reserved == units of CONFIRMED orders), no customer holds more units of a SKU
+than its limit, each allowance holds exactly its customer's units, and each order's
+status is what a simple model of the rules predicts."""
 
 import uuid
 
@@ -11,6 +13,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     rule,
     run_state_machine_as_test,
 )
@@ -20,38 +23,52 @@ import order_worker_sqs
 from orders import cancel_order
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
-from stockroom.errors import ConflictError
+from stockroom.errors import ConflictError, InvalidRequestError
 from stockroom.identity import Caller
-from stockroom.models import Order, OrderStatus
+from stockroom.models import HOLDING_STATUSES, Order, OrderStatus
 from support.catalog_data import add_product
 from support.context import FakeLambdaContext
-from support.orders import message_for, place, sqs_event
+from support.orders import allowance, message_for, place, sqs_event
 
 SKU_COUNT = 3
-ALICE = Caller(customer_id="alice")
+CUSTOMERS = ("alice", "bob")
 
 
 class StockMachine(RuleBasedStateMachine):
     orders = Bundle("orders")
 
-    @initialize(stock=st.lists(st.integers(0, 6), min_size=SKU_COUNT, max_size=SKU_COUNT))
-    def catalog(self, stock: list[int]) -> None:
+    @initialize(
+        stock=st.lists(st.integers(0, 6), min_size=SKU_COUNT, max_size=SKU_COUNT),
+        limits=st.lists(st.none() | st.integers(1, 5), min_size=SKU_COUNT, max_size=SKU_COUNT),
+    )
+    def catalog(self, stock: list[int], limits: list[int | None]) -> None:
         # Fresh SKUs per example: examples share one moto stack and never see each other.
         prefix = uuid.uuid4().hex[:8]
         self.skus = [f"P{prefix}-{n}" for n in range(SKU_COUNT)]
         self.on_hand = dict(zip(self.skus, stock, strict=True))
+        self.limits = dict(zip(self.skus, limits, strict=True))
         self.available = dict(self.on_hand)
+        # Units of each limited SKU each customer's orders hold, as the model sees them.
+        self.held = {(c, sku): 0 for c in CUSTOMERS for sku in self.skus if self.limits[sku]}
         self.expected: dict[str, OrderStatus] = {}
         self.placed: dict[str, Order] = {}
         for sku, units in self.on_hand.items():
-            add_product(sku, on_hand=units)
+            add_product(sku, on_hand=units, max_per_customer=self.limits[sku])
 
     @rule(
         target=orders,
+        customer=st.sampled_from(CUSTOMERS),
         lines=st.dictionaries(st.integers(0, SKU_COUNT - 1), st.integers(1, 4), min_size=1),
     )
-    def place_order(self, lines: dict[int, int]) -> str:
-        order = place("alice", {self.skus[index]: quantity for index, quantity in lines.items()})
+    def place_order(self, customer: str, lines: dict[int, int]) -> object:
+        quantities = {self.skus[index]: quantity for index, quantity in lines.items()}
+        over = [sku for sku, q in quantities.items() if q > (self.limits[sku] or q)]
+        try:
+            order = place(customer, quantities)
+        except InvalidRequestError as refused:
+            assert over and refused.code == "LIMIT_EXCEEDED"
+            return multiple()
+        assert not over
         self.placed[order.order_id] = order
         self.expected[order.order_id] = OrderStatus.PENDING
         return order.order_id
@@ -63,15 +80,25 @@ class StockMachine(RuleBasedStateMachine):
         if self.expected[order_id] is not OrderStatus.PENDING:
             assert decision is order_worker.Decision.SKIPPED
             return
-        lines = self.placed[order_id].items
-        if all(self.available[line.sku] >= line.quantity for line in lines):
-            assert decision is order_worker.Decision.CONFIRMED
-            self.expected[order_id] = OrderStatus.CONFIRMED
-            for line in lines:
-                self.available[line.sku] -= line.quantity
-        else:
+        order = self.placed[order_id]
+        over = [
+            line.sku
+            for line in order.items
+            if (limit := self.limits[line.sku])
+            and self.held[order.customer_id, line.sku] + line.quantity > limit
+        ]
+        short = [line.sku for line in order.items if self.available[line.sku] < line.quantity]
+        if over or short:
             assert decision is order_worker.Decision.REJECTED
             self.expected[order_id] = OrderStatus.REJECTED
+            reason = self._stored(order_id).reason
+            assert reason is not None
+            expected = ("LIMIT_EXCEEDED", over) if over else ("OUT_OF_STOCK", short)
+            assert (reason.code, reason.skus) == expected
+        else:
+            assert decision is order_worker.Decision.CONFIRMED
+            self.expected[order_id] = OrderStatus.CONFIRMED
+            self._hold(order, 1)
 
     @rule(order_ids=st.lists(orders, min_size=1, max_size=6))
     def deliver_batch(self, order_ids: list[str]) -> None:
@@ -85,8 +112,7 @@ class StockMachine(RuleBasedStateMachine):
             if before is OrderStatus.PENDING:
                 assert now in (OrderStatus.CONFIRMED, OrderStatus.REJECTED)
                 if now is OrderStatus.CONFIRMED:
-                    for line in self.placed[order_id].items:
-                        self.available[line.sku] -= line.quantity
+                    self._hold(self.placed[order_id], 1)
             else:
                 assert now is before
             self.expected[order_id] = now
@@ -94,17 +120,24 @@ class StockMachine(RuleBasedStateMachine):
     @rule(order_id=orders)
     def cancel(self, order_id: str) -> None:
         before = self.expected[order_id]
+        owner = Caller(customer_id=self.placed[order_id].customer_id)
         try:
-            cancelled = cancel_order(ALICE, order_id)
+            cancelled = cancel_order(owner, order_id)
         except ConflictError:
             assert before in (OrderStatus.REJECTED, OrderStatus.CANCELLED)
             return
         assert before in (OrderStatus.PENDING, OrderStatus.CONFIRMED)
         assert cancelled.status is OrderStatus.CANCELLED
         if before is OrderStatus.CONFIRMED:
-            for line in self.placed[order_id].items:
-                self.available[line.sku] += line.quantity
+            self._hold(self.placed[order_id], -1)
         self.expected[order_id] = OrderStatus.CANCELLED
+
+    def _hold(self, order: Order, direction: int) -> None:
+        """The order's units taken from available and held (1), or given back (-1)."""
+        for line in order.items:
+            self.available[line.sku] -= direction * line.quantity
+            if self.limits[line.sku]:
+                self.held[order.customer_id, line.sku] += direction * line.quantity
 
     @invariant()
     def statuses_are_as_modelled(self) -> None:
@@ -125,10 +158,27 @@ class StockMachine(RuleBasedStateMachine):
             assert product.available + product.reserved == product.on_hand
             assert (product.available, product.reserved) == (self.available[sku], reserved[sku])
 
-    def _stored_status(self, order_id: str) -> OrderStatus:
+    @invariant()
+    def no_customer_holds_more_than_a_limit(self) -> None:
+        holding: dict[tuple[str, str], int] = dict.fromkeys(self.held, 0)
+        for order_id, status in self.expected.items():
+            order = self.placed[order_id]
+            if status in HOLDING_STATUSES:
+                for line in order.items:
+                    if self.limits[line.sku]:
+                        holding[order.customer_id, line.sku] += line.quantity
+        for (customer, sku), units in holding.items():
+            limit = self.limits[sku]
+            assert limit is not None and units <= limit, (customer, sku, units)
+            assert units == self.held[customer, sku] == allowance(customer, sku)
+
+    def _stored(self, order_id: str) -> Order:
         stored = orders_table.get_order(order_id)
         assert stored is not None
-        return stored.status
+        return stored
+
+    def _stored_status(self, order_id: str) -> OrderStatus:
+        return self._stored(order_id).status
 
 
 def test_stock_invariant_holds_over_random_histories(stack):

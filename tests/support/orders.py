@@ -15,10 +15,11 @@ from botocore.awsrequest import AWSResponse
 
 from orders import place_order
 from stockroom import aws as stockroom_aws
+from stockroom.dal import allowances
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.dal.items import from_item
-from stockroom.models import Order, OrderStatus, PlaceOrderRequest
+from stockroom.models import HOLDING_STATUSES, Order, OrderStatus, PlaceOrderRequest
 from stockroom.settings import get_settings
 from support.aws_stack import REFUSALS
 from support.events import load_event
@@ -79,6 +80,37 @@ def assert_stock_adds_up(*skus: str) -> None:
         assert product.available + product.reserved == product.on_hand, product
         assert product.available >= 0, product
         assert product.reserved == confirmed[sku], (product, confirmed[sku])
+
+
+def allowance(customer_id: str, sku: str) -> int:
+    """The units of `sku` the customer's allowance holds."""
+    return allowances.held([(customer_id, sku)])[customer_id, sku]
+
+
+def assert_allowances_add_up() -> None:
+    """Every allowance holds exactly the units of its customer's orders in a holding
+    status that count its SKU, and none holds more than its SKU's current limit."""
+    counted: Counter[tuple[str, str]] = Counter()
+    for order in all_orders():
+        if order.status in HOLDING_STATUSES:
+            for line in order.items:
+                if line.sku in (order.limited_skus or []):
+                    counted[order.customer_id, line.sku] += line.quantity
+    pages = (
+        boto3.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=get_settings().require("allowances_table_name"))
+    )
+    stored = {
+        (item["customer_id"]["S"], item["sku"]["S"]): int(item["units"]["N"])
+        for page in pages
+        for item in page["Items"]
+    }
+    assert {key: units for key, units in stored.items() if units} == dict(counted)
+    for (customer, sku), units in counted.items():
+        product = products_table.get_product(sku)
+        limit = product.max_per_customer if product else None
+        assert limit is None or units <= limit, (customer, sku, units, limit)
 
 
 type Injection = Callable[[dict[str, Any]], dict[str, Any] | None]

@@ -28,6 +28,7 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "OrdersTable"),  # orders.get_order
         ("dynamodb:UpdateItem", "OrdersTable"),  # orders.set_status, stock.release
         ("dynamodb:Query", "OrdersTable/index/ByCustomer"),  # orders.list_orders
+        ("dynamodb:UpdateItem", "AllowancesTable"),  # stock.release (allowances.give_back)
         # Powertools' idempotency (dal/idempotency.py): put, read, complete, delete.
         ("dynamodb:GetItem", "IdempotencyTable"),
         ("dynamodb:PutItem", "IdempotencyTable"),
@@ -44,6 +45,8 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:BatchGetItem", "OrdersTable"),  # orders.get_orders
         ("dynamodb:GetItem", "OrdersTable"),  # order_worker.decide_order
         ("dynamodb:UpdateItem", "OrdersTable"),  # set_status, the transactions' status item
+        ("dynamodb:BatchGetItem", "AllowancesTable"),  # order_worker._allot (allowances.held)
+        ("dynamodb:UpdateItem", "AllowancesTable"),  # stock.reserve(_group): allowances.take
     },
     "OrderReconcilerFunction": {
         ("dynamodb:Query", "OrdersTable/index/Pending"),  # orders.pending_before

@@ -80,6 +80,11 @@ class OrderStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+# The statuses in which an order holds its units: they count against the customer's
+# per-customer limits until the order leaves them (cancel, through stock.release).
+HOLDING_STATUSES = frozenset({OrderStatus.CONFIRMED})
+
+
 class OrderLineRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -133,6 +138,10 @@ class Order(BaseModel):
     updated_at: Timestamp
     # Present only once the order is decided against (REJECTED, or CANCELLED with a cause).
     reason: OrderReason | None = Field(default=None, exclude_if=lambda reason: reason is None)
+    # Stored from confirmation on, never shown: the SKUs whose units this order counts
+    # against its customer's allowances (they had a limit when it was confirmed), so a
+    # release returns exactly those.
+    limited_skus: list[Sku] | None = Field(default=None, exclude=True)
 
 
 class OrderPage(BaseModel):

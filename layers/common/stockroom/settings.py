@@ -16,6 +16,8 @@ class Settings(BaseModel):
 
     products_table_name: str | None = None
     orders_table_name: str | None = None
+    # Each customer's units of each SKU with a per-customer limit (dal/allowances.py).
+    allowances_table_name: str | None = None
     idempotency_table_name: str | None = None
     order_queue_url: str | None = None
     recommendations_table_name: str | None = None

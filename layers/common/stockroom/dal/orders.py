@@ -170,10 +170,12 @@ def status_update(
     target: OrderStatus,
     now: str,
     reason: OrderReason | None,
+    limited_skus: list[str] | None = None,
 ) -> Any:
     """An Update (for UpdateItem or a transaction) that moves the order from `expected`
     to `target` (leaving the Pending index), and fails its condition if the order is in
-    any other status; a failed condition returns the order as it stands."""
+    any other status; a failed condition returns the order as it stands. `limited_skus`,
+    if any, are stored as the SKUs the order counts against its customer's allowances."""
     values: dict[str, Any] = {
         ":expected": {"S": expected.value},
         ":target": {"S": target.value},
@@ -183,6 +185,9 @@ def status_update(
     if reason is not None:
         values[":reason"] = {"M": to_item(reason)}
         assignments += ", reason = :reason"
+    if limited_skus:
+        values[":limited"] = {"L": [{"S": sku} for sku in limited_skus]}
+        assignments += ", limited_skus = :limited"
     return {
         "TableName": _table(),
         "Key": {"order_id": {"S": order_id}},

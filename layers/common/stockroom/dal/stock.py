@@ -3,6 +3,12 @@ and `reserved` on its products and changes the order's status, all or nothing; o
 a group of orders (`reserve_group`), moves each SKU's units once for all of them and
 confirms every one, all or nothing.
 
+A SKU with a per-customer limit also moves the customer's allowance of it
+(dal/allowances.py) in the same transaction: taken on condition that it stays within the
+limit when an order is confirmed, given back when the order is released. The order
+records which SKUs it counted (`limited_skus`), so a release gives back exactly those,
+whatever the limits have become since.
+
 Each product update keeps `available + reserved == on_hand` by construction (both change
 by the same quantity in one expression), and its condition keeps `available` from going
 below zero. The order's condition on its current status makes every movement happen at
@@ -15,13 +21,14 @@ the order as it stands shows whether our own transaction moved it: then it succe
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from stockroom import aws, retry
+from stockroom.dal import allowances
 from stockroom.dal.orders import is_own_transition, status_update
 from stockroom.models import Order, OrderLine, OrderReason, OrderStatus
 from stockroom.settings import get_settings
@@ -38,14 +45,49 @@ class InsufficientStockError(Exception):
         self.skus = skus
 
 
+class LimitExceededError(Exception):
+    """Confirming the order would take its customer's units of these SKUs past their
+    per-customer limits."""
+
+    def __init__(self, skus: list[str]) -> None:
+        super().__init__(f"over the per-customer limit of {', '.join(skus)}")
+        self.skus = skus
+
+
 class StockCountersCorruptError(RuntimeError):
-    """Releasing an order's units found fewer reserved than the order holds."""
+    """Releasing an order's units found fewer reserved (or counted in its customer's
+    allowances) than the order holds."""
 
 
-def reserve(order: Order, now: str) -> None:
-    """PENDING -> CONFIRMED, each line's quantity moved from available to reserved.
-    Raises InsufficientStockError naming every short SKU, or OrderStatusChangedError."""
-    _move_stock(order, OrderStatus.PENDING, OrderStatus.CONFIRMED, now, None, direction=-1)
+# The per-customer limits of SKUs, by SKU (max_per_customer); a SKU absent has none.
+type Limits = Mapping[str, int]
+
+
+def reserve(order: Order, now: str, limits: Limits) -> None:
+    """PENDING -> CONFIRMED, each line's quantity moved from available to reserved and,
+    for a SKU with a limit, added to the customer's allowance within that limit.
+    Raises LimitExceededError naming every SKU over its limit (whatever the stock),
+    InsufficientStockError naming every short SKU, or OrderStatusChangedError."""
+    over = [
+        line.sku for line in order.items if line.sku in limits and line.quantity > limits[line.sku]
+    ]
+    if over:
+        raise LimitExceededError(over)
+    limited = [line for line in order.items if line.sku in limits]
+    takes = [
+        allowances.take((order.customer_id, line.sku), line.quantity, limits[line.sku])
+        for line in limited
+    ]
+    _move_stock(
+        order,
+        OrderStatus.PENDING,
+        OrderStatus.CONFIRMED,
+        now,
+        None,
+        direction=-1,
+        allowance_updates=takes,
+        limited_skus=[line.sku for line in limited],
+    )
 
 
 # DynamoDB's limit on the items of one transaction.
@@ -59,28 +101,54 @@ class GroupOutcome:
     confirmed: list[str] = field(default_factory=list)  # its orders, all reserved
     changed: list[str] = field(default_factory=list)  # no longer PENDING: decided elsewhere
     short: list[str] = field(default_factory=list)  # SKUs whose counter no longer covered it
+    # (customer, SKU) allowances another transaction moved past what the group fits.
+    over_limit: list[allowances.Key] = field(default_factory=list)
     transient: bool = False  # a conflict or throttling: the same group may succeed later
 
 
-def group_items(orders: Sequence[Order]) -> int:
-    """The transaction items a group of `orders` needs: a counter a SKU, an order each."""
-    return len({line.sku for order in orders for line in order.items}) + len(orders)
+def group_items(orders: Sequence[Order], limited: Collection[str] = ()) -> int:
+    """The transaction items a group of `orders` needs: a counter a SKU, an allowance a
+    customer and SKU of `limited` (the SKUs with a limit), an order each."""
+    lines = [(order.customer_id, line.sku) for order in orders for line in order.items]
+    return (
+        len({sku for _, sku in lines})
+        + len({(customer, sku) for customer, sku in lines if sku in limited})
+        + len(orders)
+    )
 
 
-def reserve_group(orders: Sequence[Order], now: str) -> GroupOutcome:
+def reserve_group(orders: Sequence[Order], now: str, limits: Limits) -> GroupOutcome:
     """PENDING -> CONFIRMED for every order of the group in one transaction, each SKU's
-    counter moved once by the units of all of them; all or nothing. At most
-    MAX_TRANSACTION_ITEMS items (`group_items`)."""
+    counter moved once by the units of all of them, and each customer's allowance of a
+    SKU with a limit once by the units of their orders (the caller has checked that
+    they fit the limit as last read); all or nothing. At most MAX_TRANSACTION_ITEMS
+    items (`group_items`)."""
     totals: dict[str, int] = {}
+    held: dict[allowances.Key, int] = {}
     for order in orders:
         for line in order.items:
             totals[line.sku] = totals.get(line.sku, 0) + line.quantity
+            if line.sku in limits:
+                key = (order.customer_id, line.sku)
+                held[key] = held.get(key, 0) + line.quantity
     transaction: list[Any] = [
         {"Update": _counter_update(sku, quantity, direction=-1, now=now)}
         for sku, quantity in totals.items()
     ]
     transaction += [
-        {"Update": status_update(o.order_id, OrderStatus.PENDING, OrderStatus.CONFIRMED, now, None)}
+        {"Update": allowances.take(key, quantity, limits[key[1]])} for key, quantity in held.items()
+    ]
+    transaction += [
+        {
+            "Update": status_update(
+                o.order_id,
+                OrderStatus.PENDING,
+                OrderStatus.CONFIRMED,
+                now,
+                None,
+                [line.sku for line in o.items if line.sku in limits],
+            )
+        }
         for o in orders
     ]
     ids = [order.order_id for order in orders]
@@ -98,7 +166,9 @@ def reserve_group(orders: Sequence[Order], now: str) -> GroupOutcome:
         code = aws.error_code(error)
         if code != "TransactionCanceledException" or len(cancellation) != len(transaction):
             raise
-        counters, statuses = cancellation[: len(totals)], cancellation[len(totals) :]
+        counters = cancellation[: len(totals)]
+        allowance_reasons = cancellation[len(totals) : len(totals) + len(held)]
+        statuses = cancellation[len(totals) + len(held) :]
         failed = [
             (order_id, reason)
             for order_id, reason in zip(ids, statuses, strict=True)
@@ -118,6 +188,13 @@ def reserve_group(orders: Sequence[Order], now: str) -> GroupOutcome:
         ]
         if short:
             return GroupOutcome(short=short)
+        over_limit = [
+            key
+            for key, reason in zip(held, allowance_reasons, strict=True)
+            if reason.get("Code") == "ConditionalCheckFailed"
+        ]
+        if over_limit:
+            return GroupOutcome(over_limit=over_limit)
         if retry.contended([str(reason.get("Code")) for reason in cancellation]):
             return GroupOutcome(transient=True)
         raise
@@ -144,12 +221,28 @@ def _counter_update(sku: str, quantity: int, direction: int, now: str) -> Any:
 
 
 def release(order: Order, now: str, reason: OrderReason) -> None:
-    """CONFIRMED -> CANCELLED, each line's reserved quantity returned to available."""
+    """CONFIRMED -> CANCELLED, each line's reserved quantity returned to available and,
+    for each SKU the order counted against its customer's allowance, to the allowance:
+    once, in one transaction with the status change."""
+    limited = set(order.limited_skus or [])
+    counted = [line for line in order.items if line.sku in limited]
     try:
-        _move_stock(order, OrderStatus.CONFIRMED, OrderStatus.CANCELLED, now, reason, direction=1)
-    except InsufficientStockError as error:
+        _move_stock(
+            order,
+            OrderStatus.CONFIRMED,
+            OrderStatus.CANCELLED,
+            now,
+            reason,
+            direction=1,
+            allowance_updates=[
+                allowances.give_back((order.customer_id, line.sku), line.quantity)
+                for line in counted
+            ],
+            limited_skus=[line.sku for line in counted],
+        )
+    except (InsufficientStockError, LimitExceededError) as error:
         raise StockCountersCorruptError(
-            f"order {order.order_id} holds more units than are reserved: {error}"
+            f"order {order.order_id} holds more units than are reserved or counted: {error}"
         ) from error
 
 
@@ -160,20 +253,26 @@ def _move_stock(
     now: str,
     reason: OrderReason | None,
     direction: int,
+    allowance_updates: Sequence[Any],
+    limited_skus: list[str],
 ) -> None:
-    """direction -1 reserves (available -> reserved); +1 releases (reserved -> available)."""
+    """direction -1 reserves (available -> reserved); +1 releases (reserved -> available).
+    `allowance_updates` move the customer's allowances of `limited_skus`, in that order;
+    a reservation stores `limited_skus` on the order."""
     transaction: list[Any] = [
         {"Update": _counter_update(line.sku, line.quantity, direction, now)} for line in order.items
     ]
+    transaction += [{"Update": update} for update in allowance_updates]
+    stored = limited_skus if direction < 0 else None
     transaction.append(
-        {"Update": status_update(order.order_id, expected, target, now, reason)},
+        {"Update": status_update(order.order_id, expected, target, now, reason, stored)},
     )
     try:
         aws.dynamodb().transact_write_items(
             TransactItems=transaction, ClientRequestToken=str(uuid.uuid4())
         )
     except ClientError as error:
-        cause = _cancellation_cause(error, order.items, target, now)
+        cause = _cancellation_cause(error, order.items, limited_skus, target, now)
         if cause is None:
             return  # our own transaction, resent after its answer was lost
         if cause is error:
@@ -182,20 +281,28 @@ def _move_stock(
 
 
 def _cancellation_cause(
-    error: ClientError, lines: Sequence[OrderLine], target: OrderStatus, now: str
+    error: ClientError,
+    lines: Sequence[OrderLine],
+    limited_skus: Sequence[str],
+    target: OrderStatus,
+    now: str,
 ) -> Exception | None:
-    """What a failed transaction means for the caller; None when it had taken effect."""
+    """What a failed transaction means for the caller; None when it had taken effect.
+    A limit passed outranks a SKU short of stock."""
     failure = retry.failure_of(error)
     if failure is not None:
         return failure
     if aws.error_code(error) != "TransactionCanceledException":
         return error
-    # One reason per transaction item, in order: the lines' products, then the order.
+    # One reason per transaction item, in order: the lines' products, the allowances,
+    # then the order.
     cancellation = error.response.get("CancellationReasons", [])
     reasons = [reason.get("Code", "None") for reason in cancellation]
-    if len(reasons) != len(lines) + 1:
+    if len(reasons) != len(lines) + len(limited_skus) + 1:
         return error
-    *line_reasons, order_reason = reasons
+    line_reasons = reasons[: len(lines)]
+    allowance_reasons = reasons[len(lines) : -1]
+    order_reason = reasons[-1]
     if order_reason == "ConditionalCheckFailed":
         if is_own_transition(cancellation[-1].get("Item"), target, now):
             return None
@@ -203,6 +310,13 @@ def _cancellation_cause(
     transient = retry.contended(reasons)
     if transient is not None:
         return transient
+    over = [
+        sku
+        for sku, reason in zip(limited_skus, allowance_reasons, strict=True)
+        if reason == "ConditionalCheckFailed"
+    ]
+    if over:
+        return LimitExceededError(over)
     short = [
         line.sku
         for line, reason in zip(lines, line_reasons, strict=True)
