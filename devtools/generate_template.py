@@ -14,8 +14,8 @@ and the dashboard, whose other widgets are `devtools/dashboard.yaml` (readable Y
 `${...}` as CloudFormation's Sub takes them), with every alarm of the template on top.
 
 The output is checked in between the two marker lines, so every tool reads one plain
-template; `tests/unit/test_template.py` fails when it is not what this writes. Adding a
-function is: the function, its `DeploymentPreference` alarms, `make template`.
+template; `tests/unit/test_template.py` fails when it is not what this writes. What else
+adding a function touches is in CONTRIBUTING.md.
 """
 
 import json
