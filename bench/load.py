@@ -46,7 +46,7 @@ from devtools.template import ROOT
 
 LOCUST = ROOT / ".tools" / "locust" / "bin" / "locust"
 # Where a full run's results are kept (merged: a scenario's new run replaces its last)
-# and shown; docs/performance.md shows them too.
+# and shown in docs/load.md; docs/performance.md links there.
 RESULTS = ROOT / "bench" / "results" / "load.json"
 PAGE = ROOT / "docs" / "load.md"
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
