@@ -1,4 +1,5 @@
-"""Order logic: placing an order (optionally idempotent), reading, listing and cancelling."""
+"""Order logic: placing an order (optionally idempotent; refused at once when a SKU is
+flagged sold out), reading, listing and cancelling."""
 
 import uuid
 from collections.abc import Callable
@@ -11,7 +12,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from pydantic import BaseModel
 
 from stockroom import catalog
-from stockroom.dal import idempotency, stock
+from stockroom.cache import RefreshedValue
+from stockroom.dal import idempotency, stock, stock_flags
 from stockroom.dal import orders as orders_table
 from stockroom.errors import (
     ConflictError,
@@ -31,7 +33,7 @@ from stockroom.models import (
     PlaceOrderRequest,
     utc_now,
 )
-from stockroom.observability import count
+from stockroom.observability import count, logger
 from stockroom.once import per_container
 from stockroom.pagination import decode_cursor, encode_cursor
 from stockroom.retry import with_retries
@@ -96,6 +98,41 @@ def _idempotent_placement() -> Callable[..., Order]:
     return idempotency.once_per_key(place, "placement", Order, idempotency_config())
 
 
+# The sold-out set is read at most once a second per container: one GetItem a second,
+# whatever the requests, and a flag cleared on the table is seen within a second here.
+SOLD_OUT_REFRESH_SECONDS = 1.0
+
+
+def _sold_out_unknown(error: Exception) -> None:
+    logger.warning("sold-out set unreadable; orders go to the worker", error=str(error))
+
+
+@per_container
+def sold_out_flags() -> RefreshedValue[frozenset[str]]:
+    """The SKUs flagged sold out, as last read. No item yet, or a failed read: none (fail
+    open: the worker decides, as it always may)."""
+    return RefreshedValue(
+        stock_flags.sold_out_skus,
+        SOLD_OUT_REFRESH_SECONDS,
+        frozenset(),
+        on_failure=_sold_out_unknown,
+    )
+
+
+def _refuse_sold_out(lines: list[OrderLineRequest]) -> None:
+    """ConflictError (SOLD_OUT) naming each line whose SKU is flagged sold out."""
+    flagged = sold_out_flags().get()
+    sold_out = [
+        FieldProblem(f"items[{index}].sku", f"SKU {line.sku!r} is sold out")
+        for index, line in enumerate(lines)
+        if line.sku in flagged
+    ]
+    if sold_out:
+        count("OrdersRefusedSoldOut")
+        skus = ", ".join(line.sku for line in lines if line.sku in flagged)
+        raise ConflictError(f"sold out: {skus}", code="SOLD_OUT", details=sold_out)
+
+
 def _place_order(customer_id: str, lines: list[OrderLineRequest]) -> Order:
     products = catalog.require_products(
         [line.sku for line in lines], "items[{}].sku", "order names"
@@ -121,6 +158,9 @@ def _place_order(customer_id: str, lines: list[OrderLineRequest]) -> Order:
             code="LIMIT_EXCEEDED",
             details=over,
         )
+    # After the request's own faults (422), inside the idempotent placement: a replay of
+    # an order placed before its SKU sold out still answers that order.
+    _refuse_sold_out(lines)
     order_lines = [
         OrderLine(
             sku=line.sku,

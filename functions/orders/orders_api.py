@@ -29,6 +29,7 @@ container.prepare(
         "orders_table_name",
         "idempotency_table_name",
         "allowances_table_name",
+        "stock_flags_table_name",
     ],
 )
 
@@ -52,6 +53,10 @@ def order_id_path() -> Any:
         unprocessable="an order naming a SKU no product has (UNKNOWN_SKU), products "
         "priced in more than one currency (MIXED_CURRENCY), or a line of more units than "
         "its product's max_per_customer (LIMIT_EXCEEDED)",
+        conflict="a SKU known to be sold out (SOLD_OUT, naming items[i].sku; nothing is "
+        "stored, send it again once units are back), or an Idempotency-Key used with "
+        "another body (IDEMPOTENCY_KEY_REUSED) or still in progress "
+        "(IDEMPOTENCY_KEY_IN_PROGRESS)",
     ),
 )
 def place_order(

@@ -1,12 +1,15 @@
 """POST /orders, GET /orders/{order_id}, GET /orders through the orders handler."""
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import boto3
 import pytest
 
+import orders
 import orders_api
+from stockroom.dal import stock_flags
 from support.catalog_data import add_product
 from support.events import HttpResult, http_event, load_event, parse_response
 
@@ -263,6 +266,105 @@ def test_overlong_idempotency_key_is_422_naming_it(stack, catalog, lambda_contex
     result = place(lambda_context, {"items": [line("SKU-001")]}, key="k" * 256)
     assert result.status == 422
     assert result.error_fields() == ["idempotency-key"]
+
+
+# ------------------------------------------------------------ sold out at the door
+def flag(sold_out: Collection[str], back: Collection[str] = ()) -> None:
+    """The sold-out set changed as the stock flags function changes it, and this
+    container's copy refreshed, as it is once a second."""
+    stock_flags.update_sold_out(set(sold_out), set(back), "2026-12-01T00:00:00.000000Z")
+    orders.sold_out_flags.cache_clear()
+
+
+def test_an_order_naming_a_sold_out_sku_is_409_naming_its_line_and_stores_nothing(
+    stack, catalog, lambda_context
+):
+    flag({"SKU-002"})
+    result = place(lambda_context, {"items": [line("SKU-001"), line("SKU-002")]})
+
+    assert result.status == 409
+    assert result.error["code"] == "SOLD_OUT"
+    assert "SKU-002" in result.error["message"]
+    assert result.error_fields() == ["items[1].sku"]
+    assert stored_orders(stack) == []  # no order, so no outbox record: nothing is queued
+
+
+def test_orders_for_skus_not_flagged_go_through_while_another_is_sold_out(
+    stack, catalog, lambda_context
+):
+    flag({"SKU-002"})
+    assert place(lambda_context, {"items": [line("SKU-001")]}).status == 202
+    assert len(stored_orders(stack)) == 1
+
+
+def test_a_cleared_flag_lets_orders_through_again(stack, catalog, lambda_context):
+    flag({"SKU-001", "SKU-002"})
+    flag(set(), back={"SKU-001"})
+    assert place(lambda_context, {"items": [line("SKU-001")]}).status == 202
+    assert place(lambda_context, {"items": [line("SKU-002")]}).status == 409
+
+
+def test_without_the_sold_out_item_every_order_goes_to_the_worker(stack, catalog, lambda_context):
+    assert stock_flags.sold_out_skus() is None
+    assert place(lambda_context, {"items": [line("SKU-001")]}).status == 202
+
+
+def test_an_unreadable_sold_out_set_fails_open(stack, catalog, lambda_context, monkeypatch):
+    flag({"SKU-001"})
+
+    def unreadable() -> None:
+        raise RuntimeError("throttled")
+
+    monkeypatch.setattr(stock_flags, "sold_out_skus", unreadable)
+    orders.sold_out_flags.cache_clear()
+    assert place(lambda_context, {"items": [line("SKU-001")]}).status == 202
+
+
+def test_the_set_is_read_once_per_interval_not_per_request(
+    stack, catalog, lambda_context, monkeypatch
+):
+    reads: list[int] = []
+    read = stock_flags.sold_out_skus
+
+    def counted() -> frozenset[str] | None:
+        reads.append(1)
+        return read()
+
+    monkeypatch.setattr(stock_flags, "sold_out_skus", counted)
+    monkeypatch.setattr(orders, "SOLD_OUT_REFRESH_SECONDS", 3600)
+    orders.sold_out_flags.cache_clear()
+    for _ in range(5):
+        assert place(lambda_context, {"items": [line("SKU-001")]}).status == 202
+    stock_flags.update_sold_out({"SKU-001"}, set(), "2026-12-01T00:00:00.000000Z")
+    # Flagged on the table, not yet in this container's copy: the worker decides.
+    assert place(lambda_context, {"items": [line("SKU-001")]}).status == 202
+    assert len(reads) == 1
+
+
+def test_the_request_s_own_faults_come_before_sold_out(stack, catalog, lambda_context):
+    flag({"SKU-001"})
+    result = place(lambda_context, {"items": [line("SKU-001"), line("GHOST")]})
+    assert result.status == 422
+    assert result.error["code"] == "UNKNOWN_SKU"
+
+
+def test_sold_out_does_not_burn_the_idempotency_key(stack, catalog, lambda_context):
+    flag({"SKU-001"})
+    refused = place(lambda_context, {"items": [line("SKU-001")]}, key="key-1")
+    flag(set(), back={"SKU-001"})
+    retried = place(lambda_context, {"items": [line("SKU-001")]}, key="key-1")
+    assert (refused.status, retried.status) == (409, 202)
+
+
+def test_a_replay_of_an_order_placed_before_the_sell_out_returns_that_order(
+    stack, catalog, lambda_context
+):
+    body = {"items": [line("SKU-001")]}
+    first = place(lambda_context, body, key="key-1")
+    flag({"SKU-001"})
+    again = place(lambda_context, body, key="key-1")
+    assert (first.status, again.status) == (202, 202)
+    assert again.body == first.body
 
 
 # ----------------------------------------------------------------- reading back

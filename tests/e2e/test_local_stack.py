@@ -206,6 +206,7 @@ SAMPLES = {
     "get_order.json": "OrdersFunction",
     "list_orders.json": "OrdersFunction",
     "order_placed_stream.json": "OrderRelayFunction",
+    "product_restocked_stream.json": "StockFlagsFunction",
     "order_placed_sqs.json": "OrderWorkerFunction",
     "order_reconciler_scheduled.json": "OrderReconcilerFunction",
     "s3_put_import_generated.json": "CatalogImportFunction",

@@ -1,6 +1,6 @@
 """The read-through cache and its in-memory TTL tier."""
 
-from stockroom.cache import ReadThroughCache, TtlCache
+from stockroom.cache import ReadThroughCache, RefreshedValue, TtlCache
 
 
 class Clock:
@@ -88,3 +88,55 @@ def test_a_hit_in_a_lower_tier_fills_the_tiers_above():
     assert cache.get("a", loader) == "shared"
     assert upper.get("a") == "shared"
     assert loader.calls == []
+
+
+# ------------------------------------------------------------------ RefreshedValue
+class CountingValue:
+    def __init__(self, value: frozenset[str] | None) -> None:
+        self.value = value
+        self.calls = 0
+        self.failing = False
+
+    def __call__(self) -> frozenset[str] | None:
+        self.calls += 1
+        if self.failing:
+            raise RuntimeError("unreachable")
+        return self.value
+
+
+def test_a_refreshed_value_is_loaded_once_per_interval_however_often_it_is_asked():
+    clock, loader = Clock(), CountingValue(frozenset({"A"}))
+    value: RefreshedValue[frozenset[str]] = RefreshedValue(loader, 1.0, frozenset(), clock=clock)
+    assert [value.get() for _ in range(50)] == [frozenset({"A"})] * 50
+    assert loader.calls == 1
+    loader.value = frozenset({"B"})
+    clock.now += 0.9
+    assert value.get() == frozenset({"A"})
+    clock.now += 0.1
+    assert value.get() == frozenset({"B"})
+    assert loader.calls == 2
+
+
+def test_a_cold_value_is_loaded_at_its_first_get_not_before():
+    loader = CountingValue(frozenset({"A"}))
+    value: RefreshedValue[frozenset[str]] = RefreshedValue(loader, 1.0, frozenset(), clock=Clock())
+    assert loader.calls == 0
+    assert value.get() == frozenset({"A"})
+
+
+def test_a_value_not_found_or_not_loaded_is_the_fallback_until_a_later_interval():
+    clock, loader = Clock(), CountingValue(None)
+    failures: list[Exception] = []
+    value: RefreshedValue[frozenset[str]] = RefreshedValue(
+        loader, 1.0, frozenset(), clock=clock, on_failure=failures.append
+    )
+    assert value.get() == frozenset()
+    loader.value = frozenset({"A"})
+    clock.now += 1
+    assert value.get() == frozenset({"A"})
+    loader.failing = True
+    clock.now += 1
+    assert value.get() == frozenset()  # a failed load forgets the old value: fail open
+    assert value.get() == frozenset()
+    assert loader.calls == 3  # the failing load is tried once per interval, not per get
+    assert [str(error) for error in failures] == ["unreachable"]

@@ -44,6 +44,22 @@ def test_relay_imports_neither_the_http_resolver_nor_idempotency():
     assert not _loads(modules, "stockroom.dal.products")
 
 
+def test_orders_api_does_not_import_the_stock_flags_functions_code():
+    modules = loaded_modules("OrdersFunction")
+    assert _loads(modules, "stockroom.dal.stock_flags")
+    assert not _loads(modules, "stock_flags")
+
+
+def test_stock_flags_imports_neither_the_http_resolver_nor_idempotency_nor_the_cache():
+    modules = loaded_modules("StockFlagsFunction")
+    assert _loads(modules, "stock_flags")
+    assert not _loads(modules, "aws_lambda_powertools.utilities.idempotency")
+    assert not _loads(modules, "aws_lambda_powertools.event_handler")
+    assert not _loads(modules, "stockroom.http")
+    assert not _loads(modules, "stockroom.cache")
+    assert not _loads(modules, "stockroom.dal.products")
+
+
 def test_worker_imports_neither_the_http_resolver_nor_idempotency_nor_the_cache():
     modules = loaded_modules("OrderWorkerFunction")
     assert _loads(modules, "order_worker")
@@ -91,6 +107,7 @@ CLIENTS_AT_INIT = {
     "CatalogFunction": {"dynamodb"},
     "OrdersFunction": {"dynamodb"},
     "OrderRelayFunction": {"sqs"},
+    "StockFlagsFunction": {"dynamodb"},
     "OrderWorkerFunction": {"dynamodb"},
     "OrderReconcilerFunction": {"dynamodb", "sqs"},
     "CatalogImportFunction": {"dynamodb", "s3"},

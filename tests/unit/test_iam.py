@@ -29,6 +29,7 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "OrdersTable"),  # orders.set_status, stock.release
         ("dynamodb:Query", "OrdersTable/index/ByCustomer"),  # orders.list_orders
         ("dynamodb:UpdateItem", "AllowancesTable"),  # stock.release (allowances.give_back)
+        ("dynamodb:GetItem", "StockFlagsTable"),  # stock_flags.sold_out_skus
         # Powertools' idempotency (dal/idempotency.py): put, read, complete, delete.
         ("dynamodb:GetItem", "IdempotencyTable"),
         ("dynamodb:PutItem", "IdempotencyTable"),
@@ -38,6 +39,10 @@ CALLS: dict[str, set[tuple[str, str]]] = {
     "OrderRelayFunction": {
         ("sqs:SendMessage", "OrderQueue"),  # order_queue.send (SendMessageBatch)
         ("sqs:SendMessage", "OrderRelayFailureQueue"),  # Lambda's on-failure destination
+    },
+    "StockFlagsFunction": {
+        ("dynamodb:UpdateItem", "StockFlagsTable"),  # stock_flags.update_sold_out
+        ("sqs:SendMessage", "StockFlagsFailureQueue"),  # Lambda's on-failure destination
     },
     "OrderWorkerFunction": {
         ("dynamodb:BatchGetItem", "ProductsTable"),  # order_worker._allot

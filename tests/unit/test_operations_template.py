@@ -139,7 +139,7 @@ def _dead_letter_queues() -> set[str]:
 
 def test_a_first_message_in_any_dead_letter_queue_raises_an_alarm():
     queues = _dead_letter_queues()
-    assert len(queues) == 4
+    assert len(queues) == 5
     watched = {
         alarm["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
         for alarm in ALARMS.values()

@@ -4,6 +4,9 @@ Callers use `ReadThroughCache.get_many`/`get`; where the values live is a list o
 given at construction. Today there is one tier, `TtlCache`, in the container's memory
 (L1). A shared tier (L2, e.g. ElastiCache) is one more `CacheTier` in that list: no
 caller changes. Misses are not cached, so a product created a moment ago is found at once.
+
+`RefreshedValue` is the other shape: one value (the sold-out SKUs) reloaded at most once
+an interval, whatever the number of requests asking for it.
 """
 
 import threading
@@ -111,3 +114,45 @@ class ReadThroughCache[V]:
     def _fill(self, key: str, value: V, *, below: int) -> None:
         for tier in self._tiers[:below]:
             tier.put(key, value)
+
+
+class RefreshedValue[V]:
+    """One value loaded at most once per `interval_seconds` (at the first `get()` after
+    the interval, never in the background), for a container that asks for it on every
+    request. Until the first load, and whenever a load fails or finds nothing (None),
+    `get()` answers `fallback`: a caller that must fail open says so with it."""
+
+    def __init__(
+        self,
+        loader: Callable[[], V | None],
+        interval_seconds: float,
+        fallback: V,
+        clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[Exception], None] | None = None,
+    ) -> None:
+        self._loader = loader
+        self._interval = interval_seconds
+        self._fallback = fallback
+        self._clock = clock
+        self._on_failure = on_failure
+        self._value = fallback
+        self._loaded_at: float | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> V:
+        with self._lock:
+            now = self._clock()
+            if self._loaded_at is None or now - self._loaded_at >= self._interval:
+                # Stamped before loading: a failing loader is tried once an interval too.
+                self._loaded_at = now
+                self._value = self._load()
+            return self._value
+
+    def _load(self) -> V:
+        try:
+            value = self._loader()
+        except Exception as error:  # fail open until the next interval's load
+            if self._on_failure is not None:
+                self._on_failure(error)
+            return self._fallback
+        return self._fallback if value is None else value

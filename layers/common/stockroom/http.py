@@ -60,12 +60,16 @@ def described(description: str, model: type[BaseModel] | None = None) -> OpenAPI
 
 
 def documented(
-    success: dict[int, OpenAPIResponse], *errors: int, unprocessable: str | None = None
+    success: dict[int, OpenAPIResponse],
+    *errors: int,
+    unprocessable: str | None = None,
+    conflict: str | None = None,
 ) -> dict[int, OpenAPIResponse]:
-    """OpenAPI responses of a route: its successes plus its errors in the one envelope.
-    devtools/openapi.py adds what every route shares: 500 (Powertools documents it on its
-    own terms), 415 and API Gateway's own 401 and 413."""
-    failures = {status: described(_ERROR_MEANINGS[status], ErrorEnvelope) for status in errors}
+    """OpenAPI responses of a route: its successes plus its errors in the one envelope
+    (`conflict` names a 409's cases). devtools/openapi.py adds what every route shares:
+    500 (Powertools documents it on its own terms), 415 and API Gateway's own 401 and 413."""
+    meanings = _ERROR_MEANINGS | ({409: f"{_ERROR_MEANINGS[409]}: {conflict}"} if conflict else {})
+    failures = {status: described(meanings[status], ErrorEnvelope) for status in errors}
     # A request can match its schema and still be unprocessable (a SKU no product has, a
     # cursor this API never issued): `unprocessable` names those cases.
     meaning = _ERROR_MEANINGS[422] + (f"; also {unprocessable}" if unprocessable else "")
@@ -78,10 +82,16 @@ def answers(
     model: type[BaseModel] | None = None,
     *errors: int,
     unprocessable: str | None = None,
+    conflict: str | None = None,
 ) -> dict[int, OpenAPIResponse]:
     """`documented` for a route with one success: `status`, its description, and a JSON
     body of `model` if it has one."""
-    return documented({status: described(description, model)}, *errors, unprocessable=unprocessable)
+    return documented(
+        {status: described(description, model)},
+        *errors,
+        unprocessable=unprocessable,
+        conflict=conflict,
+    )
 
 
 def json_response(

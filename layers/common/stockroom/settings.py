@@ -21,6 +21,8 @@ class Settings(BaseModel):
     idempotency_table_name: str | None = None
     order_queue_url: str | None = None
     recommendations_table_name: str | None = None
+    # The sold-out SKUs, kept from the products table's stream (dal/stock_flags.py).
+    stock_flags_table_name: str | None = None
     # The recommendation trainer's model between runs (a bucket of its own).
     model_bucket_name: str | None = None
     product_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
