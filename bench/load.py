@@ -13,18 +13,21 @@ Scenarios, each bounded in orders and time, each ending only when every order is
 
 Reported per scenario: orders accepted per second, POST /orders p50/p99, seconds until
 every order is decided and orders decided per second, DynamoDB requests and
-transactions per order (every function's, counted by the local runtime); and the
+transactions per order (every function's, counted by the local runtime); the losers
+(orders refused SOLD_OUT at the API or REJECTED by the worker), p99 of the time until a
+loser's answer exists, and the worker's invocations and CPU seconds; and the
 invariants: units oversold, orders stuck PENDING, orders doubled by a retried request,
 5xx and connection errors (all must be 0), CONFIRMED units equal to the reserved units.
 An import reports its seconds from upload to report and every row read back.
 
     python -m bench.load [--quick] [--scenarios a,b] [--backends dynamodb-local,moto]
-                         [--json FILE] [--page FILE] [--from-json FILE]
+                         [--fast-path on,off] [--json FILE] [--page FILE] [--from-json FILE]
 """
 
 import argparse
 import csv
 import json
+import math
 import os
 import re
 import subprocess
@@ -38,8 +41,8 @@ from pathlib import Path
 from typing import Any
 
 # import_table, table and targets: bench/markdown.py renders them through this module.
+from bench.load_report import fast_path_of, report
 from bench.load_report import import_table as import_table
-from bench.load_report import report
 from bench.load_report import table as table
 from bench.load_report import targets as targets
 from devtools.template import ROOT
@@ -202,10 +205,12 @@ def run_scenario(
     files = _ScenarioFiles.written(work, scenario.name, _plan(scenario, run, skus))
     worker_paused = _worker_paused(scenario.backlog)
     requests_before = request_counts(stack)
+    worker_before = request_counts(stack, ("OrderWorkerFunction",))
     started = time.monotonic()
     _run_locust(scenario, stack.api, files, work)
     placing_seconds = time.monotonic() - started
-    placed = [json.loads(line)["order_id"] for line in files.orders.read_text().splitlines()]
+    records = [json.loads(line) for line in files.orders.read_text().splitlines()]
+    placed = [r["order_id"] for r in records if "order_id" in r]
     # A paused worker decides nothing: check, then resume it.
     held = _held_backlog(stack, outputs, dynamodb, placed) if scenario.backlog else None
     resumed = time.monotonic()
@@ -216,6 +221,7 @@ def run_scenario(
     decided_seconds = time.monotonic() - started
     drain_seconds = time.monotonic() - resumed
     requests = request_counts(stack) - requests_before
+    worker = request_counts(stack, ("OrderWorkerFunction",)) - worker_before
     stats, failures = _locust_stats(files.prefix)
     post = stats.get("POST /orders", {})
     return {
@@ -228,12 +234,43 @@ def run_scenario(
         "decided_per_second": round(len(placed) / decided_seconds, 1),
         **(_backlog_figures(len(placed), placing_seconds, drain_seconds, *held) if held else {}),
         **_stock_figures(dynamodb, products, skus, items),
+        **losers(records, items, worker),
         "orders_stuck_pending": len(pending),
         "errors": _errors(failures),
         **per_order(requests, len(placed)),
         "transactions": requests.get("dynamodb.TransactWriteItems", 0),
         "steps": [json.loads(line) for line in files.steps.read_text().splitlines()],
     }
+
+
+def losers(
+    records: list[dict[str, Any]], items: dict[str, dict[str, Any]], worker: Counter[str]
+) -> dict[str, Any]:
+    """The losers' side of a sale: orders refused SOLD_OUT at the API (answered by their
+    POST) and REJECTED by the worker (answered when the worker wrote the decision, from
+    the first POST sent), p99 of those times; the worker's invocations and CPU."""
+    sent_at = {r["order_id"]: r["sent_at"] for r in records if "sent_at" in r}
+    at_api = [r["seconds"] for r in records if r.get("sold_out")]
+    by_worker = [
+        _epoch(item["updated_at"]["S"]) - sent_at[order_id]
+        for order_id, item in items.items()
+        if item["status"]["S"] == "REJECTED" and order_id in sent_at
+    ]
+    answered = sorted(at_api + by_worker)
+    p99 = answered[max(0, math.ceil(0.99 * len(answered)) - 1)] if answered else 0.0
+    return {
+        "losers_refused_at_api": len(at_api),
+        "losers_rejected_by_worker": len(by_worker),
+        "losers_answered_p99_ms": round(p99 * 1000),
+        "worker_invocations": worker.get("runtime.Invocations", 0),
+        "worker_cpu_seconds": round(worker.get("runtime.CpuMilliseconds", 0) / 1000, 1),
+    }
+
+
+def _epoch(timestamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 def _plan(scenario: Scenario, run: str, skus: list[str]) -> dict[str, Any]:
@@ -595,7 +632,9 @@ def per_order(requests: Counter[str], orders: int) -> dict[str, Any]:
         "dynamodb_requests_per_order": round(sum(dynamodb.values()) / max(orders, 1), 2),
         "transactions_per_order": round(dynamodb.get("TransactWriteItems", 0) / max(orders, 1), 4),
         "requests_per_order": {
-            name: round(n / max(orders, 1), 2) for name, n in sorted(requests.items())
+            name: round(n / max(orders, 1), 2)
+            for name, n in sorted(requests.items())
+            if not name.startswith("runtime.")  # invocations and CPU: not requests
         },
     }
 
@@ -612,19 +651,27 @@ def _kind_of_failure(error: str) -> str:
 # The worker's designs: the template's handler (group commit), or the per-order baseline
 # (bench/per_order_worker.py) run in its place by the local stack.
 WORKERS = {"group": None, "per-order": "bench.per_order_worker.handler"}
+# The orders API with its sold-out fast path (the template's handler), or without it
+# (bench/orders_without_fast_path.py in its place: every loser goes to the worker).
+FAST_PATH = {"on": None, "off": "bench.orders_without_fast_path.handler"}
 
 
-def _start_stack(work: Path, backend: str, worker: str) -> tuple[Any, dict[str, str]]:
+def _start_stack(
+    work: Path, backend: str, worker: str, fast_path: str = "on"
+) -> tuple[Any, dict[str, str]]:
     from devtools.local_stack import start_in_background
 
-    local = work / f"local-{backend}-{worker}"
+    local = work / f"local-{backend}-{worker}-{fast_path}"
     local.mkdir()
-    log = work / f"stack-{backend}-{worker}.log"
+    log = work / f"stack-{backend}-{worker}-{fast_path}.log"
     # The safety net off for the run: an order the outbox lost must show as stuck here,
     # not be quietly sent again by the reconciler.
     overrides = {"STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400"}
-    if WORKERS[worker]:
-        overrides["STOCKROOM_HANDLER_OVERRIDES"] = f"OrderWorkerFunction={WORKERS[worker]}"
+    handlers = {"OrderWorkerFunction": WORKERS[worker], "OrdersFunction": FAST_PATH[fast_path]}
+    if any(handlers.values()):
+        overrides["STOCKROOM_HANDLER_OVERRIDES"] = " ".join(
+            f"{function}={handler}" for function, handler in handlers.items() if handler
+        )
     (local / REQUEST_COUNTS).mkdir()
     overrides["STOCKROOM_REQUEST_COUNTS"] = str(local / REQUEST_COUNTS)
     stack = start_in_background(local, log, overrides | {"STOCKROOM_DYNAMODB": backend})
@@ -684,6 +731,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the worker's designs to run each scenario with, side by side: group,per-order",
     )
     parser.add_argument(
+        "--fast-path",
+        default="on",
+        help="the orders API with its sold-out fast path, without it, or both side by side: on,off",
+    )
+    parser.add_argument(
         "--backends",
         default="dynamodb-local",
         help="DynamoDB backends to run each scenario on, side by side: dynamodb-local,moto",
@@ -697,7 +749,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list[dict[str, Any]]:
-    """The wanted scenarios, in order, on a fresh stack for each backend and worker design."""
+    """The wanted scenarios, in order, on a fresh stack for each backend, worker design
+    and orders API (with or without the sold-out fast path)."""
     results = []
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
@@ -712,13 +765,14 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
         if unknown:
             parser.error(f"no such scenario: {', '.join(sorted(unknown))}")
         runs = [
-            (backend, worker)
+            (backend, worker, fast_path)
             for backend in arguments.backends.split(",")
             for worker in arguments.workers.split(",")
+            for fast_path in arguments.fast_path.split(",")
         ]
-        for backend, worker in runs:
-            stack, outputs = _start_stack(work, backend, worker)
-            scenario_dir = work / f"{backend}-{worker}"
+        for backend, worker, fast_path in runs:
+            stack, outputs = _start_stack(work, backend, worker, fast_path)
+            scenario_dir = work / f"{backend}-{worker}-{fast_path}"
             try:
                 for name in wanted:
                     if name in scenarios:
@@ -729,7 +783,13 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
                         found = run_import(job, stack, outputs, scenario_dir, during)
                     today = time.strftime("%Y-%m-%d")
                     results += [
-                        {"backend": backend, "worker": worker, "measured": today, **result}
+                        {
+                            "backend": backend,
+                            "worker": worker,
+                            "fast_path": fast_path,
+                            "measured": today,
+                            **result,
+                        }
                         for result in found
                     ]
             finally:
@@ -743,8 +803,13 @@ def _merged(saved: Path, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not saved.exists():
         return results
 
-    def run_of(r: dict[str, Any]) -> tuple[str, str, str]:
-        return r["backend"], r.get("worker", "per-order"), r["scenario"]["name"]
+    def run_of(r: dict[str, Any]) -> tuple[str, str, str, str]:
+        return (
+            r["backend"],
+            r.get("worker", "per-order"),
+            fast_path_of(r),
+            r["scenario"]["name"],
+        )
 
     fresh = {run_of(r) for r in results}
     kept = [r for r in json.loads(saved.read_text()) if run_of(r) not in fresh]

@@ -65,6 +65,8 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
         *_import_on_moto(results),
         *_group_commit(results, "flash-20k", "20,000-order sale"),
         *_group_commit(results, "flash", "2,000-order sale"),
+        *_fast_path(results, "flash"),
+        *_fast_path(results, "flash-20k"),
         *_big_import(results),
     ]
     return [
@@ -74,19 +76,28 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def fast_path_of(result: dict[str, Any]) -> str:
+    """Whether the orders API of a run had its sold-out fast path: runs from before it
+    existed did not."""
+    return str(result.get("fast_path", "off"))
+
+
 def _latest(
     results: list[dict[str, Any]],
     name: str,
     backend: str = "dynamodb-local",
     worker: str | None = None,
+    fast_path: str | None = None,
 ) -> dict[str, Any] | None:
-    """The last run of scenario `name` on `backend` (with `worker`'s design, if given)."""
+    """The last run of scenario `name` on `backend` (with `worker`'s design and the
+    sold-out fast path `fast_path`, if given)."""
     found = [
         r
         for r in results
         if r["scenario"]["name"] == name
         and r["backend"] == backend
         and (worker is None or r.get("worker", "per-order") == worker)
+        and (fast_path is None or fast_path_of(r) == fast_path)
     ]
     return found[-1] if found else None
 
@@ -142,8 +153,11 @@ def _import_on_moto(results: list[dict[str, Any]]) -> list[Row]:
 
 def _group_commit(results: list[dict[str, Any]], sale_name: str, label: str) -> list[Row]:
     """Group commit against one order a transaction in the sale `sale_name`."""
-    grouped = _latest(results, sale_name, worker="group")
+    # Like with like: the group run with the fast path as the per-order run had it.
     alone = _latest(results, sale_name, worker="per-order")
+    grouped = _latest(
+        results, sale_name, worker="group", fast_path=fast_path_of(alone) if alone else None
+    )
     if not grouped:
         return []
     rows: list[Row] = []
@@ -182,6 +196,29 @@ def _group_commit(results: list[dict[str, Any]], sale_name: str, label: str) -> 
         )
     )
     return rows
+
+
+def _fast_path(results: list[dict[str, Any]], sale_name: str) -> list[Row]:
+    """The sale `sale_name` with the sold-out fast path against without it."""
+    on = _latest(results, sale_name, worker="group", fast_path="on")
+    off = _latest(results, sale_name, worker="group", fast_path="off")
+    if not (on and off and "worker_invocations" in on and "worker_invocations" in off):
+        return []
+    ratio = off["worker_invocations"] / max(on["worker_invocations"], 1)
+    return [
+        (
+            f"{sale_name}: p99 until a loser's answer exists, with the sold-out fast path",
+            f"{on['losers_answered_p99_ms']} ms (without: {off['losers_answered_p99_ms']} ms)",
+            "under 1000 ms",
+            on["losers_answered_p99_ms"] < 1000,
+        ),
+        (
+            f"{sale_name}: worker invocations, without / with the fast path",
+            f"{ratio:.1f}x (CPU {off['worker_cpu_seconds']} s / {on['worker_cpu_seconds']} s)",
+            "at least 2x",
+            ratio >= 2,
+        ),
+    ]
 
 
 def _big_import(results: list[dict[str, Any]]) -> list[Row]:
@@ -280,6 +317,11 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ("SKUs not adding up (none)", "skus_not_adding_up"),
         ("orders stuck PENDING (0)", "orders_stuck_pending"),
         ("errors (none)", "errors"),
+        ("losers refused SOLD_OUT at the API", "losers_refused_at_api"),
+        ("losers rejected by the worker", "losers_rejected_by_worker"),
+        ("p99 ms until a loser's answer exists", "losers_answered_p99_ms"),
+        ("worker invocations", "worker_invocations"),
+        ("worker CPU seconds", "worker_cpu_seconds"),
         ("DynamoDB requests per order", "dynamodb_requests_per_order"),
         ("transactions per order", "transactions_per_order"),
     ]
@@ -292,7 +334,8 @@ def _table(results: list[dict[str, Any]], rows: list[tuple[str, str]]) -> list[s
         "| | "
         + " | ".join(
             f"{r['scenario']['name']} ({r.get('backend', 'dynamodb-local')}, "
-            f"{r.get('worker', 'per-order')})"
+            f"{r.get('worker', 'per-order')}"
+            f"{', fast path' if fast_path_of(r) == 'on' else ''})"
             for r in results
         )
         + " |",

@@ -4,7 +4,9 @@ client retrying would) and reads each one back, until it has placed its share.
 
 Locust runs this in its own venv (.tools/locust): it imports only Locust and the standard
 library. bench/load.py writes the plan it reads (LOAD_PLAN: a JSON file) and reads the
-order ids it records (one JSON line per placed order, to LOAD_ORDERS).
+order ids it records (one JSON line per placed order, to LOAD_ORDERS, with the time its
+first request was sent); an order refused as sold out (409 SOLD_OUT) is a loser's answer,
+recorded as such with the seconds it took.
 
 With "steps" in the plan, the arrival rate is stepped up instead: each customer places
 an order every `pace_seconds`, the number of customers follows "steps" (one every
@@ -16,6 +18,7 @@ import itertools
 import json
 import os
 import random
+import time
 import uuid
 from typing import Any
 
@@ -59,17 +62,23 @@ class Customer(HttpUser):
         }
         headers = {"Authorization": f"Bearer {self.token}", "Idempotency-Key": uuid.uuid4().hex}
         placed = None
+        sent_at = time.time()
         for _ in range(2 if self.random.random() < PLAN["retry_share"] else 1):
             with self.client.post(
                 "/orders", json=body, headers=headers, name="POST /orders", catch_response=True
             ) as response:
+                if response.status_code == 409 and '"SOLD_OUT"' in response.text:
+                    response.success()  # a loser's answer, not a failure
+                    seconds = time.time() - sent_at
+                    _RECORD.write(json.dumps({"sold_out": True, "seconds": seconds}) + "\n")
+                    return
                 if response.status_code != 202:
                     response.failure(f"{response.status_code}: {response.text[:200]}")
                     return
                 order_id = response.json()["order_id"]
                 if placed is None:
                     placed = order_id
-                    _RECORD.write(json.dumps({"order_id": order_id}) + "\n")
+                    _RECORD.write(json.dumps({"order_id": order_id, "sent_at": sent_at}) + "\n")
                 elif order_id != placed:  # a retry with the same key made a second order
                     response.failure(f"doubled: {placed} then {order_id}")
         self.client.get(

@@ -94,11 +94,13 @@ def main(spec: dict[str, Any]) -> None:
             context = LocalContext(
                 spec["function"], spec["timeout"], spec["memory"], request["request_id"]
             )
+            cpu_before = time.process_time()
             try:
                 answer = {"result": handler(request["event"], context)}
             except Exception as error:
                 traceback.print_exc()
                 answer = {"error": error_shape(error)}
+            cpu_seconds = time.process_time() - cpu_before
         try:
             reply = json.dumps(answer)
             if len(reply) > MAX_RESPONSE_BYTES:
@@ -108,16 +110,18 @@ def main(spec: dict[str, Any]) -> None:
                 {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}}
             )
         if save_counts:
-            save_counts()
+            save_counts(cpu_seconds if init_error is None else 0.0)
         answers.write(reply + "\n")
         answers.flush()
 
 
-def _count_requests(folder: Path, function: str) -> Callable[[], None]:
+def _count_requests(folder: Path, function: str) -> Callable[[float], None]:
     """Counts every AWS request this environment sends (each attempt: retries are
     billed too), by service and operation, whatever client or session sends it; returns
-    what saves the counts so far to folder/<function>-<pid>.json. For load tests only:
-    it imports botocore before the handler does."""
+    what counts an invocation and its CPU time (`runtime.Invocations`,
+    `runtime.CpuMilliseconds`) and saves the counts so far to
+    folder/<function>-<pid>.json. For load tests only: it imports botocore before the
+    handler does."""
     import threading
     from collections import Counter
 
@@ -137,8 +141,10 @@ def _count_requests(folder: Path, function: str) -> Callable[[], None]:
     setattr(Endpoint, "_send", counted)  # noqa: B010
     file = folder / f"{function}-{os.getpid()}.json"
 
-    def save() -> None:
+    def save(cpu_seconds: float) -> None:
         with lock:
+            counts["runtime.Invocations"] += 1
+            counts["runtime.CpuMilliseconds"] += round(cpu_seconds * 1000)
             snapshot = dict(counts)
         partial = file.with_suffix(".partial")
         partial.write_text(json.dumps(snapshot))
