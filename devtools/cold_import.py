@@ -11,6 +11,7 @@ import os
 import statistics
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 from devtools.template import ROOT, handler_location, resources
@@ -72,11 +73,12 @@ def probe(statement: str, function_folder: Path) -> dict[str, object]:
     return result
 
 
-def loaded_modules(function: str) -> set[str]:
+@cache  # one fresh interpreter a function per test run: what it loads does not change
+def loaded_modules(function: str) -> frozenset[str]:
     location = handler_location(function)
     modules = probe(f"import {location.module}", location.folder)["modules"]
     assert isinstance(modules, list)
-    return set(modules)
+    return frozenset(modules)
 
 
 def measure(statement: str, folder: Path, runs: int) -> list[float]:

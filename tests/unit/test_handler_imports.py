@@ -11,12 +11,12 @@ from devtools.template import handler_location, resources
 FUNCTIONS = resources("AWS::Serverless::Function")
 
 
-def _loads(modules: set[str], package: str) -> bool:
+def _loads(modules: frozenset[str], package: str) -> bool:
     return any(name == package or name.startswith(package + ".") for name in modules)
 
 
 @pytest.fixture(scope="module")
-def catalog_modules() -> set[str]:
+def catalog_modules() -> frozenset[str]:
     return loaded_modules("CatalogFunction")
 
 

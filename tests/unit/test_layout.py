@@ -2,8 +2,6 @@
 functions or more (checked in fresh interpreters, as Lambda's init loads them), and a
 function's logic module carries the function's name."""
 
-from functools import cache
-
 import pytest
 
 from devtools.cold_import import loaded_modules
@@ -23,14 +21,9 @@ def _layer_modules() -> list[str]:
     return names
 
 
-@cache
-def _loaded(function: str) -> frozenset[str]:
-    return frozenset(loaded_modules(function))
-
-
 @pytest.mark.parametrize("module", sorted(set(_layer_modules()) - PLUMBING))
 def test_every_layer_module_serves_two_functions_or_more(module):
-    users = [function for function in FUNCTIONS if module in _loaded(function)]
+    users = [function for function in FUNCTIONS if module in loaded_modules(function)]
     assert len(users) >= 2, f"{module} is loaded by {users}: move it into that function's folder"
 
 
@@ -48,6 +41,6 @@ def test_a_function_folder_holds_its_handler_and_its_logic_by_name(function):
     name = location.folder.name
     assert location.module.startswith(f"{name}_"), "the handler is <folder>_<trigger>"
     logic = SHARED_LOGIC.get(name, name)
-    assert logic in _loaded(function), f"{function} does not load its logic module {logic}"
+    assert logic in loaded_modules(function), f"{function} does not load its logic module {logic}"
     if name not in SHARED_LOGIC:
         assert (location.folder / f"{name}.py").exists()
