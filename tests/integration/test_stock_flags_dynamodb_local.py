@@ -8,7 +8,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,12 +17,11 @@ import pytest
 
 import orders
 import stock_flags_stream
-from devtools import dynamodb_local
-from devtools.local_stack import free_port
-from devtools.template import event_sources, load_template
+from devtools.template import event_sources
 from devtools.triggers import StreamPoller
 from stockroom import container
 from support.context import FakeLambdaContext
+from support.dynamodb_local import StreamArnStack, create_table, serving
 
 SKUS = 8
 CHANGES_PER_SKU = 12
@@ -31,51 +29,21 @@ CHANGES_PER_SKU = 12
 SETTLE_SECONDS = 60
 
 
-def _create(client: Any, logical_id: str) -> dict[str, Any]:
-    properties = load_template()["Resources"][logical_id]["Properties"]
-    arguments: dict[str, Any] = {
-        "TableName": f"{logical_id}-{uuid.uuid4().hex[:8]}",
-        "AttributeDefinitions": properties["AttributeDefinitions"],
-        "KeySchema": properties["KeySchema"],
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    if "StreamSpecification" in properties:
-        arguments["StreamSpecification"] = {
-            "StreamEnabled": True,
-            **properties["StreamSpecification"],
-        }
-    return dict(client.create_table(**arguments)["TableDescription"])
-
-
 @pytest.fixture
 def flags_stack(tmp_path, monkeypatch) -> Iterator[tuple[Any, str, str]]:
     """DynamoDB Local with the template's products and stock flags tables, the functions'
     settings pointing at them; yields (client, products table, products stream ARN)."""
-    server = dynamodb_local.start(free_port(), tmp_path / "dynamodb-local.log")
-    try:
-        server.wait_until_serving()
-        for variable in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"):
-            monkeypatch.setenv(variable, server.endpoint)
+    with serving(tmp_path, monkeypatch):
         client = boto3.client("dynamodb")
-        products = _create(client, "ProductsTable")
-        flags = _create(client, "StockFlagsTable")
+        products = create_table(client, "ProductsTable")
+        flags = create_table(client, "StockFlagsTable")
         monkeypatch.setenv("PRODUCTS_TABLE_NAME", products["TableName"])
         monkeypatch.setenv("STOCK_FLAGS_TABLE_NAME", flags["TableName"])
         container.reset()
-        yield client, products["TableName"], products["LatestStreamArn"]
-    finally:
-        container.reset()
-        server.stop()
-
-
-class FakeStack:
-    """What StreamPoller resolves: the stream ARN its event names."""
-
-    def __init__(self, arn: str) -> None:
-        self.arn = arn
-
-    def resolve(self, value: Any) -> Any:
-        return self.arn
+        try:
+            yield client, products["TableName"], products["LatestStreamArn"]
+        finally:
+            container.reset()
 
 
 def _set_available(client: Any, table: str, sku: str, available: int) -> None:
@@ -113,7 +81,7 @@ def test_the_api_refuses_exactly_the_sold_out_skus_after_concurrent_changes(flag
     ((function, properties),) = [
         source for source in event_sources("DynamoDB") if source[0] == "StockFlagsFunction"
     ]
-    poller = StreamPoller(FakeStack(arn), invoke, function, properties)  # type: ignore[arg-type]
+    poller = StreamPoller(StreamArnStack(arn), invoke, function, properties)  # type: ignore[arg-type]
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     thread.start()

@@ -5,7 +5,6 @@ record reaches the function, once and in order per item."""
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,10 +13,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devtools import dynamodb_local
-from devtools.local_stack import free_port
-from devtools.template import event_sources, load_template
+from devtools.template import event_sources
 from devtools.triggers import StreamPoller
+from support.dynamodb_local import StreamArnStack, create_table, serving
 from support.streams import put_order_item
 
 WRITERS = 16
@@ -27,37 +25,10 @@ ORDERS_PER_WRITER = 40
 @pytest.fixture
 def orders_stream(tmp_path, monkeypatch) -> Iterator[tuple[Any, str, str]]:
     """DynamoDB Local with the template's orders table; yields (client, table, stream ARN)."""
-    server = dynamodb_local.start(free_port(), tmp_path / "dynamodb-local.log")
-    try:
-        server.wait_until_serving()
-        for variable in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"):
-            monkeypatch.setenv(variable, server.endpoint)
-        properties = load_template()["Resources"]["OrdersTable"]["Properties"]
+    with serving(tmp_path, monkeypatch):
         client = boto3.client("dynamodb")
-        table = f"orders-{uuid.uuid4().hex[:8]}"
-        keys = {key["AttributeName"] for key in properties["KeySchema"]}
-        created = client.create_table(
-            TableName=table,
-            AttributeDefinitions=[
-                a for a in properties["AttributeDefinitions"] if a["AttributeName"] in keys
-            ],
-            KeySchema=properties["KeySchema"],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )
-        yield client, table, created["TableDescription"]["LatestStreamArn"]
-    finally:
-        server.stop()
-
-
-class FakeStack:
-    """What StreamPoller resolves: the stream ARN its event names."""
-
-    def __init__(self, arn: str) -> None:
-        self.arn = arn
-
-    def resolve(self, value: Any) -> Any:
-        return self.arn
+        created = create_table(client, "OrdersTable", stream_view_type="NEW_IMAGE")
+        yield client, created["TableName"], created["LatestStreamArn"]
 
 
 def test_every_record_reaches_the_function_under_concurrent_writes_and_cancellations(
@@ -76,7 +47,7 @@ def test_every_record_reaches_the_function_under_concurrent_writes_and_cancellat
     ((function, properties),) = [
         source for source in event_sources("DynamoDB") if source[0] == "OrderRelayFunction"
     ]
-    poller = StreamPoller(FakeStack(arn), relay, function, properties)  # type: ignore[arg-type]
+    poller = StreamPoller(StreamArnStack(arn), relay, function, properties)  # type: ignore[arg-type]
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
     thread.start()
