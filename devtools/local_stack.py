@@ -76,7 +76,8 @@ parity with AWS:
                 retries, then the on-failure destination); Schedule events, invoked
                 asynchronously with EventBridge's event
   approximated  async retries come 1 s and 2 s apart (minutes on AWS); schedules fire
-                every STOCKROOM_SCHEDULE_SECONDS (30) whatever their rate; one stream
+                every STOCKROOM_SCHEDULE_SECONDS (30) whatever their rate, or as often
+                as a function's Metadata LocalScheduleSeconds asks if sooner; one stream
                 shard at a time; at most STOCKROOM_MAX_ENVIRONMENTS (8) processes per
                 function unless ReservedConcurrentExecutions says otherwise; moto serves
                 one request at a time (its conditional writes are not atomic under
@@ -332,6 +333,7 @@ def local_outputs(
 ) -> dict[str, str]:
     """The template's Outputs resolved locally (an output built from an API's id is the
     local API's URL), plus the AWS endpoint and, if it is another, DynamoDB's."""
+
     template = load_template()
     apis = {
         name for name, resource in template["Resources"].items() if resource["Type"] in API_TYPES

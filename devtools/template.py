@@ -56,6 +56,12 @@ def function_properties(logical_id: str) -> dict[str, Any]:
     return merged
 
 
+def function_metadata(logical_id: str) -> dict[str, Any]:
+    """A function's Metadata (settings for tools, such as the local stack's)."""
+    metadata: dict[str, Any] = load_template()["Resources"][logical_id].get("Metadata", {})
+    return metadata
+
+
 def _merge(base: Any, override: Any) -> Any:
     if isinstance(base, dict) and isinstance(override, dict):
         merged = dict(base)

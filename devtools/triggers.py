@@ -19,7 +19,7 @@ from devtools.http_api import Invoke, local_dir
 from devtools.intrinsics import Stack
 from devtools.queues import batch_event, delete_succeeded, queue_arn, receive_batch
 from devtools.streams import lambda_record, streams_client
-from devtools.template import event_sources, function_properties
+from devtools.template import event_sources, function_metadata, function_properties
 
 # Lambda polls a queue with five pollers when no MaximumConcurrency caps them. Here a
 # queue gets at most five, whatever its MaximumConcurrency: on a laptop's few cores the
@@ -455,19 +455,28 @@ def schedule_triggers(
     stack: Stack, invoker: AsyncInvoker, stop: threading.Event
 ) -> list[threading.Thread]:
     """Each Schedule event's rule, firing every STOCKROOM_SCHEDULE_SECONDS (default 30 s)
-    instead of its rate or cron, with the event EventBridge sends; invoked
-    asynchronously, as EventBridge invokes a function."""
-    interval = float(os.environ.get("STOCKROOM_SCHEDULE_SECONDS") or DEFAULT_SCHEDULE_SECONDS)
+    instead of its rate or cron, or every `LocalScheduleSeconds` of its function's
+    Metadata where that is sooner (what must happen within seconds locally, such as
+    expiring holds), with the event EventBridge sends; invoked asynchronously, as
+    EventBridge invokes a function."""
     threads = []
     for function, properties in event_sources("Schedule") + event_sources("ScheduleV2"):
         expression = str(
             stack.resolve(properties.get("Schedule") or properties.get("ScheduleExpression"))
         )
         name = f"schedule {function}"
+        interval = schedule_interval(function)
         threads.append(
             _daemon(name, _fire_schedule, stack, invoker, function, expression, interval, stop)
         )
     return threads
+
+
+def schedule_interval(function: str) -> float:
+    """Seconds between local runs of `function`'s schedule: STOCKROOM_SCHEDULE_SECONDS
+    (default 30), or its Metadata's LocalScheduleSeconds if sooner."""
+    interval = float(os.environ.get("STOCKROOM_SCHEDULE_SECONDS") or DEFAULT_SCHEDULE_SECONDS)
+    return min(interval, float(function_metadata(function).get("LocalScheduleSeconds", interval)))
 
 
 def _fire_schedule(

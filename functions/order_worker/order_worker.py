@@ -1,12 +1,13 @@
-"""The order worker's decision: reserve a PENDING order's stock and confirm it, or
-reject it as out of stock or over a per-customer limit. Exactly one effect per order
-however often it is delivered.
+"""The order worker's decision: reserve a PENDING order's stock and confirm it (held
+until `hold_expires_at` when HoldMinutes is above 0), or reject it as out of stock or
+over a per-customer limit. Exactly one effect per order however often it is delivered.
 `decide_orders` decides a batch together, a transaction for many orders (group commit);
 `decide_order` decides one order in a transaction of its own, for the orders grouping
 did not settle."""
 
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from stockroom import retry
@@ -14,9 +15,10 @@ from stockroom.dal import allowances, stock
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
-from stockroom.models import Order, OrderReason, OrderStatus, Product, utc_now
+from stockroom.models import Order, OrderReason, OrderStatus, Product, timestamp_of, utc_now
 from stockroom.observability import count, logger
 from stockroom.retry import with_retries
+from stockroom.settings import get_settings
 
 # Reason codes of a REJECTED order.
 OUT_OF_STOCK = "OUT_OF_STOCK"
@@ -50,7 +52,10 @@ def decide_order(order_id: str) -> Decision:
     skus = [line.sku for line in order.items]
     limits = _limits(products_table.get_products(skus, consistent=True).values())
     try:
-        with_retries(lambda: stock.reserve(order, now, limits), f"reserve order {order_id}")
+        with_retries(
+            lambda: stock.reserve(order, now, limits, hold_expiry(now)),
+            f"reserve order {order_id}",
+        )
     except stock.OrderStatusChangedError:
         return _skipped(order_id, "changed while reserving")
     except stock.LimitExceededError as over:
@@ -60,6 +65,15 @@ def decide_order(order_id: str) -> Decision:
     count("OrdersConfirmed")
     logger.info("order confirmed", order_id=order_id)
     return Decision.CONFIRMED
+
+
+def hold_expiry(confirmed_at: str) -> str | None:
+    """When an order confirmed at `confirmed_at` stops holding its units unless paid:
+    HoldMinutes later, or None with HoldMinutes 0 (held until cancelled)."""
+    minutes = get_settings().hold_minutes
+    if not minutes:
+        return None
+    return timestamp_of(datetime.fromisoformat(confirmed_at) + timedelta(minutes=minutes))
 
 
 def _limits(products: Iterable[Product]) -> stock.Limits:
@@ -210,7 +224,7 @@ def _confirm_in_groups(
     (that group's undecided orders and every later group's)."""
     groups = _groups(allotted, limits)
     for position, group in enumerate(groups):
-        result = stock.reserve_group(group, now, limits)
+        result = stock.reserve_group(group, now, limits, hold_expiry(now))
         for order_id in result.confirmed:
             outcomes[order_id] = Decision.CONFIRMED
             count("OrdersConfirmed")

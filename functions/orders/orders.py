@@ -211,7 +211,7 @@ _CANCEL_ATTEMPTS = 3
 def cancel_order(caller: Caller, order_id: str) -> Order:
     """PENDING -> CANCELLED; CONFIRMED -> CANCELLED with its reserved units returned to
     available, and to the customer's allowances of SKUs with a limit, in the same
-    transaction. A REJECTED or CANCELLED order conflicts."""
+    transaction. A REJECTED, CANCELLED or EXPIRED order conflicts."""
     for _ in range(_CANCEL_ATTEMPTS):
         order = get_order(caller, order_id)
         by_owner = order.customer_id == caller.customer_id
@@ -248,5 +248,10 @@ def _cancel(order: Order, reason: OrderReason) -> Order | None:
             details=[FieldProblem("order_id", f"order is {order.status.value}")],
         )
     return order.model_copy(
-        update={"status": OrderStatus.CANCELLED, "updated_at": now, "reason": reason}
+        update={
+            "status": OrderStatus.CANCELLED,
+            "updated_at": now,
+            "reason": reason,
+            "hold_expires_at": None,  # the hold ends with the order
+        }
     )

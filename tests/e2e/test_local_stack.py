@@ -209,6 +209,7 @@ SAMPLES = {
     "product_restocked_stream.json": "StockFlagsFunction",
     "order_placed_sqs.json": "OrderWorkerFunction",
     "order_reconciler_scheduled.json": "OrderReconcilerFunction",
+    "hold_expiry_scheduled.json": "HoldExpiryFunction",
     "s3_put_import_generated.json": "CatalogImportFunction",
     "related_products.json": "RecommendationsFunction",
     "recommendations.json": "RecommendationsFunction",

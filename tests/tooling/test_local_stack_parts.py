@@ -12,7 +12,7 @@ import pytest
 from devtools.http_api import LOCAL_AUDIENCE, LOCAL_ISSUER
 from devtools.local_stack import authorizer_parameters, local_outputs
 from devtools.template import event_sources, load_template
-from devtools.triggers import AsyncInvoker, StreamPoller, queue_pollers
+from devtools.triggers import AsyncInvoker, StreamPoller, queue_pollers, schedule_interval
 from devtools.workers import FunctionError
 from support.streams import put_order_item
 
@@ -27,6 +27,17 @@ def test_outputs_are_the_templates_resolved_with_the_api_at_its_local_url(stack)
     assert outputs["ImportBucketName"] == stack["ImportBucket"]
     assert outputs["OrderQueueUrl"] == stack["OrderQueue"]
     assert outputs["AwsEndpointUrl"] == "http://127.0.0.1:4566"
+
+
+def test_schedules_fire_every_30_s_locally_unless_their_function_asks_for_sooner(monkeypatch):
+    monkeypatch.delenv("STOCKROOM_SCHEDULE_SECONDS", raising=False)
+    assert schedule_interval("OrderReconcilerFunction") == 30
+    # Holds expire within 10 s locally: a run every 5 s, plus the run itself.
+    assert schedule_interval("HoldExpiryFunction") == 5
+    monkeypatch.setenv("STOCKROOM_SCHEDULE_SECONDS", "1")  # the e2e tier's
+    assert (
+        schedule_interval("HoldExpiryFunction") == schedule_interval("OrderReconcilerFunction") == 1
+    )
 
 
 def test_the_authorizers_issuer_and_audience_parameters_take_the_local_issuers_values():

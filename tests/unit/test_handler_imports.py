@@ -114,6 +114,7 @@ CLIENTS_AT_INIT = {
     "RecommendationsFunction": {"dynamodb"},
     "RecommendationFeedFunction": {"dynamodb"},
     "RecommendationTrainerFunction": {"dynamodb", "s3"},
+    "HoldExpiryFunction": {"dynamodb"},
 }
 
 

@@ -58,6 +58,13 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "OrdersTable"),  # orders.restart_pending_clock
         ("sqs:SendMessage", "OrderQueue"),  # order_queue.send
     },
+    "HoldExpiryFunction": {
+        ("dynamodb:Query", "OrdersTable/index/Holds"),  # orders.due_hold_ids
+        ("dynamodb:BatchGetItem", "OrdersTable"),  # orders.get_orders
+        ("dynamodb:UpdateItem", "OrdersTable"),  # stock.release (the order's status)
+        ("dynamodb:UpdateItem", "ProductsTable"),  # stock.release (the counters)
+        ("dynamodb:UpdateItem", "AllowancesTable"),  # stock.release (allowances.give_back)
+    },
     "CatalogImportFunction": {
         ("s3:GetObject", "ImportBucket/imports/*"),  # import_bucket.read_rows
         ("s3:GetObject", "ImportBucket/checkpoints/*"),  # import_bucket.read_checkpoint

@@ -26,6 +26,11 @@ def utc_now() -> Timestamp:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def timestamp_of(moment: datetime) -> Timestamp:
+    """`moment` as a Timestamp (in UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 # ------------------------------------------------------------------------ products
 class CatalogEntry(BaseModel):
     """What a merchant states about a product: catalog data and units on hand. A row of
@@ -78,10 +83,13 @@ class OrderStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
+    # A CONFIRMED order's hold ran out unpaid: its units went back to stock.
+    EXPIRED = "EXPIRED"
 
 
 # The statuses in which an order holds its units: they count against the customer's
-# per-customer limits until the order leaves them (cancel, through stock.release).
+# per-customer limits until the order leaves them (cancel or expiry, through
+# stock.release).
 HOLDING_STATUSES = frozenset({OrderStatus.CONFIRMED})
 
 
@@ -136,12 +144,18 @@ class Order(BaseModel):
     currency: Currency
     created_at: Timestamp
     updated_at: Timestamp
-    # Present only once the order is decided against (REJECTED, or CANCELLED with a cause).
+    # Present only once the order is decided against (REJECTED, CANCELLED, EXPIRED).
     reason: OrderReason | None = Field(default=None, exclude_if=lambda reason: reason is None)
     # Stored from confirmation on, never shown: the SKUs whose units this order counts
     # against its customer's allowances (they had a limit when it was confirmed), so a
     # release returns exactly those.
     limited_skus: list[Sku] | None = Field(default=None, exclude=True)
+    # While CONFIRMED under a hold (HoldMinutes above 0): when it EXPIRES unless paid.
+    hold_expires_at: Timestamp | None = Field(
+        default=None,
+        exclude_if=lambda at: at is None,
+        description="While CONFIRMED with a hold: when it expires unless paid",
+    )
 
 
 class OrderPage(BaseModel):

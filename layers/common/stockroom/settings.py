@@ -29,6 +29,9 @@ class Settings(BaseModel):
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     # The reconciler: a PENDING order older than this is sent to the order queue again.
     stuck_order_seconds: int = Field(default=600, ge=1)
+    # The worker: a CONFIRMED order holds its units this long unless paid (0: until
+    # cancelled, no hold_expires_at).
+    hold_minutes: int = Field(default=0, ge=0)
     # Catalog import: rows written side by side, rows per checkpointed chunk, and the
     # time left at which an import hands over to a fresh invocation.
     import_write_concurrency: int = Field(default=16, ge=1, le=32)

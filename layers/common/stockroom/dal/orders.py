@@ -1,5 +1,6 @@
-"""Orders table access (key: order_id; indexes ByCustomer: customer_id + created_at, and
-Pending: pending_shard + pending_since, which holds only PENDING orders).
+"""Orders table access (key: order_id; indexes ByCustomer: customer_id + created_at,
+Pending: pending_shard + pending_since, which holds only PENDING orders, and Holds:
+hold_shard + hold_expires_at, which holds only CONFIRMED orders under a hold).
 
 Every conditional write here is safe to send twice. botocore resends a write whose answer
 was lost (a read timeout); if the first copy took effect, the second fails its condition
@@ -24,6 +25,10 @@ PENDING_INDEX = "Pending"
 # so that no single index key takes every placed order's write (DynamoDB serves about
 # 1,000 writes a second per partition key value); the reconciler reads every shard.
 PENDING_SHARDS = 16
+HOLDS_INDEX = "Holds"
+# A held order's entry in the Holds index, spread as the Pending index's are: a sale
+# confirms thousands of orders a second, each one index write.
+HOLD_SHARDS = 16
 
 
 def _table() -> str:
@@ -32,6 +37,10 @@ def _table() -> str:
 
 def pending_shard(order_id: str) -> str:
     return str(zlib.crc32(order_id.encode()) % PENDING_SHARDS)
+
+
+def hold_shard(order_id: str) -> str:
+    return str(zlib.crc32(order_id.encode()) % HOLD_SHARDS)
 
 
 def create_order(order: Order) -> None:
@@ -86,6 +95,23 @@ def pending_order_ids(since_before: str) -> list[str]:
                 ":shard": {"S": str(shard)},
                 ":before": {"S": since_before},
             },
+        )
+        order_ids += [item["order_id"]["S"] for page in pages for item in page.get("Items", [])]
+    return order_ids
+
+
+def due_hold_ids(expires_by: str) -> list[str]:
+    """Ids of CONFIRMED orders whose hold expires at or before the timestamp, from every
+    shard of the Holds index. Eventually consistent: an order paid or cancelled moments
+    ago may still show, so read it before acting on it."""
+    order_ids = []
+    paginator = aws.dynamodb().get_paginator("query")
+    for shard in range(HOLD_SHARDS):
+        pages = paginator.paginate(
+            TableName=_table(),
+            IndexName=HOLDS_INDEX,
+            KeyConditionExpression="hold_shard = :shard AND hold_expires_at <= :by",
+            ExpressionAttributeValues={":shard": {"S": str(shard)}, ":by": {"S": expires_by}},
         )
         order_ids += [item["order_id"]["S"] for page in pages for item in page.get("Items", [])]
     return order_ids
@@ -171,11 +197,14 @@ def status_update(
     now: str,
     reason: OrderReason | None,
     limited_skus: list[str] | None = None,
+    hold_expires_at: str | None = None,
 ) -> Any:
     """An Update (for UpdateItem or a transaction) that moves the order from `expected`
     to `target` (leaving the Pending index), and fails its condition if the order is in
     any other status; a failed condition returns the order as it stands. `limited_skus`,
-    if any, are stored as the SKUs the order counts against its customer's allowances."""
+    if any, are stored as the SKUs the order counts against its customer's allowances.
+    With `hold_expires_at` the order enters the Holds index until then; without, it
+    leaves it."""
     values: dict[str, Any] = {
         ":expected": {"S": expected.value},
         ":target": {"S": target.value},
@@ -188,10 +217,17 @@ def status_update(
     if limited_skus:
         values[":limited"] = {"L": [{"S": sku} for sku in limited_skus]}
         assignments += ", limited_skus = :limited"
+    removed = "pending_shard, pending_since"
+    if hold_expires_at is None:
+        removed += ", hold_shard, hold_expires_at"
+    else:
+        values[":hold_shard"] = {"S": hold_shard(order_id)}
+        values[":hold_expires_at"] = {"S": hold_expires_at}
+        assignments += ", hold_shard = :hold_shard, hold_expires_at = :hold_expires_at"
     return {
         "TableName": _table(),
         "Key": {"order_id": {"S": order_id}},
-        "UpdateExpression": f"SET {assignments} REMOVE pending_shard, pending_since",
+        "UpdateExpression": f"SET {assignments} REMOVE {removed}",
         "ConditionExpression": "#status = :expected",
         "ExpressionAttributeNames": {"#status": "status"},
         "ExpressionAttributeValues": values,

@@ -63,11 +63,12 @@ class StockCountersCorruptError(RuntimeError):
 type Limits = Mapping[str, int]
 
 
-def reserve(order: Order, now: str, limits: Limits) -> None:
-    """PENDING -> CONFIRMED, each line's quantity moved from available to reserved and,
-    for a SKU with a limit, added to the customer's allowance within that limit.
-    Raises LimitExceededError naming every SKU over its limit (whatever the stock),
-    InsufficientStockError naming every short SKU, or OrderStatusChangedError."""
+def reserve(order: Order, now: str, limits: Limits, hold_expires_at: str | None = None) -> None:
+    """PENDING -> CONFIRMED, each line's quantity moved from available to reserved (held
+    until `hold_expires_at` if given) and, for a SKU with a limit, added to the
+    customer's allowance within that limit. Raises LimitExceededError naming every SKU
+    over its limit (whatever the stock), InsufficientStockError naming every short SKU,
+    or OrderStatusChangedError."""
     over = [
         line.sku for line in order.items if line.sku in limits and line.quantity > limits[line.sku]
     ]
@@ -87,6 +88,7 @@ def reserve(order: Order, now: str, limits: Limits) -> None:
         direction=-1,
         allowance_updates=takes,
         limited_skus=[line.sku for line in limited],
+        hold_expires_at=hold_expires_at,
     )
 
 
@@ -117,12 +119,14 @@ def group_items(orders: Sequence[Order], limited: Collection[str] = ()) -> int:
     )
 
 
-def reserve_group(orders: Sequence[Order], now: str, limits: Limits) -> GroupOutcome:
+def reserve_group(
+    orders: Sequence[Order], now: str, limits: Limits, hold_expires_at: str | None = None
+) -> GroupOutcome:
     """PENDING -> CONFIRMED for every order of the group in one transaction, each SKU's
     counter moved once by the units of all of them, and each customer's allowance of a
     SKU with a limit once by the units of their orders (the caller has checked that
     they fit the limit as last read); all or nothing. At most MAX_TRANSACTION_ITEMS
-    items (`group_items`)."""
+    items (`group_items`). Each order is held until `hold_expires_at`, if given."""
     totals: dict[str, int] = {}
     held: dict[allowances.Key, int] = {}
     for order in orders:
@@ -146,7 +150,8 @@ def reserve_group(orders: Sequence[Order], now: str, limits: Limits) -> GroupOut
                 OrderStatus.CONFIRMED,
                 now,
                 None,
-                [line.sku for line in o.items if line.sku in limits],
+                limited_skus=[line.sku for line in o.items if line.sku in limits],
+                hold_expires_at=hold_expires_at,
             )
         }
         for o in orders
@@ -220,17 +225,22 @@ def _counter_update(sku: str, quantity: int, direction: int, now: str) -> Any:
     }
 
 
-def release(order: Order, now: str, reason: OrderReason) -> None:
-    """CONFIRMED -> CANCELLED, each line's reserved quantity returned to available and,
-    for each SKU the order counted against its customer's allowance, to the allowance:
-    once, in one transaction with the status change."""
+def release(
+    order: Order,
+    now: str,
+    reason: OrderReason,
+    target: OrderStatus = OrderStatus.CANCELLED,
+) -> None:
+    """CONFIRMED -> CANCELLED (or EXPIRED, a hold run out), each line's reserved quantity
+    returned to available and, for each SKU the order counted against its customer's
+    allowance, to the allowance: once, in one transaction with the status change."""
     limited = set(order.limited_skus or [])
     counted = [line for line in order.items if line.sku in limited]
     try:
         _move_stock(
             order,
             OrderStatus.CONFIRMED,
-            OrderStatus.CANCELLED,
+            target,
             now,
             reason,
             direction=1,
@@ -255,6 +265,7 @@ def _move_stock(
     direction: int,
     allowance_updates: Sequence[Any],
     limited_skus: list[str],
+    hold_expires_at: str | None = None,
 ) -> None:
     """direction -1 reserves (available -> reserved); +1 releases (reserved -> available).
     `allowance_updates` move the customer's allowances of `limited_skus`, in that order;
@@ -265,7 +276,17 @@ def _move_stock(
     transaction += [{"Update": update} for update in allowance_updates]
     stored = limited_skus if direction < 0 else None
     transaction.append(
-        {"Update": status_update(order.order_id, expected, target, now, reason, stored)},
+        {
+            "Update": status_update(
+                order.order_id,
+                expected,
+                target,
+                now,
+                reason,
+                limited_skus=stored,
+                hold_expires_at=hold_expires_at,
+            )
+        },
     )
     try:
         aws.dynamodb().transact_write_items(
