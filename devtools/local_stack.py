@@ -60,7 +60,8 @@ API_TYPES = ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")
 PARITY = """\
 parity with AWS:
   dynamodb      {dynamodb}
-  emulated      SQS queues with redrive and S3 buckets (moto server), and the tables, named
+  emulated      SQS queues with redrive, S3 buckets and secrets (moto server; a secret's
+                value is in the outputs), and the tables, named
                 and wired from the template (Parameters, Conditions, Ref, GetAtt, Sub,
                 If, Join, Select, Split resolved); each function in warm processes of
                 its own (a pool per function that grows under concurrent invocations),
@@ -332,7 +333,9 @@ def local_outputs(
     stack: Stack, api_url: str, endpoint: str, dynamodb: str | None = None
 ) -> dict[str, str]:
     """The template's Outputs resolved locally (an output built from an API's id is the
-    local API's URL), plus the AWS endpoint and, if it is another, DynamoDB's."""
+    local API's URL), plus the AWS endpoint and, if it is another, DynamoDB's, and each
+    secret's value under its logical id (here only: a deployed stack outputs none)."""
+    from devtools.provision import secret_values
 
     template = load_template()
     apis = {
@@ -352,7 +355,7 @@ def local_outputs(
     outputs["AwsEndpointUrl"] = endpoint
     if dynamodb:
         outputs["DynamoDbEndpointUrl"] = dynamodb
-    return outputs
+    return outputs | secret_values(stack)
 
 
 def save_state(stack: Stack, endpoint: str, dynamodb: str | None = None) -> None:

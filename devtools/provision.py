@@ -1,8 +1,9 @@
-"""Creates what template.yaml declares (tables, queues, buckets) in an AWS endpoint, moto
-in-process for tests or moto's server for the local stack, and returns the `Stack` that
-resolves the template's `Ref`s and `GetAtt`s to them. Names are the template's own
-(`TableName`, `QueueName`, `BucketName`, with their intrinsics resolved) or, where it
-gives none, the logical id (lowercased for buckets)."""
+"""Creates what template.yaml declares (tables, queues, buckets, secrets) in an AWS
+endpoint, moto in-process for tests or moto's server for the local stack, and returns the
+`Stack` that resolves the template's `Ref`s and `GetAtt`s to them. Names are the
+template's own (`TableName`, `QueueName`, `BucketName`, `Name`, with their intrinsics
+resolved) or, where it gives none, the logical id (lowercased for buckets). A secret's
+generated value is drawn as Secrets Manager draws it (moto's GetRandomPassword)."""
 
 import json
 import os
@@ -38,6 +39,7 @@ def provision(
         "AWS::DynamoDB::Table": _create_table,
         "AWS::SQS::Queue": _create_queue,
         "AWS::S3::Bucket": _create_bucket,
+        "AWS::SecretsManager::Secret": _create_secret,
     }
     pending = {
         name: resource
@@ -152,6 +154,45 @@ def _create_bucket(
     stack.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
     stack.attributes[(name, "DomainName")] = f"{bucket}.s3.amazonaws.com"
     stack.attributes[(name, "RegionalDomainName")] = f"{bucket}.s3.{stack.region}.amazonaws.com"
+
+
+# GenerateSecretString's settings that GetRandomPassword takes under the same names.
+_PASSWORD_SETTINGS = (
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "ExcludeLowercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
+
+
+def _create_secret(
+    client: Callable[[str], Any], stack: Stack, name: str, properties: dict[str, Any]
+) -> None:
+    secrets = client("secretsmanager")
+    value = properties.get("SecretString")
+    if value is None:
+        generate = properties.get("GenerateSecretString", {})
+        settings = {key: generate[key] for key in _PASSWORD_SETTINGS if key in generate}
+        value = secrets.get_random_password(**settings)["RandomPassword"]
+    arn = secrets.create_secret(Name=properties.get("Name", name), SecretString=value)["ARN"]
+    stack.refs[name] = arn  # a secret's Ref is its ARN
+    stack.attributes[(name, "Id")] = arn
+
+
+def secret_values(stack: Stack) -> dict[str, str]:
+    """Each of the template's secrets' values, by logical id, as `stack` created them."""
+    import boto3
+
+    secrets = boto3.client("secretsmanager")
+    return {
+        name: secrets.get_secret_value(SecretId=stack.refs[name])["SecretString"]
+        for name in resources("AWS::SecretsManager::Secret")
+        if name in stack.refs
+    }
 
 
 def _name_the_rest(stack: Stack) -> None:

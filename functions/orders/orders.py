@@ -211,7 +211,8 @@ _CANCEL_ATTEMPTS = 3
 def cancel_order(caller: Caller, order_id: str) -> Order:
     """PENDING -> CANCELLED; CONFIRMED -> CANCELLED with its reserved units returned to
     available, and to the customer's allowances of SKUs with a limit, in the same
-    transaction. A REJECTED, CANCELLED or EXPIRED order conflicts."""
+    transaction. A REJECTED, CANCELLED or EXPIRED order conflicts, and so does a PAID
+    one: there is no refund flow to give the payment back."""
     for _ in range(_CANCEL_ATTEMPTS):
         order = get_order(caller, order_id)
         by_owner = order.customer_id == caller.customer_id
@@ -241,9 +242,11 @@ def _cancel(order: Order, reason: OrderReason) -> Order | None:
         except stock.OrderStatusChangedError:
             return None  # a concurrent cancel got there first
     else:
+        final = order.status is OrderStatus.PAID
+        paid = " (a paid order is final: there is no refund flow)" if final else ""
         raise ConflictError(
             f"order {order.order_id} is {order.status.value}; only PENDING or CONFIRMED "
-            "orders can be cancelled",
+            f"orders can be cancelled{paid}",
             code="ORDER_NOT_CANCELLABLE",
             details=[FieldProblem("order_id", f"order is {order.status.value}")],
         )

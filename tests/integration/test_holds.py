@@ -140,6 +140,26 @@ def test_an_unpaid_hold_expires_once_its_units_returned_once(stack, holds):
     assert_stock_adds_up("SKU-A", "SKU-B")
 
 
+def test_an_order_read_as_due_but_paid_meanwhile_is_left_paid(stack, holds, monkeypatch):
+    """The index is eventually consistent: what it lists is read again, and the
+    release's condition settles a payment that lands after that read."""
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+    confirm_in_a_batch(order)
+    read = orders_table.get_orders
+
+    def paid_just_after_the_read(order_ids: list[str]) -> dict[str, Order]:
+        found = read(order_ids)
+        assert orders_table.mark_paid(order.order_id, "evt_1", utc_now())
+        return found
+
+    monkeypatch.setattr(orders_table, "get_orders", paid_just_after_the_read)
+
+    assert hold_expiry.expire_due_holds(later(16)) == []
+    assert stored(order.order_id).status is OrderStatus.PAID
+    assert stock_of("SKU-A") == (3, 2)
+
+
 def test_an_order_read_as_due_but_cancelled_meanwhile_is_left_cancelled(stack, holds, monkeypatch):
     """The index is eventually consistent: what it lists is read again, and the
     release's condition settles a cancel that lands after that read."""
@@ -175,18 +195,25 @@ def test_cancelling_a_held_order_works_as_before_and_ends_its_hold(stack, holds,
     assert stock_of("SKU-A") == (5, 0)
 
 
-def test_an_expired_order_cannot_be_cancelled(stack, holds, lambda_context):
+@pytest.mark.parametrize("settled", ["PAID", "EXPIRED"])
+def test_a_paid_or_expired_order_cannot_be_cancelled(stack, holds, lambda_context, settled):
     add_product("SKU-A", on_hand=5)
     order = place("alice", {"SKU-A": 2})
     confirm_in_a_batch(order)
-    assert hold_expiry.expire_due_holds(later(16)) == [order.order_id]
+    if settled == "PAID":
+        assert orders_table.mark_paid(order.order_id, "evt_1", utc_now())
+    else:
+        assert hold_expiry.expire_due_holds(later(16)) == [order.order_id]
+    before = stock_of("SKU-A")
 
     result = cancel(order.order_id, lambda_context)
 
     assert result.status == 409
     assert result.error["code"] == "ORDER_NOT_CANCELLABLE"
-    assert stored(order.order_id).status is OrderStatus.EXPIRED
-    assert stock_of("SKU-A") == (5, 0)
+    if settled == "PAID":
+        assert "no refund flow" in result.error["message"]
+    assert stored(order.order_id).status == settled
+    assert stock_of("SKU-A") == before
 
 
 def test_the_scheduled_function_expires_holds_that_ran_out(stack, holds):

@@ -68,10 +68,10 @@ def all_orders() -> list[Order]:
 
 def assert_stock_adds_up(*skus: str) -> None:
     """For each SKU: available + reserved == on_hand, nothing negative, and reserved is
-    exactly the units of CONFIRMED orders."""
+    exactly the units of the orders holding units (CONFIRMED, PAID)."""
     confirmed: Counter[str] = Counter()
     for order in all_orders():
-        if order.status is OrderStatus.CONFIRMED:
+        if order.status in HOLDING_STATUSES:
             for line in order.items:
                 confirmed[line.sku] += line.quantity
     for sku in skus:

@@ -22,11 +22,16 @@ def test_outputs_are_the_templates_resolved_with_the_api_at_its_local_url(stack)
 
     # The alarm topic and the dashboard are not provisioned locally, so neither are their outputs.
     not_local = {"AlarmTopicArn", "DashboardUrl"}
-    assert set(load_template()["Outputs"]) - not_local | {"AwsEndpointUrl"} == set(outputs)
+    # Secrets' values are outputs here alone, by logical id (never in the template's).
+    local_only = {"AwsEndpointUrl", "PaymentWebhookSecret"}
+    assert set(load_template()["Outputs"]) - not_local | local_only == set(outputs)
     assert outputs["ApiUrl"] == "http://127.0.0.1:3000"
     assert outputs["ImportBucketName"] == stack["ImportBucket"]
     assert outputs["OrderQueueUrl"] == stack["OrderQueue"]
     assert outputs["AwsEndpointUrl"] == "http://127.0.0.1:4566"
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=stack["PaymentWebhookSecret"])
+    assert outputs["PaymentWebhookSecret"] == secret["SecretString"]
+    assert len(secret["SecretString"]) == 64  # as the template's GenerateSecretString asks
 
 
 def test_schedules_fire_every_30_s_locally_unless_their_function_asks_for_sooner(monkeypatch):

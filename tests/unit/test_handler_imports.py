@@ -115,6 +115,7 @@ CLIENTS_AT_INIT = {
     "RecommendationFeedFunction": {"dynamodb"},
     "RecommendationTrainerFunction": {"dynamodb", "s3"},
     "HoldExpiryFunction": {"dynamodb"},
+    "PaymentWebhookFunction": {"dynamodb", "secretsmanager"},
 }
 
 
@@ -124,7 +125,8 @@ def test_each_function_creates_its_clients_at_import(function):
     statement = (
         f"import {location.module}\n"
         "from stockroom import aws, settings\n"
-        "made = [n for n in ('dynamodb', 'sqs', 's3') if getattr(aws, n).cache_info().currsize]\n"
+        "made = [n for n in ('dynamodb', 'sqs', 's3', 'secretsmanager')"
+        " if getattr(aws, n).cache_info().currsize]\n"
         "result = {'clients': made, 'settings': settings.get_settings.cache_info().currsize}"
     )
     prepared: Any = probe(statement, location.folder)["result"]

@@ -65,6 +65,11 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "ProductsTable"),  # stock.release (the counters)
         ("dynamodb:UpdateItem", "AllowancesTable"),  # stock.release (allowances.give_back)
     },
+    "PaymentWebhookFunction": {
+        ("secretsmanager:GetSecretValue", "PaymentWebhookSecret"),  # webhook_secret
+        ("dynamodb:GetItem", "OrdersTable"),  # orders.get_order
+        ("dynamodb:UpdateItem", "OrdersTable"),  # orders.mark_paid, record_refund_due
+    },
     "CatalogImportFunction": {
         ("s3:GetObject", "ImportBucket/imports/*"),  # import_bucket.read_rows
         ("s3:GetObject", "ImportBucket/checkpoints/*"),  # import_bucket.read_checkpoint
@@ -101,6 +106,8 @@ CALLS: dict[str, set[tuple[str, str]]] = {
 
 def resource_name(resource: Any) -> str:
     """A statement's resource by logical id: `Table`, `Table/index/Name`, `Bucket/prefix/*`."""
+    if "Ref" in resource:  # a secret's Ref is its ARN
+        return str(resource["Ref"])
     if "Fn::GetAtt" in resource:
         return str(resource["Fn::GetAtt"][0])
     text = resource["Fn::Sub"]
@@ -140,7 +147,7 @@ def _calls_in_product() -> set[str]:
             if (
                 isinstance(client, ast.Call)
                 and isinstance(client.func, ast.Attribute)
-                and client.func.attr in ("dynamodb", "sqs", "s3")
+                and client.func.attr in ("dynamodb", "sqs", "s3", "secretsmanager")
             ):
                 operation = node.func.attr
                 if operation == "get_paginator":

@@ -165,7 +165,12 @@ def test_the_import_bucket_is_private_encrypted_tls_only_and_expires_reports():
 
 def test_every_route_is_served_by_the_function_the_template_sends_it_to():
     apps = api_apps()
-    assert set(apps) == {"CatalogFunction", "OrdersFunction", "RecommendationsFunction"}
+    assert set(apps) == {
+        "CatalogFunction",
+        "OrdersFunction",
+        "RecommendationsFunction",
+        "PaymentWebhookFunction",
+    }
     declared = {
         function: {route for route, (owner, _) in http_routes().items() if owner == function}
         for function in apps
@@ -178,8 +183,10 @@ def test_every_route_is_served_by_the_function_the_template_sends_it_to():
 
 
 def test_catalog_reads_are_public_and_orders_and_customers_need_a_token():
+    # The payment webhook is public to the JWT authorizer: its requests are signed.
+    public = {("GET", "/products/{sku}/related"), ("POST", "/payments/webhook")}
     for (method, path), (function, secured) in http_routes().items():
-        if function == "CatalogFunction" or (method, path) == ("GET", "/products/{sku}/related"):
+        if function == "CatalogFunction" or (method, path) in public:
             assert not secured, (method, path)
         else:
             assert secured, (method, path)

@@ -64,6 +64,11 @@ def s3() -> S3Client:
     return cast("S3Client", _client("s3"))
 
 
+@per_container
+def secretsmanager() -> Any:  # no boto3-stubs for it among the dev dependencies
+    return _client("secretsmanager")
+
+
 def error_code(error: ClientError) -> str:
     """The AWS error code of a failed call ("ConditionalCheckFailedException", ...)."""
     return str(error.response.get("Error", {}).get("Code", ""))

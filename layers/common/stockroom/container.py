@@ -19,12 +19,13 @@ from typing import Any, Literal
 from stockroom import aws, once
 from stockroom.settings import ConfigurationError, get_settings
 
-Client = Literal["dynamodb", "sqs", "s3"]
+Client = Literal["dynamodb", "sqs", "s3", "secretsmanager"]
 
 _CLIENTS: dict[Client, Callable[[], Any]] = {
     "dynamodb": aws.dynamodb,
     "sqs": aws.sqs,
     "s3": aws.s3,
+    "secretsmanager": aws.secretsmanager,
 }
 
 

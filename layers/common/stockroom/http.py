@@ -32,6 +32,7 @@ from stockroom.observability import logger
 
 _ERROR_MEANINGS = {
     400: "Malformed request: a body that is not JSON, or nested too deeply to decode",
+    401: "Missing, wrong or stale credentials; nothing was changed",
     404: "Not found",
     409: "Conflict with the resource's current state or an earlier request",
     422: "Invalid request; details name each field",

@@ -6,7 +6,7 @@ width (`2026-11-21T16:04:05.123456Z`) so that they sort as text in DynamoDB keys
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -83,14 +83,16 @@ class OrderStatus(StrEnum):
     CONFIRMED = "CONFIRMED"
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
+    # A CONFIRMED order's payment arrived: its units stay reserved, for good.
+    PAID = "PAID"
     # A CONFIRMED order's hold ran out unpaid: its units went back to stock.
     EXPIRED = "EXPIRED"
 
 
-# The statuses in which an order holds its units: they count against the customer's
-# per-customer limits until the order leaves them (cancel or expiry, through
-# stock.release).
-HOLDING_STATUSES = frozenset({OrderStatus.CONFIRMED})
+# The statuses in which an order holds its units, out of `available`: held (CONFIRMED)
+# or paid for (PAID). They count against the customer's per-customer limits until the
+# order leaves them (cancel or expiry, through stock.release; a PAID order keeps them).
+HOLDING_STATUSES = frozenset({OrderStatus.CONFIRMED, OrderStatus.PAID})
 
 
 class OrderLineRequest(BaseModel):
@@ -135,6 +137,27 @@ class OrderReason(BaseModel):
     skus: list[Sku] | None = None
 
 
+class RefundReason(StrEnum):
+    """Why a payment was kept apart from its order, to be refunded."""
+
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"  # not the order's total_cents
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"  # not the order's currency
+    ORDER_EXPIRED = "ORDER_EXPIRED"  # the hold ran out first; the units went back
+    ORDER_CANCELLED = "ORDER_CANCELLED"
+    ORDER_REJECTED = "ORDER_REJECTED"
+    ALREADY_PAID = "ALREADY_PAID"  # another payment paid the order first
+
+
+class RefundDue(BaseModel):
+    """A payment the order received but did not take: the store owes it back."""
+
+    payment_id: str = Field(description="The payment event's id")
+    amount_cents: Cents
+    currency: Currency
+    reason: RefundReason
+    received_at: Timestamp
+
+
 class Order(BaseModel):
     order_id: str
     customer_id: str
@@ -156,11 +179,60 @@ class Order(BaseModel):
         exclude_if=lambda at: at is None,
         description="While CONFIRMED with a hold: when it expires unless paid",
     )
+    # Once PAID: when, and by which payment event.
+    paid_at: Timestamp | None = Field(default=None, exclude_if=lambda at: at is None)
+    payment_id: str | None = Field(default=None, exclude_if=lambda at: at is None)
+    refunds_due: list[RefundDue] = Field(
+        default_factory=list,
+        exclude_if=lambda refunds: not refunds,
+        description="Payments received but not taken (wrong amount or currency, or the "
+        "order no longer payable): each is owed back to the payer",
+    )
 
 
 class OrderPage(BaseModel):
     items: list[Order]
     next_cursor: str | None
+
+
+class PaymentEvent(BaseModel):
+    """Body of POST /payments/webhook: a payment the provider took for an order. Fields
+    the provider adds later are ignored, so they never make it retry."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "evt_1f2e3d",
+                    "type": "payment.succeeded",
+                    "order_id": "5b0e3c1a-8f7d-4c2b-9a6e-1d2f3a4b5c6d",
+                    "amount_cents": 1234,
+                    "currency": "EUR",
+                }
+            ]
+        },
+    )
+
+    id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    type: Literal["payment.succeeded"]
+    order_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    amount_cents: Cents
+    currency: Currency
+
+
+class PaymentOutcome(StrEnum):
+    PAID = "PAID"  # this payment paid the order
+    REFUND_DUE = "REFUND_DUE"  # recorded on the order as due a refund, the order unchanged
+    ALREADY_RECORDED = "ALREADY_RECORDED"  # this event id was handled before: no new effect
+
+
+class PaymentReceipt(BaseModel):
+    """Answer to POST /payments/webhook."""
+
+    event_id: str
+    order_id: str
+    outcome: PaymentOutcome
 
 
 class OrderPlacedMessage(BaseModel):

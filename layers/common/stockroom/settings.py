@@ -32,6 +32,8 @@ class Settings(BaseModel):
     # The worker: a CONFIRMED order holds its units this long unless paid (0: until
     # cancelled, no hold_expires_at).
     hold_minutes: int = Field(default=0, ge=0)
+    # The payment webhook's shared secret (Secrets Manager), read once per container.
+    payment_webhook_secret_arn: str | None = None
     # Catalog import: rows written side by side, rows per checkpointed chunk, and the
     # time left at which an import hands over to a fresh invocation.
     import_write_concurrency: int = Field(default=16, ge=1, le=32)

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from stockroom import aws, retry
 from stockroom.dal.items import Item, batch_get, from_item, read_page, to_item
-from stockroom.models import Order, OrderReason, OrderStatus
+from stockroom.models import Order, OrderReason, OrderStatus, RefundDue
 from stockroom.settings import get_settings
 
 BY_CUSTOMER_INDEX = "ByCustomer"
@@ -251,3 +251,78 @@ def _current(error: ClientError) -> Item | None:
     """The item as it stood when a write's condition failed, which
     ReturnValuesOnConditionCheckFailure puts in the error (botocore's types omit it)."""
     return cast(Item | None, cast(dict[str, Any], error.response).get("Item"))
+
+
+# ------------------------------------------------------------------------ payments
+# Every payment event applied to an order (paying it or recorded as due a refund) adds
+# its id to the order's `payment_events` string set, in the same write: a condition on
+# that set is what makes a redelivered event a no-op.
+
+
+def mark_paid(order_id: str, payment_id: str, now: str) -> bool:
+    """CONFIRMED -> PAID by payment event `payment_id`, leaving the Holds index, in one
+    conditional write; False when the order was no longer CONFIRMED (expired, cancelled,
+    or paid by another event first)."""
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(),
+            Key={"order_id": {"S": order_id}},
+            UpdateExpression=(
+                "SET #status = :paid, updated_at = :now, paid_at = :now, payment_id = :payment "
+                "ADD payment_events :payments REMOVE hold_shard, hold_expires_at"
+            ),
+            ConditionExpression="#status = :confirmed",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":paid": {"S": OrderStatus.PAID.value},
+                ":confirmed": {"S": OrderStatus.CONFIRMED.value},
+                ":now": {"S": now},
+                ":payment": {"S": payment_id},
+                ":payments": {"SS": [payment_id]},
+            },
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as error:
+        if aws.error_code(error) == "ConditionalCheckFailedException":
+            current = _current(error) or {}
+            # Our own write, resent after its answer was lost: this event, at our `now`.
+            # (The same event delivered twice at once finds it paid at another time.)
+            return bool(
+                current.get("payment_id", {}).get("S") == payment_id
+                and current.get("paid_at", {}).get("S") == now
+            )
+        failure = retry.failure_of(error)
+        if failure is not None:
+            raise failure from error
+        raise
+    return True
+
+
+def record_refund_due(order_id: str, refund: RefundDue) -> bool:
+    """`refund` appended to the order's refunds_due, its status unchanged; False when
+    its payment event was already applied to the order."""
+    try:
+        aws.dynamodb().update_item(
+            TableName=_table(),
+            Key={"order_id": {"S": order_id}},
+            UpdateExpression=(
+                "SET refunds_due = list_append(if_not_exists(refunds_due, :none), :refund), "
+                "updated_at = :now ADD payment_events :payments"
+            ),
+            ConditionExpression="attribute_exists(order_id) AND NOT contains(payment_events, :id)",
+            ExpressionAttributeValues={
+                ":none": {"L": []},
+                ":refund": {"L": [{"M": to_item(refund)}]},
+                ":now": {"S": refund.received_at},
+                ":id": {"S": refund.payment_id},
+                ":payments": {"SS": [refund.payment_id]},
+            },
+        )
+    except ClientError as error:
+        if aws.error_code(error) == "ConditionalCheckFailedException":
+            return False
+        failure = retry.failure_of(error)
+        if failure is not None:
+            raise failure from error
+        raise
+    return True
