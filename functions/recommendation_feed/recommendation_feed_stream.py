@@ -1,5 +1,5 @@
-"""Recommendation feed: the orders table's stream (orders turned CONFIRMED or CANCELLED)
-to each customer's purchase history and the trainer's baskets.
+"""Recommendation feed: the orders table's stream (orders turned CONFIRMED, CANCELLED or
+EXPIRED) to each customer's purchase history and the trainer's baskets.
 
 Records are handled in stream order, one at a time: a shard holds each order's changes in
 order, so a cancellation is never handled before the confirmation it takes back. A record

@@ -2,14 +2,17 @@
 its stream record comes, cancellations taken back, bad records reported, and a trainer
 run that fails leaves the next one to read the same baskets."""
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
+import hold_expiry
 import model_store
 import recommendation_feed_stream
 import recommendation_trainer
+from stockroom import container
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.models import OrderStatus
 from stockroom.settings import get_settings
@@ -38,6 +41,24 @@ def test_only_confirmations_and_cancellations_reach_the_feed(stack, lambda_conte
     place("carol", {"SKU-A": 1})  # PENDING: an INSERT only
     statuses = [r["dynamodb"]["NewImage"]["status"]["S"] for r in feed_batch()["Records"]]
     assert statuses == ["CONFIRMED"]
+
+
+def test_an_expired_hold_takes_its_purchase_back(stack, lambda_context, monkeypatch):
+    monkeypatch.setenv("HOLD_MINUTES", "15")
+    container.reset()
+    add_product("SKU-A")
+    order = buy("alice", "SKU-A", lambda_context=lambda_context)
+    assert hold_expiry.expire_due_holds(datetime.now(UTC) + timedelta(minutes=16))
+
+    batch = feed_batch()
+
+    statuses = [r["dynamodb"]["NewImage"]["status"]["S"] for r in batch["Records"]]
+    assert statuses == ["CONFIRMED", "EXPIRED"]
+    assert recommendation_feed_stream.handler(batch, lambda_context)["batchItemFailures"] == []
+    _, purchases = recommendations_table.get_history("alice")
+    assert purchases.orders == [] and purchases.bought == []
+    kinds = sorted(item["kind"]["S"] for item in baskets_stored())
+    assert kinds == ["CANCEL", "PURCHASE"], order.order_id
 
 
 def test_a_record_delivered_twice_counts_once(stack, lambda_context):

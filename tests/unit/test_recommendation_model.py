@@ -200,11 +200,12 @@ def test_a_confirmed_order_pairs_with_the_customers_earlier_purchases_once():
     assert purchase_change(order("o2", "C", "A"), history, now=30) is None  # a repeat
 
 
-def test_a_cancelled_order_is_taken_back_only_if_it_was_counted():
+@pytest.mark.parametrize("status", [OrderStatus.CANCELLED, OrderStatus.EXPIRED])
+def test_a_cancelled_or_expired_order_is_taken_back_only_if_it_was_counted(status):
     history, _ = changed(order("o1", "A"), PurchaseHistory(), now=10)
     history, _ = changed(order("o2", "A", "B"), history, now=20)
-    assert purchase_change(order("never", "X", status=OrderStatus.CANCELLED), history, 30) is None
-    history, undo = changed(order("o2", "A", "B", status=OrderStatus.CANCELLED), history, 30)
+    assert purchase_change(order("never", "X", status=status), history, 30) is None
+    history, undo = changed(order("o2", "A", "B", status=status), history, 30)
     assert (undo.kind, undo.skus, undo.prior) == (BasketKind.CANCEL, ["A", "B"], [])
     # A was also bought in o1, which still counts; B was bought only in o2.
     assert [seen.sku for seen in history.bought] == ["A"]

@@ -235,6 +235,10 @@ def learn_from_order(order: Order) -> bool:
     return changed
 
 
+# Statuses that take a counted purchase back: cancelled, or a hold that ran out unpaid.
+_TAKEN_BACK = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED})
+
+
 def purchase_change(
     order: Order, purchases: PurchaseHistory, now: int
 ) -> tuple[PurchaseHistory, Basket] | None:
@@ -247,7 +251,7 @@ def purchase_change(
         orders = [CountedOrder(order_id=order.order_id, skus=skus, prior=prior)]
         orders += purchases.orders[: ORDERS_KEPT - 1]
         kind, basket_skus = BasketKind.PURCHASE, skus[:ORDER_SKUS]
-    elif order.status is OrderStatus.CANCELLED and counted is not None:
+    elif order.status in _TAKEN_BACK and counted is not None:
         orders = [o for o in purchases.orders if o.order_id != order.order_id]
         # A SKU also in another counted order stays bought.
         still = {sku for o in orders for sku in o.skus}
