@@ -24,7 +24,14 @@ from stockroom.models import Order, OrderStatus, utc_now
 from support.catalog_data import add_product
 from support.context import FakeLambdaContext
 from support.events import HttpResult, http_event, load_event, parse_response
-from support.orders import assert_stock_adds_up, message_for, place, sqs_event
+from support.orders import (
+    allowance,
+    assert_allowances_add_up,
+    assert_stock_adds_up,
+    message_for,
+    place,
+    sqs_event,
+)
 
 
 @pytest.fixture
@@ -138,6 +145,40 @@ def test_an_unpaid_hold_expires_once_its_units_returned_once(stack, holds):
     assert held_ids(stack) == set()
     assert (stock_of("SKU-A"), stock_of("SKU-B")) == ((5, 0), (3, 0))
     assert_stock_adds_up("SKU-A", "SKU-B")
+
+
+def test_an_expired_hold_gives_the_allowance_back_once(stack, holds, monkeypatch):
+    """Expiry releases through stock.release, the cancel's transaction: the customer's
+    allowance of a SKU with a per-customer limit comes back with the units, once, even
+    when two overlapping runs both read the hold as due."""
+    add_product("LIMITED", on_hand=10, max_per_customer=3)
+    add_product("FREE", on_hand=10)
+    order = place("alice", {"LIMITED": 3, "FREE": 2})
+    confirm_in_a_batch(order)
+    assert allowance("alice", "LIMITED") == 3
+    read = orders_table.get_orders
+    overlapping: list[list[str]] = []
+
+    def another_run_expires_it_after_the_read(order_ids: list[str]) -> dict[str, Order]:
+        found = read(order_ids)
+        monkeypatch.setattr(orders_table, "get_orders", read)
+        overlapping.append(hold_expiry.expire_due_holds(later(16)))
+        return found
+
+    monkeypatch.setattr(orders_table, "get_orders", another_run_expires_it_after_the_read)
+
+    assert hold_expiry.expire_due_holds(later(16)) == []  # the other run got there first
+    assert overlapping == [[order.order_id]]
+    assert stored(order.order_id).status is OrderStatus.EXPIRED
+    assert allowance("alice", "LIMITED") == 0  # given back once, not twice
+    assert (stock_of("LIMITED"), stock_of("FREE")) == ((10, 0), (10, 0))
+    assert_stock_adds_up("LIMITED", "FREE")
+    assert_allowances_add_up()
+    # The customer may take up to the limit again.
+    again = place("alice", {"LIMITED": 3})
+    assert order_worker.decide_order(again.order_id) is order_worker.Decision.CONFIRMED
+    assert allowance("alice", "LIMITED") == 3
+    assert_allowances_add_up()
 
 
 def test_an_order_read_as_due_but_paid_meanwhile_is_left_paid(stack, holds, monkeypatch):
