@@ -6,7 +6,6 @@ oversold, no limit is passed, every unit adds up and each order has one effect."
 
 import random
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -24,9 +23,9 @@ from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
-from stockroom.models import CatalogEntry, Order, OrderLine, OrderStatus, utc_now
+from stockroom.models import CatalogEntry, OrderStatus, utc_now
 from support.catalog_data import add_product
-from support.orders import allowance, assert_allowances_add_up, place
+from support.orders import allowance, assert_allowances_add_up, place, stored_pending_order
 
 ORDERS = 240
 UNITS = 60
@@ -51,25 +50,9 @@ def tables(tmp_path, monkeypatch) -> Iterator[None]:
         server.stop()
 
 
-def _pending_order(customer: str, sku: str) -> Order:
-    now = utc_now()
-    order = Order(
-        order_id=str(uuid.uuid4()),
-        customer_id=customer,
-        status=OrderStatus.PENDING,
-        items=[OrderLine(sku=sku, quantity=1, unit_price_cents=100)],
-        total_cents=100,
-        currency="EUR",
-        created_at=now,
-        updated_at=now,
-    )
-    orders_table.create_order(order)
-    return order
-
-
 def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):
     add_product("HOT", on_hand=UNITS)
-    orders = [_pending_order(f"c{n % 40}", "HOT") for n in range(ORDERS)]
+    orders = [stored_pending_order(f"c{n % 40}", "HOT") for n in range(ORDERS)]
     ids = [order.order_id for order in orders]
     # Every order in two batches, delivered to different workers at once.
     shuffled = random.Random(7).sample(ids, len(ids))

@@ -181,44 +181,41 @@ def test_an_expired_hold_gives_the_allowance_back_once(stack, holds, monkeypatch
     assert_allowances_add_up()
 
 
-def test_an_order_read_as_due_but_paid_meanwhile_is_left_paid(stack, holds, monkeypatch):
+def _pay(order: Order) -> None:
+    assert orders_table.mark_paid(order.order_id, "evt_1", utc_now())
+
+
+def _cancel(order: Order) -> None:
+    cancel_order(Caller(customer_id="alice"), order.order_id)
+
+
+@pytest.mark.parametrize(
+    ("meanwhile", "status", "stock"),
+    [
+        (_pay, OrderStatus.PAID, (3, 2)),
+        (_cancel, OrderStatus.CANCELLED, (5, 0)),  # returned once, by the cancel
+    ],
+)
+def test_an_order_read_as_due_but_settled_meanwhile_is_left_as_settled(
+    stack, holds, monkeypatch, meanwhile, status, stock
+):
     """The index is eventually consistent: what it lists is read again, and the
-    release's condition settles a payment that lands after that read."""
+    release's condition settles a payment or a cancel that lands after that read."""
     add_product("SKU-A", on_hand=5)
     order = place("alice", {"SKU-A": 2})
     confirm_in_a_batch(order)
     read = orders_table.get_orders
 
-    def paid_just_after_the_read(order_ids: list[str]) -> dict[str, Order]:
+    def settled_just_after_the_read(order_ids: list[str]) -> dict[str, Order]:
         found = read(order_ids)
-        assert orders_table.mark_paid(order.order_id, "evt_1", utc_now())
+        meanwhile(order)
         return found
 
-    monkeypatch.setattr(orders_table, "get_orders", paid_just_after_the_read)
+    monkeypatch.setattr(orders_table, "get_orders", settled_just_after_the_read)
 
     assert hold_expiry.expire_due_holds(later(16)) == []
-    assert stored(order.order_id).status is OrderStatus.PAID
-    assert stock_of("SKU-A") == (3, 2)
-
-
-def test_an_order_read_as_due_but_cancelled_meanwhile_is_left_cancelled(stack, holds, monkeypatch):
-    """The index is eventually consistent: what it lists is read again, and the
-    release's condition settles a cancel that lands after that read."""
-    add_product("SKU-A", on_hand=5)
-    order = place("alice", {"SKU-A": 2})
-    confirm_in_a_batch(order)
-    read = orders_table.get_orders
-
-    def cancelled_just_after_the_read(order_ids: list[str]) -> dict[str, Order]:
-        found = read(order_ids)
-        cancel_order(Caller(customer_id="alice"), order.order_id)
-        return found
-
-    monkeypatch.setattr(orders_table, "get_orders", cancelled_just_after_the_read)
-
-    assert hold_expiry.expire_due_holds(later(16)) == []
-    assert stored(order.order_id).status is OrderStatus.CANCELLED
-    assert stock_of("SKU-A") == (5, 0)  # returned once, by the cancel
+    assert stored(order.order_id).status is status
+    assert stock_of("SKU-A") == stock
 
 
 def test_cancelling_a_held_order_works_as_before_and_ends_its_hold(stack, holds, lambda_context):

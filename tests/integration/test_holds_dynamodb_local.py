@@ -5,7 +5,6 @@ that lost is recorded once as due a refund, however often it was delivered."""
 
 import random
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,15 +25,13 @@ from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
 from stockroom.models import (
-    Order,
-    OrderLine,
     OrderStatus,
     PaymentEvent,
     PaymentOutcome,
     RefundReason,
-    utc_now,
 )
 from support.catalog_data import add_product
+from support.orders import stored_pending_order
 
 ORDERS = 60
 PAYERS = 4
@@ -60,25 +57,9 @@ def tables(tmp_path, monkeypatch) -> Iterator[None]:
         server.stop()
 
 
-def _held_order(customer: str) -> Order:
-    now = utc_now()
-    order = Order(
-        order_id=str(uuid.uuid4()),
-        customer_id=customer,
-        status=OrderStatus.PENDING,
-        items=[OrderLine(sku="HOT", quantity=1, unit_price_cents=100)],
-        total_cents=100,
-        currency="EUR",
-        created_at=now,
-        updated_at=now,
-    )
-    orders_table.create_order(order)
-    return order
-
-
 def test_payments_expiries_and_cancels_racing_settle_each_order_once(tables):
     add_product("HOT", on_hand=ORDERS, price=100)
-    orders = [_held_order(f"c{n}") for n in range(ORDERS)]
+    orders = [stored_pending_order(f"c{n}", "HOT") for n in range(ORDERS)]
     ids = [order.order_id for order in orders]
     outcomes = order_worker.decide_orders(ids)
     assert set(outcomes.values()) == {order_worker.Decision.CONFIRMED}

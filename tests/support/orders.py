@@ -19,7 +19,14 @@ from stockroom.dal import allowances
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.dal.items import from_item
-from stockroom.models import HOLDING_STATUSES, Order, OrderStatus, PlaceOrderRequest
+from stockroom.models import (
+    HOLDING_STATUSES,
+    Order,
+    OrderLine,
+    OrderStatus,
+    PlaceOrderRequest,
+    utc_now,
+)
 from stockroom.settings import get_settings
 from support.aws_stack import REFUSALS
 from support.events import load_event
@@ -31,6 +38,24 @@ def place(customer_id: str, quantities: dict[str, int]) -> Order:
         {"items": [{"sku": sku, "quantity": quantity} for sku, quantity in quantities.items()]}
     )
     return place_order(customer_id, request)
+
+
+def stored_pending_order(customer_id: str, sku: str) -> Order:
+    """A PENDING order of one unit of `sku` at 100 cents, written straight to the orders
+    table (no catalog read: for tests whose tables hold only what the worker needs)."""
+    now = utc_now()
+    order = Order(
+        order_id=str(uuid.uuid4()),
+        customer_id=customer_id,
+        status=OrderStatus.PENDING,
+        items=[OrderLine(sku=sku, quantity=1, unit_price_cents=100)],
+        total_cents=100,
+        currency="EUR",
+        created_at=now,
+        updated_at=now,
+    )
+    orders_table.create_order(order)
+    return order
 
 
 def sqs_event(*bodies: str | dict[str, Any]) -> dict[str, Any]:

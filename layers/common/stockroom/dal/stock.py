@@ -21,7 +21,7 @@ the order as it stands shows whether our own transaction moved it: then it succe
 """
 
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,18 +186,10 @@ def reserve_group(
             return GroupOutcome(confirmed=ids)  # our own transaction, resent: it took effect
         if failed:
             return GroupOutcome(changed=[order_id for order_id, _ in failed])
-        short = [
-            sku
-            for sku, reason in zip(totals, counters, strict=True)
-            if reason.get("Code") == "ConditionalCheckFailed"
-        ]
+        short = _failed_conditions(totals, [str(r.get("Code")) for r in counters])
         if short:
             return GroupOutcome(short=short)
-        over_limit = [
-            key
-            for key, reason in zip(held, allowance_reasons, strict=True)
-            if reason.get("Code") == "ConditionalCheckFailed"
-        ]
+        over_limit = _failed_conditions(held, [str(r.get("Code")) for r in allowance_reasons])
         if over_limit:
             return GroupOutcome(over_limit=over_limit)
         if retry.contended([str(reason.get("Code")) for reason in cancellation]):
@@ -331,16 +323,14 @@ def _cancellation_cause(
     transient = retry.contended(reasons)
     if transient is not None:
         return transient
-    over = [
-        sku
-        for sku, reason in zip(limited_skus, allowance_reasons, strict=True)
-        if reason == "ConditionalCheckFailed"
-    ]
+    over = _failed_conditions(limited_skus, allowance_reasons)
     if over:
         return LimitExceededError(over)
-    short = [
-        line.sku
-        for line, reason in zip(lines, line_reasons, strict=True)
-        if reason == "ConditionalCheckFailed"
-    ]
+    short = _failed_conditions([line.sku for line in lines], line_reasons)
     return InsufficientStockError(short) if short else error
+
+
+def _failed_conditions[K](keys: Iterable[K], codes: Iterable[str]) -> list[K]:
+    """The keys whose transaction item (its cancellation reason code beside it) failed
+    its condition."""
+    return [key for key, code in zip(keys, codes, strict=True) if code == "ConditionalCheckFailed"]
