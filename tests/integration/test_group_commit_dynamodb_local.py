@@ -14,17 +14,14 @@ from typing import Any
 import pytest
 
 import order_worker
-from devtools import dynamodb_local
-from devtools.local_stack import free_port
-from devtools.provision import provision
 from orders import cancel_order
-from stockroom import container
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
 from stockroom.models import CatalogEntry, OrderStatus, utc_now
 from support.catalog_data import add_product
+from support.dynamodb_local import template_tables
 from support.orders import allowance, assert_allowances_add_up, place, stored_pending_order
 
 ORDERS = 240
@@ -35,19 +32,8 @@ WORKERS = 6
 @pytest.fixture
 def tables(tmp_path, monkeypatch) -> Iterator[None]:
     """The template's tables in a DynamoDB Local of their own, the layer pointed at it."""
-    server = dynamodb_local.start(free_port(), tmp_path / "dynamodb-local.log")
-    try:
-        server.wait_until_serving()
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.endpoint)
-        stack = provision(types={"AWS::DynamoDB::Table"})
-        monkeypatch.setenv("PRODUCTS_TABLE_NAME", stack.refs["ProductsTable"])
-        monkeypatch.setenv("ORDERS_TABLE_NAME", stack.refs["OrdersTable"])
-        monkeypatch.setenv("ALLOWANCES_TABLE_NAME", stack.refs["AllowancesTable"])
-        container.reset()
+    with template_tables(tmp_path, monkeypatch):
         yield
-    finally:
-        container.reset()
-        server.stop()
 
 
 def test_racing_grouped_batches_cancels_and_restocks_never_oversell(tables):

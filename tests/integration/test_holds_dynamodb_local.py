@@ -15,11 +15,7 @@ import pytest
 import hold_expiry
 import order_worker
 import payment_webhook
-from devtools import dynamodb_local
-from devtools.local_stack import free_port
-from devtools.provision import provision
 from orders import cancel_order
-from stockroom import container
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
@@ -31,6 +27,7 @@ from stockroom.models import (
     RefundReason,
 )
 from support.catalog_data import add_product
+from support.dynamodb_local import template_tables
 from support.orders import stored_pending_order
 
 ORDERS = 60
@@ -42,19 +39,9 @@ EXPIRERS = 2  # two scheduled runs overlapping
 def tables(tmp_path, monkeypatch) -> Iterator[None]:
     """The template's tables in a DynamoDB Local of their own, the layer pointed at it,
     orders held for a minute."""
-    server = dynamodb_local.start(free_port(), tmp_path / "dynamodb-local.log")
-    try:
-        server.wait_until_serving()
-        monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", server.endpoint)
-        stack = provision(types={"AWS::DynamoDB::Table"})
-        monkeypatch.setenv("PRODUCTS_TABLE_NAME", stack.refs["ProductsTable"])
-        monkeypatch.setenv("ORDERS_TABLE_NAME", stack.refs["OrdersTable"])
-        monkeypatch.setenv("HOLD_MINUTES", "1")
-        container.reset()
+    monkeypatch.setenv("HOLD_MINUTES", "1")
+    with template_tables(tmp_path, monkeypatch):
         yield
-    finally:
-        container.reset()
-        server.stop()
 
 
 def test_payments_expiries_and_cancels_racing_settle_each_order_once(tables):

@@ -27,6 +27,32 @@ def serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         server.stop()
 
 
+# The tables the layer's data access reads, by the variable that names each.
+TABLE_VARIABLES = {
+    "ProductsTable": "PRODUCTS_TABLE_NAME",
+    "OrdersTable": "ORDERS_TABLE_NAME",
+    "AllowancesTable": "ALLOWANCES_TABLE_NAME",
+}
+
+
+@contextmanager
+def template_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every table of the template in a DynamoDB Local of their own, the layer pointed at
+    the products, orders and allowances tables."""
+    from devtools.provision import provision
+    from stockroom import container
+
+    with serving(tmp_path, monkeypatch):
+        stack = provision(types={"AWS::DynamoDB::Table"})
+        for logical_id, variable in TABLE_VARIABLES.items():
+            monkeypatch.setenv(variable, stack.refs[logical_id])
+        container.reset()
+        try:
+            yield
+        finally:
+            container.reset()
+
+
 def create_table(client: Any, logical_id: str, stream_view_type: str | None = None) -> Any:
     """The template's table `logical_id` under a fresh name, with its key attributes only
     and its stream (or one of `stream_view_type`); its TableDescription."""
