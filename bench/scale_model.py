@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cli import emit
+from bench.load_report import fast_path_of
 from devtools.template import ROOT
 
 DYNAMODB_QUOTAS = "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Limits.html"
@@ -321,7 +322,11 @@ def _measured() -> list[dict[str, Any]]:
                 "transactions_per_order",
             )
         }
-        | {"scenario": r["scenario"]["name"], "worker": r.get("worker", "per-order")}
+        | {
+            "scenario": r["scenario"]["name"],
+            "worker": r.get("worker", "per-order"),
+            "fast_path": fast_path_of(r),
+        }
         for r in json.loads(results.read_text())
         if "orders_placed" in r and r.get("dynamodb_requests_per_order") is not None
     ]
@@ -453,11 +458,12 @@ def _measured_here_section(measured_here: list[dict[str, Any]]) -> list[str]:
     return [
         "## Measured here (`make load`, DynamoDB Local on 2 cores)",
         "",
-        "| scenario | worker | backend | decided/s | DynamoDB requests an order "
-        "| transactions an order |",
-        "|---|---|---|---|---|---|",
+        "| scenario | worker | sold-out fast path | backend | decided/s "
+        "| DynamoDB requests an order | transactions an order |",
+        "|---|---|---|---|---|---|---|",
         *(
-            f"| {m['scenario']} | {m['worker']} | {m['backend']} | {m['decided_per_second']} "
+            f"| {m['scenario']} | {m['worker']} | {m['fast_path']} | {m['backend']} "
+            f"| {m['decided_per_second']} "
             f"| {m['dynamodb_requests_per_order']} | {m['transactions_per_order']} |"
             for m in measured_here
         ),
