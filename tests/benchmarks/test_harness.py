@@ -55,7 +55,12 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
     for figures in results["warm_api"]["routes"].values():
         assert set(figures) == {"logic", "powertools", "fastapi"}
     worker = results["worker_batch"]
-    assert worker["concurrent"]["per_order"]["calls"] == {"GetItem": 1, "TransactWriteItems": 1}
+    # Alone: the order read, its products' limits read, one transaction.
+    assert worker["concurrent"]["per_order"]["calls"] == {
+        "GetItem": 1,
+        "BatchGetItem": 1,
+        "TransactWriteItems": 1,
+    }
     # Together: the batch's orders and counters read once each, one transaction for all.
     assert worker["group"]["per_order"]["calls"] == {"BatchGetItem": 0.2, "TransactWriteItems": 0.1}
     assert worker["relay"]["per_order"]["calls"] == {"SendMessageBatch": 0.1}
