@@ -7,6 +7,8 @@ Scenarios, each bounded in orders and time, each ending only when every order is
                      request fails;
   flash              one SKU with scarce stock (500 units), 2,000 one-unit orders at once;
   flash-20k          the sale day: 5,000 units, 20,000 orders from 2,000 customers;
+  sale-rules         the same sale under the rules stores sell by: from 5,000 customers,
+                     at most 2 units each, holds of a minute, half the winners paying;
   import             a catalog of 10,000 new SKUs uploaded to the import bucket;
   import-100k        the same with 100,000;
   import-under-load  100,000 SKUs imported while the spread scenario runs.
@@ -17,7 +19,10 @@ transactions per order (every function's, counted by the local runtime); the los
 (orders refused SOLD_OUT at the API or REJECTED by the worker), p99 of the time until a
 loser's answer exists, and the worker's invocations and CPU seconds; and the
 invariants: units oversold, orders stuck PENDING, orders doubled by a retried request,
-5xx and connection errors (all must be 0), CONFIRMED units equal to the reserved units.
+5xx and connection errors (all must be 0), units held (CONFIRMED or PAID) equal to the
+reserved units; under the sale rules also customers over the limit, allowances not
+matching, holds left CONFIRMED and paid orders not PAID (all 0), and how late the
+unpaid holds were released.
 An import reports its seconds from upload to report and every row read back.
 
     python -m bench.load [--quick] [--scenarios a,b] [--backends dynamodb-local,moto]
@@ -45,6 +50,7 @@ from bench.load_report import fast_path_of, report
 from bench.load_report import import_table as import_table
 from bench.load_report import table as table
 from bench.load_report import targets as targets
+from bench.sale_rules import HELD, Payer, figures
 from devtools.template import ROOT
 
 LOCUST = ROOT / ".tools" / "locust" / "bin" / "locust"
@@ -81,6 +87,13 @@ class Scenario:
     # The worker paused while every order is placed, then resumed: its rate from a full
     # queue ("drained per second") is the worker design's, apart from the API's.
     backlog: bool = False
+    # The sale rules (bench/sale_rules.py): a per-customer limit on every SKU, holds of
+    # `hold_minutes` (the stack's HoldMinutes), the share of winners who pay, and each
+    # order from a customer drawn at random (else a Locust user is one customer).
+    limit: int | None = None
+    hold_minutes: int = 0
+    paying_share: float = 0.0
+    order_customers: bool = False
 
     @property
     def orders(self) -> int:
@@ -117,6 +130,24 @@ FULL = [
         decide_seconds=1800,
         backlog=True,
     ),
+    # The same sale under the rules stores sell by: at most 2 units a customer, 5,000
+    # customers (most with several orders), holds of a minute, half the winners paying.
+    Scenario(
+        "sale-rules",
+        1,
+        5000,
+        80,
+        250,
+        (1, 1),
+        (1, 2),
+        5000,
+        1200,
+        decide_seconds=1800,
+        limit=2,
+        hold_minutes=1,
+        paying_share=0.5,
+        order_customers=True,
+    ),
 ]
 QUICK = [
     Scenario(
@@ -137,7 +168,10 @@ QUICK = [
 ]
 
 
-def _put_products(dynamodb: Any, table: str, skus: list[str], units: int) -> None:
+def _put_products(
+    dynamodb: Any, table: str, skus: list[str], units: int, limit: int | None = None
+) -> None:
+    limited = {"max_per_customer": {"N": str(limit)}} if limit else {}
     for start in range(0, len(skus), 25):
         requests: Any = [
             {
@@ -151,6 +185,7 @@ def _put_products(dynamodb: Any, table: str, skus: list[str], units: int) -> Non
                         "reserved": {"N": "0"},
                         "available": {"N": str(units)},
                         "updated_at": {"S": "2026-12-01T00:00:00.000000Z"},
+                        **limited,
                     }
                 }
             }
@@ -201,8 +236,9 @@ def run_scenario(
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint or stack.endpoint)
     products, orders_table = outputs["ProductsTableName"], outputs["OrdersTableName"]
     skus = [f"LOAD-{scenario.name.upper()}-{run}-{n}" for n in range(scenario.skus)]
-    _put_products(dynamodb, products, skus, scenario.units_per_sku)
+    _put_products(dynamodb, products, skus, scenario.units_per_sku, scenario.limit)
     files = _ScenarioFiles.written(work, scenario.name, _plan(scenario, run, skus))
+    payer = _payer(scenario, stack, outputs, dynamodb, files.orders)
     worker_paused = _worker_paused(scenario.backlog)
     requests_before = request_counts(stack)
     worker_before = request_counts(stack, ("OrderWorkerFunction",))
@@ -220,6 +256,8 @@ def run_scenario(
     items, pending = _wait_until_decided(dynamodb, orders_table, placed, deadline)
     decided_seconds = time.monotonic() - started
     drain_seconds = time.monotonic() - resumed
+    rules = _sale_rules(scenario, outputs, dynamodb, placed, payer) if payer else {}
+    items |= rules.pop("items", {})
     requests = request_counts(stack) - requests_before
     worker = request_counts(stack, ("OrderWorkerFunction",)) - worker_before
     stats, failures = _locust_stats(files.prefix)
@@ -235,6 +273,7 @@ def run_scenario(
         **(_backlog_figures(len(placed), placing_seconds, drain_seconds, *held) if held else {}),
         **_stock_figures(dynamodb, products, skus, items),
         **losers(records, items, worker),
+        **rules,
         "orders_stuck_pending": len(pending),
         "errors": _errors(failures),
         **per_order(requests, len(placed)),
@@ -267,6 +306,48 @@ def losers(
     }
 
 
+def _payer(
+    scenario: Scenario, stack: Any, outputs: dict[str, str], dynamodb: Any, orders: Path
+) -> Payer | None:
+    """The buyers who pay, following the scenario's orders as they are placed (if any)."""
+    if not scenario.paying_share:
+        return None
+    table = outputs["OrdersTableName"]
+    return Payer(
+        stack.api,
+        outputs["PaymentWebhookSecret"],
+        lambda ids: _items(dynamodb, table, "order_id", ids),
+        orders,
+        scenario.paying_share,
+    ).start()
+
+
+def _sale_rules(
+    scenario: Scenario, outputs: dict[str, str], dynamodb: Any, placed: list[str], payer: Payer
+) -> dict[str, Any]:
+    """Once every order is decided and paid (if chosen): waits until no hold is left
+    CONFIRMED (or a minute past the last hold's end), then checks the sale rules on the
+    orders as they ended; with them under "items"."""
+    payer.finish()
+    deadline = time.monotonic() + scenario.hold_minutes * 60 + 60
+    table = outputs["OrdersTableName"]
+    while True:
+        items = _items(dynamodb, table, "order_id", placed)
+        holding = [i for i in items.values() if i["status"]["S"] == "CONFIRMED"]
+        if not holding or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    pages = dynamodb.get_paginator("scan").paginate(TableName=outputs["AllowancesTableName"])
+    allowances = {
+        (item["customer_id"]["S"], item["sku"]["S"]): int(item["units"]["N"])
+        for page in pages
+        for item in page["Items"]
+        if item["sku"]["S"].startswith(f"LOAD-{scenario.name.upper()}-")
+    }
+    assert scenario.limit is not None  # a scenario with payers sells under a limit
+    return {**figures(items, allowances, scenario.limit, payer), "items": items}
+
+
 def _epoch(timestamp: str) -> float:
     from datetime import datetime
 
@@ -280,6 +361,7 @@ def _plan(scenario: Scenario, run: str, skus: list[str]) -> dict[str, Any]:
 
     return {
         "tokens": [make_token(f"load-{run}-{n}") for n in range(scenario.customers)],
+        "order_customers": scenario.order_customers,
         "skus": skus,
         "users": scenario.users,
         "orders_per_user": scenario.orders_per_user,
@@ -427,12 +509,13 @@ def _wait_until_decided(
 def _stock_figures(
     dynamodb: Any, products: str, skus: list[str], items: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
-    """The orders' outcomes, and whether the SKUs' stock adds up with what was confirmed."""
+    """The orders' outcomes, and whether the SKUs' stock adds up with the units held
+    (CONFIRMED or PAID)."""
     confirmed: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     for item in items.values():
         outcomes[item["status"]["S"]] += 1
-        if item["status"]["S"] == "CONFIRMED":
+        if item["status"]["S"] in HELD:
             for line in item["items"]["L"]:
                 confirmed[line["M"]["sku"]["S"]] += int(line["M"]["quantity"]["N"])
     stock = _items(dynamodb, products, "sku", skus)
@@ -657,16 +740,18 @@ FAST_PATH = {"on": None, "off": "bench.orders_without_fast_path.handler"}
 
 
 def _start_stack(
-    work: Path, backend: str, worker: str, fast_path: str = "on"
+    work: Path, backend: str, worker: str, fast_path: str = "on", hold_minutes: int = 0
 ) -> tuple[Any, dict[str, str]]:
     from devtools.local_stack import start_in_background
 
-    local = work / f"local-{backend}-{worker}-{fast_path}"
-    local.mkdir()
-    log = work / f"stack-{backend}-{worker}-{fast_path}.log"
+    name = f"{backend}-{worker}-{fast_path}-hold{hold_minutes}"
+    local = Path(tempfile.mkdtemp(prefix=f"local-{name}-", dir=work))
+    log = local.with_name(f"stack-{local.name}.log")
     # The safety net off for the run: an order the outbox lost must show as stuck here,
     # not be quietly sent again by the reconciler.
-    overrides = {"STOCKROOM_PARAMETER_OVERRIDES": "StuckOrderSeconds=86400"}
+    overrides = {
+        "STOCKROOM_PARAMETER_OVERRIDES": f"StuckOrderSeconds=86400 HoldMinutes={hold_minutes}"
+    }
     handlers = {"OrderWorkerFunction": WORKERS[worker], "OrdersFunction": FAST_PATH[fast_path]}
     if any(handlers.values()):
         overrides["STOCKROOM_HANDLER_OVERRIDES"] = " ".join(
@@ -742,8 +827,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--scenarios",
-        help="which to run, in order: spread, flash, flash-20k (full size only), import, "
-        "import-100k (full size only), import-under-load; by default all but flash-20k",
+        help="which to run, in order: spread, flash, flash-20k and sale-rules (full size "
+        "only), import, import-100k (full size only), import-under-load; by default all but "
+        "flash-20k and sale-rules",
     )
     return parser
 
@@ -759,7 +845,7 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
         wanted = (
             arguments.scenarios.split(",")
             if arguments.scenarios
-            else [name for name in [*scenarios, *imports] if name != "flash-20k"]
+            else [n for n in [*scenarios, *imports] if n not in ("flash-20k", "sale-rules")]
         )
         unknown = set(wanted) - set(scenarios) - set(imports)
         if unknown:
@@ -771,10 +857,17 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
             for fast_path in arguments.fast_path.split(",")
         ]
         for backend, worker, fast_path in runs:
-            stack, outputs = _start_stack(work, backend, worker, fast_path)
+            # A stack for each length of hold the scenarios want, in turn.
+            holds = [scenarios[n].hold_minutes if n in scenarios else 0 for n in wanted]
+            hold_minutes = holds[0] if holds else 0
+            stack, outputs = _start_stack(work, backend, worker, fast_path, hold_minutes)
             scenario_dir = work / f"{backend}-{worker}-{fast_path}"
             try:
-                for name in wanted:
+                for name, hold in zip(wanted, holds, strict=True):
+                    if hold != hold_minutes:
+                        stack.stop()
+                        hold_minutes = hold
+                        stack, outputs = _start_stack(work, backend, worker, fast_path, hold)
                     if name in scenarios:
                         found = [run_scenario(scenarios[name], stack, outputs, scenario_dir)]
                     else:

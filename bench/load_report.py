@@ -62,6 +62,7 @@ def targets(results: list[dict[str, Any]]) -> list[str]:
     rows = [
         *_flash_on_moto(results),
         *_sale_day(results),
+        *_sale_rules(results),
         *_import_on_moto(results),
         *_group_commit(results, "flash-20k", "20,000-order sale"),
         *_group_commit(results, "flash", "2,000-order sale"),
@@ -133,6 +134,37 @@ def _sale_day(results: list[dict[str, Any]]) -> list[Row]:
             "5000, 0",
             good,
         )
+    ]
+
+
+def _sale_rules(results: list[dict[str, Any]]) -> list[Row]:
+    """The sale under its rules: none broken, every unpaid hold released in time."""
+    sale = _latest(results, "sale-rules")
+    if not sale:
+        return []
+    broken = {
+        "oversold": sale["units_oversold"],
+        "over the limit": sale["customers_over_limit"],
+        "allowances not matching": sale["allowances_not_matching"],
+        "holds left": sale["holds_left_confirmed"],
+        "paid not PAID": sale["paid_orders_not_paid"],
+    }
+    return [
+        (
+            f"{sale['orders_placed'] + sale.get('losers_refused_at_api', 0):,} orders from "
+            f"{sale['customers_ordering']:,} customers, limit {sale['scenario']['limit']}: "
+            + ", ".join(broken),
+            ", ".join(str(n) for n in broken.values()),
+            ", ".join("0" for _ in broken),
+            not any(broken.values()),
+        ),
+        (
+            f"{sale['holds_expired']:,} unpaid holds of {sale['scenario']['hold_minutes']} "
+            "minute: released after their end, p99 (max)",
+            f"{sale['expiry_lag_p99_s']} s ({sale['expiry_lag_max_s']} s)",
+            "within 10 s locally",
+            sale["holds_expired"] > 0 and sale["expiry_lag_max_s"] <= 10,
+        ),
     ]
 
 
@@ -252,6 +284,14 @@ def _described(scenario: dict[str, Any]) -> str:
         f"{_span([scenario['skus']] * 2, 'SKU')} of {scenario['units_per_sku']:,} units; "
         f"{int(scenario['retry_share'] * 100)}% of orders sent twice with the same "
         "Idempotency-Key; each order read back once placed."
+        + (
+            f" Each order from a customer drawn at random; at most {scenario['limit']} units "
+            f"a customer; holds of {scenario['hold_minutes']} minute; "
+            f"{int(scenario['paying_share'] * 100)}% of the winners pay through the signed "
+            "webhook as soon as their order is CONFIRMED (bench/sale_rules.py)."
+            if scenario.get("limit")
+            else ""
+        )
     )
 
 
@@ -322,6 +362,15 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ("p99 ms until a loser's answer exists", "losers_answered_p99_ms"),
         ("worker invocations", "worker_invocations"),
         ("worker CPU seconds", "worker_cpu_seconds"),
+        ("customers ordering", "customers_ordering"),
+        ("customers over the limit (0)", "customers_over_limit"),
+        ("allowances not matching their orders (0)", "allowances_not_matching"),
+        ("payments sent, by the webhook's answer", "payments_by_outcome"),
+        ("paid orders not PAID (0)", "paid_orders_not_paid"),
+        ("holds left CONFIRMED at the end (0)", "holds_left_confirmed"),
+        ("unpaid holds expired", "holds_expired"),
+        ("seconds from a hold's end to its release, p99", "expiry_lag_p99_s"),
+        ("seconds from a hold's end to its release, max", "expiry_lag_max_s"),
         ("DynamoDB requests per order", "dynamodb_requests_per_order"),
         ("transactions per order", "transactions_per_order"),
     ]

@@ -54,6 +54,8 @@ class Customer(HttpUser):
                 self.environment.runner.quit()  # every customer placed its share: done
             raise StopUser()
         self.left -= 1
+        if PLAN.get("order_customers"):  # each order from a customer drawn at random
+            self.token = self.random.choice(PLAN["tokens"])
         skus = self.random.sample(PLAN["skus"], self.random.randint(*PLAN["lines"]))
         body = {
             "items": [
