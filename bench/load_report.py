@@ -152,7 +152,7 @@ def _sale_rules(results: list[dict[str, Any]]) -> list[Row]:
     return [
         (
             f"{sale['orders_placed'] + sale.get('losers_refused_at_api', 0):,} orders from "
-            f"{sale['customers_ordering']:,} customers, limit {sale['scenario']['limit']}: "
+            f"{sale['scenario']['customers']:,} customers, limit {sale['scenario']['limit']}: "
             + ", ".join(broken),
             ", ".join(str(n) for n in broken.values()),
             ", ".join("0" for _ in broken),
@@ -362,7 +362,7 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ("p99 ms until a loser's answer exists", "losers_answered_p99_ms"),
         ("worker invocations", "worker_invocations"),
         ("worker CPU seconds", "worker_cpu_seconds"),
-        ("customers ordering", "customers_ordering"),
+        ("customers with an order stored", "customers_ordering"),
         ("customers over the limit (0)", "customers_over_limit"),
         ("allowances not matching their orders (0)", "allowances_not_matching"),
         ("payments sent, by the webhook's answer", "payments_by_outcome"),

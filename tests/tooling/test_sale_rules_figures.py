@@ -71,7 +71,7 @@ def test_each_broken_rule_is_counted(tmp_path):
 def _result(found: dict[str, Any]) -> dict[str, Any]:
     return {
         "backend": "dynamodb-local",
-        "scenario": {"name": "sale-rules", "limit": 2, "hold_minutes": 1},
+        "scenario": {"name": "sale-rules", "customers": 2, "limit": 2, "hold_minutes": 1},
         "orders_placed": 3,
         "units_oversold": 3,
         **found,
