@@ -9,6 +9,8 @@ Scenarios, each bounded in orders and time, each ending only when every order is
   flash-20k          the sale day: 5,000 units, 20,000 orders from 2,000 customers;
   sale-rules         the same sale under the rules stores sell by: from 5,000 customers,
                      at most 2 units each, holds of a minute, half the winners paying;
+  sale-reads         a sale day's reads: 20 product pages viewed to an order, 80% the hot
+                     SKU's, the rest among 1,000 others, after a cold burst;
   import             a catalog of 10,000 new SKUs uploaded to the import bucket;
   import-100k        the same with 100,000;
   import-under-load  100,000 SKUs imported while the spread scenario runs.
@@ -26,7 +28,8 @@ unpaid holds were released.
 An import reports its seconds from upload to report and every row read back.
 
     python -m bench.load [--quick] [--scenarios a,b] [--backends dynamodb-local,moto]
-                         [--fast-path on,off] [--json FILE] [--page FILE] [--from-json FILE]
+                         [--fast-path on,off] [--cache l2,l1] [--json FILE] [--page FILE]
+                         [--from-json FILE]
 """
 
 import argparse
@@ -45,13 +48,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import sale_reads
+
 # import_table, table and targets: bench/markdown.py renders them through this module.
-from bench.load_report import fast_path_of, report
+from bench.load_report import cache_of, fast_path_of, report
 from bench.load_report import import_table as import_table
 from bench.load_report import table as table
 from bench.load_report import targets as targets
 from bench.sale_rules import HELD, Payer, figures
-from devtools.template import ROOT
+from devtools.template import ROOT, load_template
 
 LOCUST = ROOT / ".tools" / "locust" / "bin" / "locust"
 # Where a full run's results are kept (merged: a scenario's new run replaces its last)
@@ -61,6 +66,10 @@ PAGE = ROOT / "docs" / "load.md"
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
 REQUEST_COUNTS = "request-counts"  # in the stack's folder: each environment's AWS requests
 DECIDE_SECONDS = 300  # every order decided within this (or `decide_seconds`), or it is stuck
+# The products' per-container cache TTL the local stack runs with (the template's default).
+PRODUCT_CACHE_TTL_SECONDS = float(
+    load_template()["Parameters"]["ProductCacheTtlSeconds"]["Default"]
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,18 @@ class Scenario:
     hold_minutes: int = 0
     paying_share: float = 0.0
     order_customers: bool = False
+    # The read side (bench/sale_reads.py): product pages viewed before each order, the
+    # hot SKU's share of them, and a long tail of `tail_skus` other products.
+    page_views_per_order: int = 0
+    hot_share: float = 0.8
+    tail_skus: int = 0
+    # Environments each function may have at once (the local stack's default: 8).
+    environments: int = 8
+
+    @property
+    def stack_needs(self) -> tuple[int, int]:
+        """What the scenario's stack must be started with: holds, environments."""
+        return self.hold_minutes, self.environments
 
     @property
     def orders(self) -> int:
@@ -147,6 +168,22 @@ FULL = [
         hold_minutes=1,
         paying_share=0.5,
         order_customers=True,
+    ),
+    # A sale day's reads: 20 product pages viewed to an order, 80% of them the hot SKU's,
+    # the rest among 1,000 others.
+    Scenario(
+        "sale-reads",
+        1,
+        1_000_000,
+        32,
+        10,
+        (1, 1),
+        (1, 1),
+        200,
+        600,
+        page_views_per_order=20,
+        tail_skus=1000,
+        environments=24,  # past the 20 where a shared tier must read 20x less
     ),
 ]
 QUICK = [
@@ -237,7 +274,11 @@ def run_scenario(
     products, orders_table = outputs["ProductsTableName"], outputs["OrdersTableName"]
     skus = [f"LOAD-{scenario.name.upper()}-{run}-{n}" for n in range(scenario.skus)]
     _put_products(dynamodb, products, skus, scenario.units_per_sku, scenario.limit)
-    files = _ScenarioFiles.written(work, scenario.name, _plan(scenario, run, skus))
+    tail = [f"LOAD-TAIL-{run}-{n}" for n in range(scenario.tail_skus)]
+    _put_products(dynamodb, products, tail, scenario.units_per_sku)
+    plan = _plan(scenario, run, skus) | {"tail_skus": tail}
+    files = _ScenarioFiles.written(work, scenario.name, plan)
+    reads = _ReadSide.before(scenario, stack, outputs, skus[0])
     payer = _payer(scenario, stack, outputs, dynamodb, files.orders)
     worker_paused = _worker_paused(scenario.backlog)
     requests_before = request_counts(stack)
@@ -258,9 +299,10 @@ def run_scenario(
     drain_seconds = time.monotonic() - resumed
     rules = _sale_rules(scenario, outputs, dynamodb, placed, payer) if payer else {}
     items |= rules.pop("items", {})
+    stats, failures = _locust_stats(files.prefix)
+    read_figures = reads.after(stats, placing_seconds) if reads else {}
     requests = request_counts(stack) - requests_before
     worker = request_counts(stack, ("OrderWorkerFunction",)) - worker_before
-    stats, failures = _locust_stats(files.prefix)
     post = stats.get("POST /orders", {})
     return {
         "scenario": asdict(scenario),
@@ -274,6 +316,7 @@ def run_scenario(
         **_stock_figures(dynamodb, products, skus, items),
         **losers(records, items, worker),
         **rules,
+        **read_figures,
         "orders_stuck_pending": len(pending),
         "errors": _errors(failures),
         **per_order(requests, len(placed)),
@@ -348,6 +391,66 @@ def _sale_rules(
     return {**figures(items, allowances, scenario.limit, payer), "items": items}
 
 
+@dataclass
+class _ReadSide:
+    """A scenario's page views: the cold burst before it, the counts it starts from."""
+
+    stack: Any
+    hot: str
+    cache_url: str | None
+    cold: dict[str, Any]
+    catalog_before: Counter[str]
+    l2_before: dict[str, int]
+
+    @classmethod
+    def before(
+        cls, scenario: Scenario, stack: Any, outputs: dict[str, str], hot: str
+    ) -> "_ReadSide | None":
+        if not scenario.page_views_per_order:
+            return None
+        cache_url = outputs.get("CacheUrl") or None
+        burst_before = request_counts(stack, (sale_reads.CATALOG,))
+        statuses = sale_reads.cold_burst(stack.api, hot, scenario.users)
+        burst = request_counts(stack, (sale_reads.CATALOG,)) - burst_before
+        cold = {
+            "cold_burst_views": scenario.users,
+            "cold_burst_statuses": statuses,
+            "cold_burst_reads": sale_reads.reads(burst, hot)[1],
+            "cold_burst_environments": sale_reads.environments(
+                stack.local_dir / REQUEST_COUNTS, sale_reads.CATALOG
+            ),
+        }
+        catalog = request_counts(stack, (sale_reads.CATALOG,))
+        l2 = sale_reads.l2_stats(cache_url)
+        return cls(stack, hot, cache_url, cold, catalog, l2)
+
+    def after(self, stats: dict[str, dict[str, str]], seconds: float) -> dict[str, Any]:
+        """The page views' figures (see bench/sale_reads.py)."""
+        views = {name: row for name, row in stats.items() if name.startswith("GET /products")}
+        catalog = request_counts(self.stack, (sale_reads.CATALOG,)) - self.catalog_before
+        l2 = sale_reads.l2_stats(self.cache_url)
+        views_count = sum(int(row["Request Count"]) for row in views.values())
+        return {
+            **self.cold,
+            **sale_reads.figures(
+                views_count,
+                seconds,
+                PRODUCT_CACHE_TTL_SECONDS,
+                catalog,
+                self.hot,
+                sale_reads.environments(self.stack.local_dir / REQUEST_COUNTS, sale_reads.CATALOG),
+            ),
+            **sale_reads.hit_ratios(
+                views_count, sale_reads.reads(catalog, self.hot)[0], self.l2_before, l2
+            ),
+            **{
+                f"{name.split()[-1]}_view_{q}_ms": float(row.get(f"{p}%") or 0)
+                for name, row in views.items()
+                for q, p in (("p50", "50"), ("p99", "99"))
+            },
+        }
+
+
 def _epoch(timestamp: str) -> float:
     from datetime import datetime
 
@@ -362,6 +465,8 @@ def _plan(scenario: Scenario, run: str, skus: list[str]) -> dict[str, Any]:
     return {
         "tokens": [make_token(f"load-{run}-{n}") for n in range(scenario.customers)],
         "order_customers": scenario.order_customers,
+        "page_views_per_order": scenario.page_views_per_order,
+        "hot_share": scenario.hot_share,
         "skus": skus,
         "users": scenario.users,
         "orders_per_user": scenario.orders_per_user,
@@ -739,27 +844,55 @@ WORKERS = {"group": None, "per-order": "bench.per_order_worker.handler"}
 FAST_PATH = {"on": None, "off": "bench.orders_without_fast_path.handler"}
 
 
+# The shared cache tier behind the per-container one (the local stack's default), or not.
+CACHE_TIERS = {"l2": "redis", "l1": "none"}
+
+
+@dataclass(frozen=True)
+class StackSetup:
+    """What a run's local stack is made of; each is a column of the report."""
+
+    backend: str = "dynamodb-local"
+    worker: str = "group"
+    fast_path: str = "on"
+    cache: str = "l2"
+
+    def environment(self, needs: tuple[int, int]) -> dict[str, str]:
+        """The local stack's environment for this setup and a scenario's `needs`."""
+        hold_minutes, environments = needs
+        # The safety net off for the run: an order the outbox lost must show as stuck
+        # here, not be quietly sent again by the reconciler.
+        overrides = {
+            "STOCKROOM_PARAMETER_OVERRIDES": f"StuckOrderSeconds=86400 HoldMinutes={hold_minutes}",
+            "STOCKROOM_DYNAMODB": self.backend,
+            "STOCKROOM_CACHE_TIER": CACHE_TIERS[self.cache],
+            # Each product read by key counted (bench/sale_reads.py).
+            "STOCKROOM_COUNT_READS_OF": sale_reads.WATCHED_TABLE,
+            "STOCKROOM_MAX_ENVIRONMENTS": str(environments),
+        }
+        handlers = {
+            "OrderWorkerFunction": WORKERS[self.worker],
+            "OrdersFunction": FAST_PATH[self.fast_path],
+        }
+        if any(handlers.values()):
+            overrides["STOCKROOM_HANDLER_OVERRIDES"] = " ".join(
+                f"{function}={handler}" for function, handler in handlers.items() if handler
+            )
+        return overrides
+
+
 def _start_stack(
-    work: Path, backend: str, worker: str, fast_path: str = "on", hold_minutes: int = 0
+    work: Path, setup: StackSetup, needs: tuple[int, int] = (0, 8)
 ) -> tuple[Any, dict[str, str]]:
     from devtools.local_stack import start_in_background
 
-    name = f"{backend}-{worker}-{fast_path}-hold{hold_minutes}"
+    name = "-".join([*asdict(setup).values(), *map(str, needs)])
     local = Path(tempfile.mkdtemp(prefix=f"local-{name}-", dir=work))
     log = local.with_name(f"stack-{local.name}.log")
-    # The safety net off for the run: an order the outbox lost must show as stuck here,
-    # not be quietly sent again by the reconciler.
-    overrides = {
-        "STOCKROOM_PARAMETER_OVERRIDES": f"StuckOrderSeconds=86400 HoldMinutes={hold_minutes}"
-    }
-    handlers = {"OrderWorkerFunction": WORKERS[worker], "OrdersFunction": FAST_PATH[fast_path]}
-    if any(handlers.values()):
-        overrides["STOCKROOM_HANDLER_OVERRIDES"] = " ".join(
-            f"{function}={handler}" for function, handler in handlers.items() if handler
-        )
+    overrides = setup.environment(needs)
     (local / REQUEST_COUNTS).mkdir()
     overrides["STOCKROOM_REQUEST_COUNTS"] = str(local / REQUEST_COUNTS)
-    stack = start_in_background(local, log, overrides | {"STOCKROOM_DYNAMODB": backend})
+    stack = start_in_background(local, log, overrides)
     deadline = time.monotonic() + 120
     while "ready in" not in log.read_text():
         if stack.process.poll() is not None or time.monotonic() > deadline:
@@ -821,6 +954,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the orders API with its sold-out fast path, without it, or both side by side: on,off",
     )
     parser.add_argument(
+        "--cache",
+        default="l2",
+        help="the per-container cache with the shared tier behind it, alone, or both side "
+        "by side: l2,l1",
+    )
+    parser.add_argument(
         "--backends",
         default="dynamodb-local",
         help="DynamoDB backends to run each scenario on, side by side: dynamodb-local,moto",
@@ -850,24 +989,25 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
         unknown = set(wanted) - set(scenarios) - set(imports)
         if unknown:
             parser.error(f"no such scenario: {', '.join(sorted(unknown))}")
-        runs = [
-            (backend, worker, fast_path)
+        setups = [
+            StackSetup(backend, worker, fast_path, cache)
             for backend in arguments.backends.split(",")
             for worker in arguments.workers.split(",")
             for fast_path in arguments.fast_path.split(",")
+            for cache in arguments.cache.split(",")
         ]
-        for backend, worker, fast_path in runs:
-            # A stack for each length of hold the scenarios want, in turn.
-            holds = [scenarios[n].hold_minutes if n in scenarios else 0 for n in wanted]
-            hold_minutes = holds[0] if holds else 0
-            stack, outputs = _start_stack(work, backend, worker, fast_path, hold_minutes)
-            scenario_dir = work / f"{backend}-{worker}-{fast_path}"
+        for setup in setups:
+            # A stack for each kind the scenarios need (holds, environments), in turn.
+            needs = [scenarios[n].stack_needs if n in scenarios else (0, 8) for n in wanted]
+            running = needs[0] if needs else (0, 8)
+            stack, outputs = _start_stack(work, setup, running)
+            scenario_dir = work / "-".join(asdict(setup).values())
             try:
-                for name, hold in zip(wanted, holds, strict=True):
-                    if hold != hold_minutes:
+                for name, need in zip(wanted, needs, strict=True):
+                    if need != running:
                         stack.stop()
-                        hold_minutes = hold
-                        stack, outputs = _start_stack(work, backend, worker, fast_path, hold)
+                        running = need
+                        stack, outputs = _start_stack(work, setup, need)
                     if name in scenarios:
                         found = [run_scenario(scenarios[name], stack, outputs, scenario_dir)]
                     else:
@@ -875,16 +1015,7 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
                         during = scenarios[job.during] if job.during else None
                         found = run_import(job, stack, outputs, scenario_dir, during)
                     today = time.strftime("%Y-%m-%d")
-                    results += [
-                        {
-                            "backend": backend,
-                            "worker": worker,
-                            "fast_path": fast_path,
-                            "measured": today,
-                            **result,
-                        }
-                        for result in found
-                    ]
+                    results += [{**asdict(setup), "measured": today, **result} for result in found]
             finally:
                 stack.stop()
     return results
@@ -896,11 +1027,12 @@ def _merged(saved: Path, results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not saved.exists():
         return results
 
-    def run_of(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    def run_of(r: dict[str, Any]) -> tuple[str, str, str, str, str]:
         return (
             r["backend"],
             r.get("worker", "per-order"),
             fast_path_of(r),
+            cache_of(r),
             r["scenario"]["name"],
         )
 

@@ -83,6 +83,12 @@ def fast_path_of(result: dict[str, Any]) -> str:
     return str(result.get("fast_path", "off"))
 
 
+def cache_of(result: dict[str, Any]) -> str:
+    """Whether a run's functions had the shared cache tier (l2) behind their own (l1):
+    runs from before it existed did not."""
+    return str(result.get("cache", "l1"))
+
+
 def _latest(
     results: list[dict[str, Any]],
     name: str,
@@ -292,6 +298,15 @@ def _described(scenario: dict[str, Any]) -> str:
             if scenario.get("limit")
             else ""
         )
+        + (
+            f" {scenario['page_views_per_order']} product pages viewed before each order, "
+            f"{int(scenario['hot_share'] * 100)}% of them the hot SKU's, the rest among "
+            f"{scenario['tail_skus']:,} others, with up to {scenario['environments']} "
+            "environments a function; first a cold burst, one view a user at once "
+            "(bench/sale_reads.py)."
+            if scenario.get("page_views_per_order")
+            else ""
+        )
     )
 
 
@@ -328,7 +343,7 @@ def _step_tables(results: list[dict[str, Any]]) -> list[str]:
 
 
 def import_table(results: list[dict[str, Any]]) -> list[str]:
-    rows = [
+    rows: list[tuple[str, str | tuple[str, str]]] = [
         ("rows", "rows"),
         ("status", "status"),
         ("imported", "imported"),
@@ -342,7 +357,7 @@ def import_table(results: list[dict[str, Any]]) -> list[str]:
 
 
 def table(results: list[dict[str, Any]]) -> list[str]:
-    rows = [
+    rows: list[tuple[str, str | tuple[str, str]]] = [
         ("orders placed", "orders_placed"),
         ("accepted per second", "accepted_per_second"),
         ("POST /orders p50 ms", "post_orders_p50_ms"),
@@ -371,27 +386,52 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ("unpaid holds expired", "holds_expired"),
         ("seconds from a hold's end to its release, p99", "expiry_lag_p99_s"),
         ("seconds from a hold's end to its release, max", "expiry_lag_max_s"),
+        ("product pages viewed", "page_views"),
+        ("hot page p50 / p99 ms", ("hot_view_p50_ms", "hot_view_p99_ms")),
+        ("long-tail page p50 / p99 ms", ("tail_view_p50_ms", "tail_view_p99_ms")),
+        ("catalog environments", "catalog_environments"),
+        ("page views answered by a cache", "cache_hit_ratio"),
+        ("hit ratio L1 / L2", ("l1_hit_ratio", "l2_hit_ratio")),
+        ("DynamoDB product reads", "dynamodb_reads"),
+        ("DynamoDB read units per 1,000 page views", "read_units_per_1000_views"),
+        ("hot SKU's DynamoDB reads", "hot_sku_reads"),
+        ("hot SKU's DynamoDB reads per cache TTL", "hot_sku_reads_per_ttl"),
+        (
+            "cold burst: views at once / hot SKU reads",
+            ("cold_burst_views", "cold_burst_reads"),
+        ),
+        ("cold burst: answers by status", "cold_burst_statuses"),
         ("DynamoDB requests per order", "dynamodb_requests_per_order"),
         ("transactions per order", "transactions_per_order"),
     ]
     return _table(results, rows)
 
 
-def _table(results: list[dict[str, Any]], rows: list[tuple[str, str]]) -> list[str]:
+def _table(
+    results: list[dict[str, Any]], rows: list[tuple[str, str | tuple[str, str]]]
+) -> list[str]:
     """A markdown table: a column per result, a row per (label, key)."""
     lines = [
         "| | "
         + " | ".join(
             f"{r['scenario']['name']} ({r.get('backend', 'dynamodb-local')}, "
             f"{r.get('worker', 'per-order')}"
-            f"{', fast path' if fast_path_of(r) == 'on' else ''})"
+            f"{', fast path' if fast_path_of(r) == 'on' else ''}"
+            f"{', L1+L2' if cache_of(r) == 'l2' else ''})"
             for r in results
         )
         + " |",
         "|---|" + "---|" * len(results),
     ]
     for label, key in rows:
-        lines.append(f"| {label} | " + " | ".join(str(r.get(key, "-")) for r in results) + " |")
+        cells = [
+            " / ".join(str(r.get(k, "-")) for k in key)
+            if isinstance(key, tuple)
+            else str(r.get(key, "-"))
+            for r in results
+        ]
+        if set(cells) - {"-", "- / -"}:  # a row no run measures is left out
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 

@@ -6,7 +6,9 @@ Locust runs this in its own venv (.tools/locust): it imports only Locust and the
 library. bench/load.py writes the plan it reads (LOAD_PLAN: a JSON file) and reads the
 order ids it records (one JSON line per placed order, to LOAD_ORDERS, with the time its
 first request was sent); an order refused as sold out (409 SOLD_OUT) is a loser's answer,
-recorded as such with the seconds it took.
+recorded as such with the seconds it took. With "page_views_per_order", each order is
+preceded by that many product pages viewed (the hot SKU's `hot_share` of them, else one
+of "tail_skus"), as a sale day's browsers read.
 
 With "steps" in the plan, the arrival rate is stepped up instead: each customer places
 an order every `pace_seconds`, the number of customers follows "steps" (one every
@@ -54,6 +56,8 @@ class Customer(HttpUser):
                 self.environment.runner.quit()  # every customer placed its share: done
             raise StopUser()
         self.left -= 1
+        for _ in range(PLAN.get("page_views_per_order", 0)):
+            self._view_a_page()
         if PLAN.get("order_customers"):  # each order from a customer drawn at random
             self.token = self.random.choice(PLAN["tokens"])
         skus = self.random.sample(PLAN["skus"], self.random.randint(*PLAN["lines"]))
@@ -88,6 +92,15 @@ class Customer(HttpUser):
             headers={"Authorization": headers["Authorization"]},
             name="GET /orders/{order_id}",
         )
+
+    def _view_a_page(self) -> None:
+        """A product page's read, as a browser sends it (no token): the hot SKU's mostly,
+        else one of the long tail's."""
+        if self.random.random() < PLAN["hot_share"]:
+            self.client.get(f"/products/{PLAN['skus'][0]}", name="GET /products/{sku} hot")
+        else:
+            sku = self.random.choice(PLAN["tail_skus"])
+            self.client.get(f"/products/{sku}", name="GET /products/{sku} tail")
 
 
 if PLAN.get("steps"):

@@ -130,12 +130,15 @@ def _count_requests(folder: Path, function: str) -> Callable[[float], None]:
     counts: Counter[str] = Counter()
     lock = threading.Lock()
     send = getattr(Endpoint, "_send")  # noqa: B009  # private, untyped in the stubs
+    watched = os.environ.get("STOCKROOM_COUNT_READS_OF")
 
     def counted(endpoint: Any, request: Any) -> Any:
         target = request.headers.get("X-Amz-Target")  # JSON protocols: "Service.Operation"
         operation = target.decode().rsplit(".", 1)[-1] if target else request.method
+        reads = _keys_read(operation, request.body, watched) if watched else []
         with lock:
             counts[f"{endpoint._endpoint_prefix}.{operation}"] += 1
+            counts.update(f"reads.{key}" for key in reads)
         return send(endpoint, request)
 
     setattr(Endpoint, "_send", counted)  # noqa: B010
@@ -151,6 +154,20 @@ def _count_requests(folder: Path, function: str) -> Callable[[float], None]:
         partial.replace(file)
 
     return save
+
+
+def _keys_read(operation: str, body: bytes | str | None, table: str) -> list[str]:
+    """The keys of `table` a GetItem or BatchGetItem asks for (each key's first value),
+    so a load test can tell how often each item was read: STOCKROOM_COUNT_READS_OF names
+    the table."""
+    if operation not in ("GetItem", "BatchGetItem") or not body:
+        return []
+    request = json.loads(body)
+    if operation == "GetItem":
+        keys = [request["Key"]] if request.get("TableName") == table else []
+    else:
+        keys = request.get("RequestItems", {}).get(table, {}).get("Keys", [])
+    return [next(iter(next(iter(key.values())).values())) for key in keys]
 
 
 if __name__ == "__main__":

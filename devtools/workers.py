@@ -28,7 +28,8 @@ DEFAULT_MAX_ENVIRONMENTS = int(os.environ.get("STOCKROOM_MAX_ENVIRONMENTS", "8")
 # Variables a process needs to start at all, taken from the shell; Lambda's own AWS_*
 # variables come from the local endpoint (`local_stack.local_aws_environment`).
 # STOCKROOM_REQUEST_COUNTS: a folder where each environment counts its AWS requests
-# (devtools/runtime.py; `make load` reads them).
+# (devtools/runtime.py; `make load` reads them); STOCKROOM_COUNT_READS_OF: the table
+# whose keys read it counts one by one.
 _INHERITED = (
     "PATH",
     "HOME",
@@ -38,6 +39,7 @@ _INHERITED = (
     "SYSTEMROOT",
     "VIRTUAL_ENV",
     "STOCKROOM_REQUEST_COUNTS",
+    "STOCKROOM_COUNT_READS_OF",
 )
 
 
