@@ -406,12 +406,12 @@ def _case_section(case: str, figures: dict[str, Any]) -> list[str]:
         *(
             [_fixed(figures["binding_fixed"])]
             if figures["binding_fixed"]
-            else ["No limit of these is fixed: each is a quota AWS raises or a setting."]
+            else ["None of these is fixed: each is a quota AWS raises or a setting."]
         ),
         "",
         f"Target {figures['target']:,}/s: "
         + (
-            "no fixed limit is below it; the quotas and settings to raise are marked."
+            "no fixed limit is below it; raise the quotas and settings marked."
             if figures["target_met_without_fixed_limit"]
             else "a fixed limit is below it (see the next design)."
         ),
