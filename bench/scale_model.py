@@ -290,20 +290,24 @@ def run(
     for traffic in ("spread", "flash"):
         for design in ("per-order", "group"):
             rows = ceilings(traffic, design, a, worker, full[traffic][design.replace("-", "_")])
-            fixed = [row for row in rows if not row["raisable"]]
-            target = TARGETS[traffic]
-            for row in rows:  # what a raisable limit would have to be for the target
-                if row["raisable"] and row["orders_per_s"] < target:
-                    row["needed_for_target"] = round(row["current"] * target / row["orders_per_s"])
-            model["cases"][f"{traffic}/{design}"] = {
-                "target": target,
-                "binding": rows[0],
-                "binding_fixed": fixed[0] if fixed else None,
-                "target_met_without_fixed_limit": not fixed or fixed[0]["orders_per_s"] >= target,
-                "ceilings": rows,
-            }
+            model["cases"][f"{traffic}/{design}"] = _case(rows, TARGETS[traffic])
     model["measured_here"] = _measured()
     return model
+
+
+def _case(rows: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """Ceilings sorted: what binds, the first fixed limit, what the target needs raised."""
+    fixed = [row for row in rows if not row["raisable"]]
+    for row in rows:  # what a raisable limit would have to be for the target
+        if row["raisable"] and row["orders_per_s"] < target:
+            row["needed_for_target"] = round(row["current"] * target / row["orders_per_s"])
+    return {
+        "target": target,
+        "binding": rows[0],
+        "binding_fixed": fixed[0] if fixed else None,
+        "target_met_without_fixed_limit": not fixed or fixed[0]["orders_per_s"] >= target,
+        "ceilings": rows,
+    }
 
 
 def _measured() -> list[dict[str, Any]]:
