@@ -1,7 +1,9 @@
 """The scale model: how many orders a second Stockroom can decide on AWS, for the spread
 and flash-sale traffic of `make load`, before each AWS limit binds, for the design that
-reserves one order a transaction and for group commit. Every limit carries its value
-and its source; every figure of our own is named as measured here or assumed.
+reserves one order a transaction and for group commit; and how many order attempts a
+hot-SKU sale's read side (page views, status polls) lets in with no cache, a CloudFront
+edge, and the edge with a shared cache (L2). Every limit carries its value and its
+source; every figure of our own is named as measured here or assumed.
 
   .venv/bin/python -m bench.scale_model [--json] [--page docs/scaling.md]
 
@@ -37,6 +39,16 @@ LAMBDA_CONCURRENCY = "https://docs.aws.amazon.com/lambda/latest/dg/lambda-concur
 SQS_SCALING = "https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html"
 STREAM_PARAMS = "https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html"
 LAMBDA_MEMORY = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
+READ_UNITS = (
+    "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html"
+)
+CLOUDFRONT_QUOTAS = (
+    "https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/cloudfront-limits.html"
+)
+ELASTICACHE_LIMITS = (
+    "https://docs.aws.amazon.com/AmazonElastiCache/latest/dg/RedisConfiguration.html"
+)
+ELASTICACHE_PRICING = "https://aws.amazon.com/elasticache/pricing/"
 # Lambda gives a function CPU in proportion to its memory: one vCPU at 1,769 MB.
 VCPU_MB = 1769
 RESULTS = ROOT / "bench" / "results"
@@ -93,6 +105,37 @@ LIMITS = {
         STREAM_PARAMS,
         False,
     ),
+    "partition_rcu": Limit(
+        "read units a second on one partition (one item's ceiling)",
+        3000,
+        "RCU/s",
+        PARTITIONS,
+        False,
+    ),
+    "table_rru": Limit(
+        "read request units a second per on-demand table (account quota)",
+        40_000,
+        "RRU/s",
+        ON_DEMAND_MAX,
+        True,
+    ),
+    "cloudfront_rps": Limit(
+        "CloudFront requests a second per distribution", 250_000, "req/s", CLOUDFRONT_QUOTAS, True
+    ),
+    "l2_slot_ecpu": Limit(
+        "ElastiCache Serverless ECPUs a second on one slot (one key's; 90,000 from replicas)",
+        30_000,
+        "ECPU/s",
+        ELASTICACHE_LIMITS,
+        False,
+    ),
+    "l2_cache_ecpu": Limit(
+        "ElastiCache Serverless ECPUs a second per cache",
+        15_000_000,
+        "ECPU/s",
+        ELASTICACHE_LIMITS,
+        False,
+    ),
 }
 # Lambda adds at most 1,000 environments a function every 10 s (LAMBDA_SCALING), and an
 # SQS source at most 300 more batches a minute (SQS_SCALING): how fast a burst is met.
@@ -100,6 +143,18 @@ SCALING_NOTES = (
     f"Lambda scales each function by at most 1,000 environments every 10 s ({LAMBDA_SCALING}); "
     f"an SQS event source adds at most 300 concurrent batches a minute ({SQS_SCALING}). "
     "Both set how soon a sale's burst is met, not the steady rate."
+)
+# What a read costs. DynamoDB, an item up to 4 KB: half a read unit eventually
+# consistent, one strongly consistent (READ_UNITS). ElastiCache Serverless: 1 ECPU a KB
+# a simple read or write moves (ELASTICACHE_PRICING). A product item is about 1 KB at
+# most (a name of up to 200 characters): one ECPU a get or set.
+EVENTUAL_READ_RCU = 0.5
+STRONG_READ_RCU = 1.0
+ECPU_PER_PRODUCT = 1.0
+READ_COST_NOTES = (
+    f"Reading an item up to 4 KB costs 0.5 read unit, 1 strongly consistent ({READ_UNITS}); "
+    f"an ElastiCache get or set, 1 ECPU a KB ({ELASTICACHE_PRICING}). Products are about "
+    "1 KB at most."
 )
 
 
@@ -118,6 +173,17 @@ class Assumptions:
     spread_skus: int = 1000
     # Requests an order sends through the API (make load: POST /orders and one read).
     api_requests_per_order: float = 2.0
+    # A hot-SKU sale's read side, all assumed. Product pages a shopper views per order
+    # attempt. GET /orders/{id} per order: the client reads the order back (make load
+    # once) and, finding it PENDING, again. The share of public GETs CloudFront answers,
+    # caching for the API's Cache-Control (max-age: the L1 TTL). How long a page view
+    # served from L1 holds its Lambda environment (the handler alone takes about 0.1 ms
+    # here, bench/warm_api.py). The shared cache's TTL.
+    page_views_per_attempt: int = 20
+    status_polls_per_order: int = 2
+    edge_hit_ratio: float = 0.95
+    page_view_s: float = 0.002
+    l2_ttl_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -291,6 +357,7 @@ def run(
         for design in ("per-order", "group"):
             rows = ceilings(traffic, design, a, worker, full[traffic][design.replace("-", "_")])
             model["cases"][f"{traffic}/{design}"] = _case(rows, TARGETS[traffic])
+    model["read_side"] = read_side(a, worker, full["flash"]["group"])
     model["measured_here"] = _measured()
     return model
 
@@ -300,13 +367,117 @@ def _case(rows: list[dict[str, Any]], target: float) -> dict[str, Any]:
     fixed = [row for row in rows if not row["raisable"]]
     for row in rows:  # what a raisable limit would have to be for the target
         if row["raisable"] and row["orders_per_s"] < target:
-            row["needed_for_target"] = round(row["current"] * target / row["orders_per_s"])
+            # Exact where the row says what an attempt takes, else from the rounded ceiling.
+            needed = row.get("per_attempt", row["current"] / row["orders_per_s"]) * target
+            row["needed_for_target"] = round(needed)
     return {
         "target": target,
         "binding": rows[0],
         "binding_fixed": fixed[0] if fixed else None,
         "target_met_without_fixed_limit": not fixed or fixed[0]["orders_per_s"] >= target,
         "ceilings": rows,
+    }
+
+
+# A hot-SKU sale's read side: whether CloudFront (the edge) and a shared cache (L2,
+# ElastiCache Serverless) stand before the API and DynamoDB.
+READ_CASES = {"no cache": (False, False), "edge": (True, False), "edge + L2": (True, True)}
+# Warm containers to show what their L1 misses take of the hot item's partition.
+WARM_CONTAINERS = (20, 100, 1000)
+
+
+def l1_ttl_seconds() -> float:
+    """The containers' in-memory cache (L1) TTL as deployed: ProductCacheTtlSeconds."""
+    from devtools.template import load_template
+
+    return float(load_template()["Parameters"]["ProductCacheTtlSeconds"]["Default"])
+
+
+def read_side(
+    a: Assumptions, worker: Worker, measured: dict[str, float], l1_ttl_s: float | None = None
+) -> dict[str, Any]:
+    """Each read case's ceilings in order attempts a second, the deployed worker (group
+    commit, its full flash batch `measured` here) deciding; and what L1 alone spares."""
+    ttl = l1_ttl_seconds() if l1_ttl_s is None else l1_ttl_s
+    batch_s = worker.batch_seconds(measured)
+    cases = {
+        case: _case(read_ceilings(case, a, worker, batch_s, ttl), TARGETS["flash"])
+        for case in READ_CASES
+    }
+    no_l1 = read_ceilings("no cache", a, worker, batch_s, 0)
+    return {
+        "l1_ttl_s": ttl,
+        "cases": cases,
+        # Each warm container reads the hot item once per L1 TTL at most.
+        "l1_misses": [
+            {"containers": n, "rcu_per_s": n / ttl * EVENTUAL_READ_RCU if ttl > 0 else None}
+            for n in WARM_CONTAINERS
+        ],
+        "without_l1": next(row for row in no_l1 if row["limit"] == "partition_rcu"),
+    }
+
+
+def read_ceilings(
+    case: str, a: Assumptions, worker: Worker, batch_s: float, l1_ttl_s: float
+) -> list[dict[str, Any]]:
+    """Each limit's ceiling in order attempts a second, with each attempt's load on it
+    by where it comes from."""
+    edge, l2 = READ_CASES[case]
+    views = a.page_views_per_attempt * ((1 - a.edge_hit_ratio) if edge else 1)
+    polls = a.status_polls_per_order
+    post_s = 4 * a.round_trip_s  # idempotency put, product read, order put, completion
+    # The API functions' seconds an attempt: by Little's law, the warm containers a rate
+    # keeps busy, each with its own L1, which misses at most once a TTL (polls, which
+    # read no product, counted too: an upper bound). Through L1 go the page views
+    # reaching the API and the POST's product read.
+    api_s = {
+        "page views": views * a.page_view_s,
+        "order POST": post_s,
+        "status polls": polls * a.round_trip_s,
+    }
+    reads = views + 1
+    misses = reads if l1_ttl_s <= 0 else min(reads, sum(api_s.values()) / l1_ttl_s)
+    # One transaction a group of up to 99 orders changes the item (group commit): with
+    # L2, the stream writes each change through.
+    changes = profiles(a)["group"]["products_wru_flash"] / 2
+    requests = {"page views": views, "order POST": 1.0, "status polls": float(polls)}
+    hot_item = {"worker": STRONG_READ_RCU / worker.batch_size}
+    if not l2:
+        hot_item["L1 misses"] = misses * EVENTUAL_READ_RCU
+    rows = [
+        _read_ceiling("api_rps", requests),
+        _read_ceiling(
+            "lambda_concurrency",
+            api_s | {"worker and relay": batch_s / worker.batch_size + a.round_trip_s / 10},
+        ),
+        _read_ceiling(
+            "table_rru", {"status polls": polls * STRONG_READ_RCU, "worker": STRONG_READ_RCU}
+        ),
+        # With L2, DynamoDB sees one read of the item a L2 TTL, whatever the rate.
+        _read_ceiling("partition_rcu", hot_item, EVENTUAL_READ_RCU / a.l2_ttl_s if l2 else 0.0),
+    ]
+    if edge:  # every request goes through the distribution
+        pages = float(a.page_views_per_attempt)
+        rows.append(_read_ceiling("cloudfront_rps", requests | {"page views": pages}))
+    if l2:  # the hot item is one key, in one slot
+        ecpu = {"L1 misses": misses * ECPU_PER_PRODUCT, "write-through": changes}
+        rows += [_read_ceiling("l2_slot_ecpu", ecpu), _read_ceiling("l2_cache_ecpu", ecpu)]
+    return sorted(rows, key=lambda row: row["orders_per_s"])
+
+
+def _read_ceiling(limit: str, load: dict[str, float], constant: float = 0.0) -> dict[str, Any]:
+    """`load`: what an attempt takes of the limit, by source; `constant`: what it loses
+    whatever the rate."""
+    per_attempt = sum(load.values())
+    how = ", ".join(f"{source} {value:.3g}" for source, value in load.items())
+    return {
+        **_ceiling(
+            limit,
+            (LIMITS[limit].value - constant) / per_attempt,
+            f"{how} ({LIMITS[limit].unit.removesuffix('/s')} an attempt)",
+        ),
+        "load": load,
+        "per_attempt": per_attempt,
     }
 
 
@@ -344,6 +515,13 @@ def print_table(model: dict[str, Any], out: Callable[[str], None] = print) -> No
         for row in figures["ceilings"]:
             raisable = "raisable" if row["raisable"] else "fixed"
             out(f"  {row['orders_per_s']:>10,}  {row['limit']:<22} {raisable:<8} {row['how']}")
+    out("a hot-SKU sale's read side: order attempts a second before each limit binds")
+    for case, figures in model["read_side"]["cases"].items():
+        binding = figures["binding"]
+        out(f"{case}: binds at {binding['orders_per_s']:,}/s ({binding['limit']})")
+        for row in figures["ceilings"]:
+            raisable = "raisable" if row["raisable"] else "fixed"
+            out(f"  {row['orders_per_s']:>13,}  {row['limit']:<19} {raisable:<8} {row['how']}")
 
 
 def page(model: dict[str, Any]) -> str:
@@ -360,12 +538,13 @@ def page(model: dict[str, Any]) -> str:
         "| limit | value | raisable | source |",
         "|---|---|---|---|",
         *(
-            f"| {limit.name} | {limit.value:,g} {limit.unit} | {'yes' if limit.raisable else 'no'} "
-            f"| {limit.source} |"
+            f"| {limit.name} | {limit.value:,.15g} {limit.unit} "
+            f"| {'yes' if limit.raisable else 'no'} | {limit.source} |"
             for limit in LIMITS.values()
         ),
         "",
         SCALING_NOTES,
+        READ_COST_NOTES,
         "",
         "## Assumptions",
         "",
@@ -378,6 +557,7 @@ def page(model: dict[str, Any]) -> str:
     for case, figures in model["cases"].items():
         lines += _case_section(case, figures)
     lines += ONE_ITEM_SECTION
+    lines += _read_side_section(model)
     if model["measured_here"]:
         lines += _measured_here_section(model["measured_here"])
     return "\n".join(lines)
@@ -456,6 +636,93 @@ ONE_ITEM_SECTION = [
     "and all of them are raised on request.",
     "",
 ]
+
+
+# The read side's rows, in this order: a short name, and what an attempt takes.
+READ_LIMITS = {
+    "api_rps": ("API requests", "{views} views ({miss:.0%} past the edge), POST, {polls} polls"),
+    "cloudfront_rps": ("CloudFront requests", "every request"),
+    "lambda_concurrency": (
+        "Lambda concurrency",
+        "{view_ms:g} ms a view, {post_ms:g} ms a POST, {poll_ms:g} ms a poll; worker, relay",
+    ),
+    "table_rru": ("orders table reads", "{polls} polls, the worker's read: 1 unit each"),
+    "partition_rcu": (
+        "the hot item's partition reads",
+        "0.5 unit a container's read a L1 TTL (L2: one a {l2_ttl:g} s); 1 a worker batch",
+    ),
+    "l2_slot_ecpu": ("L2, the hot item's slot", "1 ECPU a get (L1 miss) or set (write-through)"),
+}
+
+
+def _read_side_section(model: dict[str, Any]) -> list[str]:
+    """The read cases side by side, one row a limit, what binds in bold."""
+    a, side = model["assumptions"], model["read_side"]
+    cases = side["cases"]
+    words = {
+        "views": a["page_views_per_attempt"],
+        "miss": 1 - a["edge_hit_ratio"],
+        "polls": a["status_polls_per_order"],
+        "view_ms": a["page_view_s"] * 1000,
+        "post_ms": 4 * a["round_trip_s"] * 1000,
+        "poll_ms": a["round_trip_s"] * 1000,
+        "l2_ttl": a["l2_ttl_s"],
+    }
+    rows = []
+    for limit, (label, takes) in READ_LIMITS.items():
+        cells = []
+        for figures in cases.values():
+            row = next((r for r in figures["ceilings"] if r["limit"] == limit), None)
+            figure = f"{row['orders_per_s']:,}" if row else "-"
+            binds = row is not None and row["limit"] == figures["binding"]["limit"]
+            cells.append(f"**{figure}**" if binds else figure)
+        fixed = "" if LIMITS[limit].raisable else " (fixed)"
+        rows.append(
+            f"| [{label}]({LIMITS[limit].source}){fixed} | {' | '.join(cells)} "
+            f"| {takes.format(**words)} |"
+        )
+    return [
+        "## A hot-SKU sale's read side, order attempts a second",
+        "",
+        "Beside its POST, an order attempt brings page views (public product GETs, cached at "
+        "the edge by CloudFront) and status polls (GET /orders/{id}), as assumed above. Each "
+        f"warm container's L1 reads the hot item once a TTL ({side['l1_ttl_s']:g} s) at most; "
+        "warm containers are the API functions' concurrency (Little's law). With L2, their "
+        "misses go to ElastiCache, kept current by the stream, and DynamoDB reads the item "
+        "once a L2 TTL. The worker is flash/group's.",
+        "",
+        "| limit | " + " | ".join(cases) + " | what an attempt takes |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        *_read_side_summary(side),
+        "",
+    ]
+
+
+def _read_side_summary(side: dict[str, Any]) -> list[str]:
+    """The first fixed limit, what the flash target needs raised, what L1 alone spares."""
+    cases = side["cases"]
+    fixed = {
+        READ_LIMITS[f["binding_fixed"]["limit"]][0] for f in cases.values() if f["binding_fixed"]
+    }
+    needed: dict[str, list[str]] = {}
+    for case, f in cases.items():
+        for row in f["ceilings"]:
+            if "needed_for_target" in row:
+                label = f"{READ_LIMITS[row['limit']][0]} {row['needed_for_target']:,} {row['unit']}"
+                needed.setdefault(label, []).append(case)
+    raise_ = ", ".join(f"{label} ({', '.join(names)})" for label, names in needed.items())
+    misses = side["l1_misses"]
+    rcu = ", ".join(f"{m['rcu_per_s']:g}" for m in misses)
+    containers = ", ".join(f"{m['containers']:,}" for m in misses)
+    return [
+        f"Bold: what binds. Quotas raised, {' or '.join(sorted(fixed))} bind first. For the "
+        f"flash target ({TARGETS['flash']:,}/s): {raise_}. L1's misses take {rcu} RCU/s (of "
+        f"{LIMITS['partition_rcu'].value:,g}) at {containers} warm containers; at "
+        "ProductCacheTtlSeconds 0 (allowed), each page view reaching the API reads the item: "
+        f"with no cache the partition binds at {side['without_l1']['orders_per_s']:,}/s.",
+    ]
 
 
 def _measured_here_section(measured_here: list[dict[str, Any]]) -> list[str]:

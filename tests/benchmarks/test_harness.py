@@ -168,3 +168,80 @@ def test_a_worker_batch_on_lambda_stretches_its_cpu_time_to_the_memorys_share_of
     assert Worker(100, 30, VCPU_MB // 2).batch_seconds(measured) == pytest.approx(
         0.12 + 0.16, rel=1e-3
     )
+
+
+def test_the_scaling_page_is_the_same_from_the_models_json():
+    """make bench writes docs/scaling.md from the model's JSON summary, not from the model."""
+    from bench import scale_model
+
+    model = scale_model.run()
+    assert scale_model.page(json.loads(json.dumps(model))) == scale_model.page(model)
+
+
+def read_side(l1_ttl_s: float | None = None, **assumptions: Any) -> dict[str, dict[str, Any]]:
+    """The read side's cases: what binds, and each ceiling by limit, with `assumptions`
+    changed."""
+    from bench import scale_model
+
+    a = scale_model.Assumptions(**assumptions)
+    measured = scale_model.calibration()["flash"]["group"]
+    side = scale_model.read_side(a, scale_model.Worker.deployed(), measured, l1_ttl_s)
+    return {
+        case: {
+            "binding": figures["binding"]["limit"],
+            "ceilings": {row["limit"]: row for row in figures["ceilings"]},
+        }
+        for case, figures in side["cases"].items()
+    }
+
+
+def test_each_read_side_case_of_a_hot_sku_sale_names_what_binds():
+    from bench import scale_model
+
+    cases = scale_model.run()["read_side"]["cases"]
+    assert list(cases) == ["no cache", "edge", "edge + L2"]
+    for figures in cases.values():
+        ceilings = [row["orders_per_s"] for row in figures["ceilings"]]
+        assert figures["binding"]["orders_per_s"] == min(ceilings) > 0
+        assert figures["binding_fixed"] in figures["ceilings"]
+        assert all(row["source"].startswith("https://") for row in figures["ceilings"])
+    limits = {case: {row["limit"] for row in f["ceilings"]} for case, f in cases.items()}
+    # Only with the edge is there a distribution to count, only with L2 a cache.
+    assert "cloudfront_rps" in limits["edge"] - limits["no cache"]
+    assert {"l2_slot_ecpu", "l2_cache_ecpu"} == limits["edge + L2"] - limits["edge"]
+
+
+@pytest.mark.parametrize("hit", [0.8, 0.95])
+def test_the_edge_lets_1_over_the_miss_ratio_times_the_page_views_past_the_api_quota(hit):
+    few = read_side(edge_hit_ratio=hit)
+    many = read_side(edge_hit_ratio=hit, page_views_per_attempt=40)
+    # What 20 more page views an attempt add to the API's requests, with and without the edge.
+    added = {
+        case: many[case]["ceilings"]["api_rps"]["per_attempt"]
+        - few[case]["ceilings"]["api_rps"]["per_attempt"]
+        for case in ("no cache", "edge")
+    }
+    assert added["no cache"] == pytest.approx(20)
+    assert added["no cache"] / added["edge"] == pytest.approx(1 / (1 - hit))
+    for cases in (few, many):
+        for case in ("no cache", "edge"):
+            row = cases[case]["ceilings"]["api_rps"]
+            # The ceiling is the quota over what an attempt sends.
+            assert row["orders_per_s"] == round(row["value"] / row["per_attempt"])
+            # The order's POST and its polls reach the API whatever the edge holds.
+            assert row["load"]["order POST"] == 1 and row["load"]["status polls"] == 2
+
+
+def test_l2_takes_the_hot_partition_out_of_the_binding_limits():
+    # Without L1 (ProductCacheTtlSeconds 0) every page view reaching the API reads the item.
+    few, many = read_side(l1_ttl_s=0), read_side(l1_ttl_s=0, page_views_per_attempt=200)
+    assert few["no cache"]["binding"] == many["no cache"]["binding"] == "partition_rcu"
+    assert few["edge + L2"]["binding"] == many["edge + L2"]["binding"] != "partition_rcu"
+    # Behind L2 the item's reads no longer grow with page views; before it, they do.
+    partition = {
+        case: (few[case]["ceilings"]["partition_rcu"], many[case]["ceilings"]["partition_rcu"])
+        for case in few
+    }
+    assert partition["edge + L2"][0] == partition["edge + L2"][1]
+    for case in ("no cache", "edge"):
+        assert partition[case][1]["orders_per_s"] < partition[case][0]["orders_per_s"]
