@@ -37,20 +37,22 @@ def request(
         return error.code, dict(error.headers), json.loads(raw) if raw else None
 
 
-def put_product(target: Target, sku: str, on_hand: int) -> None:
-    target.client("dynamodb").put_item(
-        TableName=target.outputs["ProductsTableName"],
-        Item={
-            "sku": {"S": sku},
-            "name": {"S": f"Product {sku}"},
-            "unit_price_cents": {"N": "1299"},
-            "currency": {"S": "EUR"},
-            "on_hand": {"N": str(on_hand)},
-            "reserved": {"N": "0"},
-            "available": {"N": str(on_hand)},
-            "updated_at": {"S": "2026-11-21T16:00:00.000000Z"},
-        },
-    )
+def put_product(
+    target: Target, sku: str, on_hand: int, max_per_customer: int | None = None
+) -> None:
+    item = {
+        "sku": {"S": sku},
+        "name": {"S": f"Product {sku}"},
+        "unit_price_cents": {"N": "1299"},
+        "currency": {"S": "EUR"},
+        "on_hand": {"N": str(on_hand)},
+        "reserved": {"N": "0"},
+        "available": {"N": str(on_hand)},
+        "updated_at": {"S": "2026-11-21T16:00:00.000000Z"},
+    }
+    if max_per_customer is not None:
+        item["max_per_customer"] = {"N": str(max_per_customer)}
+    target.client("dynamodb").put_item(TableName=target.outputs["ProductsTableName"], Item=item)
 
 
 def settled(target: Target, order_id: str, token: str, timeout: float = 30) -> dict[str, Any]:
