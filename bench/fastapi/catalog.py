@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import Header, Path, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from bench.fastapi.common import create_app, lambda_handler
 from stockroom import catalog
@@ -19,13 +20,9 @@ def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@app.get("/products/{sku}", response_model=ProductView)
-def get_product(
-    sku: Annotated[Sku, Path()],
-    if_none_match: Annotated[str | None, Header()] = None,
-    cache_control: Annotated[str | None, Header()] = None,
-) -> Response:
-    view = ProductView.of(catalog.get_product(sku, fresh=wants_fresh(cache_control)))
+def cached(view: BaseModel, if_none_match: str | None) -> Response:
+    """`view` with its ETag and public Cache-Control, or a 304 for its ETag (as
+    stockroom.http.cached_response)."""
     etag = etag_of(view)
     headers = {
         "ETag": etag,
@@ -36,12 +33,23 @@ def get_product(
     return JSONResponse(view.model_dump(mode="json"), headers=headers)
 
 
-@app.get("/products")
+@app.get("/products/{sku}", response_model=ProductView)
+def get_product(
+    sku: Annotated[Sku, Path()],
+    if_none_match: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
+) -> Response:
+    view = ProductView.of(catalog.get_product(sku, fresh=wants_fresh(cache_control)))
+    return cached(view, if_none_match)
+
+
+@app.get("/products", response_model=ProductPage)
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(min_length=1, max_length=1024)] = None,
-) -> ProductPage:
-    return catalog.list_products(limit, cursor)
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    return cached(catalog.list_products(limit, cursor), if_none_match)
 
 
 handler = lambda_handler(app)

@@ -53,13 +53,21 @@ def get_product(
 
 @app.get(
     "/products",
-    responses=answers(200, "A page of products", ProductPage, unprocessable=INVALID_CURSOR),
+    responses=documented(
+        {
+            200: described("A page of products, with ETag and Cache-Control headers", ProductPage),
+            304: described("Not modified: If-None-Match matched the current ETag"),
+        },
+        unprocessable=INVALID_CURSOR,
+    ),
 )
 def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, cursor_query()] = None,
-) -> ProductPage:
-    return catalog.list_products(limit, cursor)
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response[Any]:
+    page = catalog.list_products(limit, cursor)
+    return cached_response(page, catalog.product_cache_ttl_seconds(), if_none_match)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

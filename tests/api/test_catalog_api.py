@@ -107,6 +107,17 @@ def test_product_change_is_served_from_cache_until_no_cache_is_asked(stack, lamb
     assert after_refresh.body["unit_price_cents"] == 2000
 
 
+def test_a_page_of_products_is_cacheable_and_answers_304_to_its_etag(stack, lambda_context):
+    add_product("SKU-001")
+    page = call(http_event("GET", "/products", sub=None), lambda_context)
+    headers = {"If-None-Match": page.headers["etag"]}
+    again = call(http_event("GET", "/products", headers=headers, sub=None), lambda_context)
+
+    assert page.headers["cache-control"] == "public, max-age=5"
+    assert (again.status, again.body) == (304, None)
+    assert again.headers["etag"] == page.headers["etag"]
+
+
 def test_list_products_pages_through_everything_exactly_once(stack, lambda_context):
     skus = {f"SKU-{n:03d}" for n in range(45)}
     for sku in skus:
