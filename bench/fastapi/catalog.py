@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from bench.fastapi.common import create_app, lambda_handler
 from stockroom import catalog
-from stockroom.http_rules import etag_matches, etag_of, wants_fresh
+from stockroom.http_rules import etag_matches, etag_of, public_cache_control, wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 
 app = create_app()
@@ -26,7 +26,7 @@ def cached(view: BaseModel, if_none_match: str | None) -> Response:
     etag = etag_of(view)
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={catalog.product_cache_ttl_seconds()}",
+        "Cache-Control": public_cache_control(catalog.product_cache_ttl_seconds()),
     }
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)

@@ -3,6 +3,7 @@
 import pytest
 
 import catalog_api
+from stockroom import container
 from support.catalog_data import add_product
 from support.events import HttpResult, http_event, load_event, parse_response
 
@@ -44,7 +45,7 @@ def test_get_product_sample_event_returns_the_product_with_cache_headers(stack, 
     assert result.body["name"] == "Enamel mug"
     assert result.body["unit_price_cents"] == 1299
     assert result.body["available"] == 7
-    assert result.headers["cache-control"] == "public, max-age=5"
+    assert result.headers["cache-control"] == "public, max-age=5, stale-while-revalidate=30"
     assert result.headers["etag"].startswith('"') and result.headers["etag"].endswith('"')
 
 
@@ -113,9 +114,19 @@ def test_a_page_of_products_is_cacheable_and_answers_304_to_its_etag(stack, lamb
     headers = {"If-None-Match": page.headers["etag"]}
     again = call(http_event("GET", "/products", headers=headers, sub=None), lambda_context)
 
-    assert page.headers["cache-control"] == "public, max-age=5"
+    assert page.headers["cache-control"] == "public, max-age=5, stale-while-revalidate=30"
     assert (again.status, again.body) == (304, None)
     assert again.headers["etag"] == page.headers["etag"]
+
+
+def test_with_no_product_cache_no_cache_may_serve_a_product_stale(
+    stack, monkeypatch, lambda_context
+):
+    monkeypatch.setenv("PRODUCT_CACHE_TTL_SECONDS", "0")
+    container.reset()
+    add_product("SKU-001")
+
+    assert get_product(lambda_context, "SKU-001").headers["cache-control"] == "public, max-age=0"
 
 
 def test_list_products_pages_through_everything_exactly_once(stack, lambda_context):

@@ -133,7 +133,7 @@ def test_unavailable_products_are_left_out(long_cache, planted, lambda_context):
 
 def test_related_is_cacheable_and_answers_304_to_its_etag(planted, lambda_context):
     first = related(lambda_context, "SKU-A")
-    assert first.headers["cache-control"] == "public, max-age=5"
+    assert first.headers["cache-control"] == "public, max-age=5, stale-while-revalidate=30"
     again = related(lambda_context, "SKU-A", {"If-None-Match": first.headers["etag"]})
     assert again.status == 304
     assert again.headers["etag"] == first.headers["etag"]

@@ -21,6 +21,7 @@ from stockroom.http_rules import (
     error_envelope,
     etag_matches,
     etag_of,
+    public_cache_control,
     refusal_response,
     refused_request,
     status_of,
@@ -111,7 +112,7 @@ def cached_response(view: BaseModel, max_age: int, if_none_match: str | None) ->
     """`view` with its ETag and a public Cache-Control of `max_age` seconds, or a 304
     when If-None-Match names that ETag."""
     etag = etag_of(view)
-    headers = {"ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
+    headers = {"ETag": etag, "Cache-Control": public_cache_control(max_age)}
     if if_none_match is not None and etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return json_response(200, view, headers)

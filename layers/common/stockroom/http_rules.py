@@ -89,6 +89,19 @@ def wants_fresh(cache_control: str | None) -> bool:
     return bool(directives & {"no-cache", "no-store", "max-age=0"})
 
 
+# A public read may be served by a cache for its max-age, then stale for this many seconds
+# more while the cache fetches the next in the background (docs/caching.md).
+STALE_WHILE_REVALIDATE_SECONDS = 30
+
+
+def public_cache_control(max_age: int) -> str:
+    """The Cache-Control of a public read anyone may cache for `max_age` seconds. With
+    max-age 0 (fresh reads asked for) no cache may serve it stale either."""
+    if max_age <= 0:
+        return "public, max-age=0"
+    return f"public, max-age={max_age}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECONDS}"
+
+
 def etag_of(view: BaseModel) -> str:
     return '"' + hashlib.sha256(view.model_dump_json().encode()).hexdigest()[:32] + '"'
 
