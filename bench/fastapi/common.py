@@ -21,6 +21,7 @@ from stockroom.http_rules import (
     refused_request,
     status_of,
     validation_failure,
+    with_cache_control,
 )
 from stockroom.identity import Caller
 from stockroom.models import ErrorEnvelope
@@ -91,6 +92,7 @@ def lambda_handler(
             return refusal_response(refusal)
         if before is not None:
             before(context)
-        return adapter(event, context)  # type: ignore[arg-type]  # Mangum's own event types
+        answer = adapter(event, context)  # type: ignore[arg-type]  # Mangum's own event types
+        return with_cache_control(event, answer)
 
     return handler

@@ -1,7 +1,8 @@
 """HTTP API plumbing shared by the Powertools API functions: the validating resolver
-whose every error uses the one envelope, the OpenAPI response descriptions, and the
-caller from the JWT authorizer. The rules themselves (statuses, envelope, claims) are
-framework-free in stockroom/http_rules.py."""
+whose every error uses the one envelope, the Cache-Control of every answer, the OpenAPI
+response descriptions, and the caller from the JWT authorizer. The rules themselves
+(statuses, envelope, claims, caching headers) are framework-free in
+stockroom/http_rules.py."""
 
 from typing import Any
 
@@ -26,6 +27,7 @@ from stockroom.http_rules import (
     refused_request,
     status_of,
     validation_failure,
+    with_cache_control,
 )
 from stockroom.identity import Caller
 from stockroom.models import ErrorEnvelope
@@ -110,7 +112,8 @@ def json_response(
 
 def cached_response(view: BaseModel, max_age: int, if_none_match: str | None) -> Response[Any]:
     """`view` with its ETag and a public Cache-Control of `max_age` seconds, or a 304
-    when If-None-Match names that ETag."""
+    when If-None-Match names that ETag (`resolve` makes it private for a caller who sent
+    Authorization)."""
     etag = etag_of(view)
     headers = {"ETag": etag, "Cache-Control": public_cache_control(max_age)}
     if if_none_match is not None and etag_matches(if_none_match, etag):
@@ -168,11 +171,13 @@ def create_resolver() -> APIGatewayHttpResolver:
 
 def resolve(app: APIGatewayHttpResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The route's answer to `event`, once the request passes the checks every route
-    shares (a body must be JSON: stockroom/http_rules.py)."""
+    shares (a body must be JSON), with the Cache-Control every answer leaves with: a
+    public read's own to an anonymous caller, `private, no-store` to everyone else
+    (stockroom/http_rules.py)."""
     refusal = refused_request(event)
     if refusal is not None:
         return refusal_response(refusal)
-    return app.resolve(event, context)
+    return with_cache_control(event, app.resolve(event, context))
 
 
 def caller_of(app: APIGatewayHttpResolver) -> Caller:

@@ -1,8 +1,8 @@
 """What Stockroom's HTTP APIs answer, whatever framework serves them: each domain
-error's status, the one error envelope, the fields a validation error names, and the
-catalog's caching headers, and which request bodies are refused before any route sees
-them. No web framework is imported here (bench/fastapi/ serves the same answers with
-FastAPI)."""
+error's status, the one error envelope, the fields a validation error names, the
+caching headers (what a shared cache may keep), and which request bodies are refused
+before any route sees them. No web framework is imported here (bench/fastapi/ serves
+the same answers with FastAPI)."""
 
 import hashlib
 import json
@@ -89,8 +89,10 @@ def wants_fresh(cache_control: str | None) -> bool:
     return bool(directives & {"no-cache", "no-store", "max-age=0"})
 
 
-# A public read may be served by a cache for its max-age, then stale for this many seconds
-# more while the cache fetches the next in the background (docs/caching.md).
+# What a shared cache (the edge, a proxy) may keep (docs/caching.md): a public read's
+# answer for its max-age, then stale for STALE_WHILE_REVALIDATE_SECONDS more while the
+# cache fetches the next in the background; every other answer nothing.
+NOT_CACHEABLE = "private, no-store"
 STALE_WHILE_REVALIDATE_SECONDS = 30
 
 
@@ -100,6 +102,27 @@ def public_cache_control(max_age: int) -> str:
     if max_age <= 0:
         return "public, max-age=0"
     return f"public, max-age={max_age}, stale-while-revalidate={STALE_WHILE_REVALIDATE_SECONDS}"
+
+
+def cache_control_of(request_headers: Mapping[str, str], route_cache_control: str | None) -> str:
+    """The Cache-Control an answer leaves with: the one its route gave (a public read's),
+    unless the request carried Authorization; `private, no-store` for every other answer,
+    so that what one caller was told is never kept for another."""
+    authorized = any(name.lower() == "authorization" for name in request_headers)
+    if route_cache_control is None or authorized:
+        return NOT_CACHEABLE
+    return route_cache_control
+
+
+def with_cache_control(event: Mapping[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """A payload 2.0 function result with the Cache-Control `cache_control_of` gives it."""
+    headers = dict(result.get("headers") or {})
+    given = [name for name in headers if name.lower() == "cache-control"]
+    route_cache_control = headers[given[0]] if given else None
+    for name in given:
+        del headers[name]
+    headers["Cache-Control"] = cache_control_of(event.get("headers") or {}, route_cache_control)
+    return {**result, "headers": headers}
 
 
 def etag_of(view: BaseModel) -> str:
@@ -163,7 +186,7 @@ def refusal_response(refusal: tuple[int, ErrorEnvelope]) -> dict[str, Any]:
     status, envelope = refusal
     return {
         "statusCode": status,
-        "headers": {"Content-Type": JSON_MEDIA_TYPE},
+        "headers": {"Content-Type": JSON_MEDIA_TYPE, "Cache-Control": NOT_CACHEABLE},
         "body": envelope.model_dump_json(),
         "isBase64Encoded": False,
     }
