@@ -87,9 +87,10 @@ parity with AWS:
                 stack's data lives in memory until Ctrl-C; functions can import what the
                 dev venv holds (Lambda: the runtime's boto3 and the layers)
   ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics, alarms and the
-                dashboard, log groups, API throttling and access logs, aliases and
-                deployment preferences (the latest code serves), lifecycle rules, memory
-                limits{ttl}"""
+                dashboard, log groups, API throttling and access logs, the CloudFront edge
+                cache (no EdgeUrl output; the API's Cache-Control is as deployed), aliases
+                and deployment preferences (the latest code serves), lifecycle rules,
+                memory limits{ttl}"""
 
 _DYNAMODB_LOCAL = """DynamoDB Local 1.25.1 (AWS's emulator): concurrent requests, DynamoDB's
                 conditions, transactions (ClientRequestToken honoured) and streams; TTL
