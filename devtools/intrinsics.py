@@ -87,7 +87,11 @@ class Stack:
             return self.refs[name]
         if name in self.template["Resources"]:
             raise UnresolvedError(name)
-        return self.parameter(name)
+        value = self.parameter(name)
+        kind = str(self.template.get("Parameters", {})[name].get("Type", "String"))
+        if kind == "CommaDelimitedList" or kind.startswith("List<"):
+            return value.split(",")  # a list parameter's Ref is a list ("" gives [""])
+        return value
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         if (logical_id, attribute) in self.attributes:

@@ -10,6 +10,7 @@ TEMPLATE = {
         "Stage": {"Type": "String", "Default": "dev"},
         "Retention": {"Type": "Number", "Default": 7},
         "Issuer": {"Type": "String"},
+        "Subnets": {"Type": "CommaDelimitedList", "Default": ""},
     },
     "Conditions": {
         "IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
@@ -50,6 +51,15 @@ def test_an_override_wins_over_the_default_and_a_parameter_without_either_is_emp
     )
     assert overridden.resolve({"Ref": "Stage"}) == "prod"
     assert overridden.resolve({"Ref": "Issuer"}) == ""
+
+
+def test_a_list_parameter_gives_a_list_and_its_empty_default_one_empty_item():
+    listed = Stack("shop", "eu-west-1", parameter_overrides={"Subnets": "a,b"}, template=TEMPLATE)
+    assert listed.resolve({"Ref": "Subnets"}) == ["a", "b"]
+    assert listed.resolve({"Fn::Join": ["+", {"Ref": "Subnets"}]}) == "a+b"
+    empty = Stack("shop", "eu-west-1", template=TEMPLATE)
+    assert empty.resolve({"Ref": "Subnets"}) == [""]
+    assert empty.resolve({"Fn::Join": [",", {"Ref": "Subnets"}]}) == ""
 
 
 def test_sub_in_both_forms_with_attributes_and_literal_dollars(resolver):
