@@ -105,6 +105,7 @@ def test_the_real_template_resolves_fully_once_provisioned(stack):
         if resource["Type"] == "AWS::Serverless::Function":
             environment = stack.function_environment(name)
             assert "AWS_ENDPOINT_URL" not in environment  # NoValue: absent once deployed
+            assert environment.pop("CACHE_URL", "") == ""  # the cache tier is off by default
             assert all(isinstance(value, str) and value for value in environment.values())
     assert stack["ImportBucket"] == f"local-imports-{stack.region}-{stack.account}"
 

@@ -102,6 +102,20 @@ def test_every_function_deploys_through_a_live_alias_rolled_back_by_its_alarms(s
         assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
 
 
+def test_sam_gives_lambdas_network_interface_policy_to_the_functions_with_a_vpc_config():
+    """SAM adds AWSLambdaVPCAccessExecutionRole (the EC2 network-interface actions Lambda
+    needs, on "*": the Describe actions take no narrower resource) to the role of each
+    function with a VpcConfig, and only theirs. It cannot tell a conditional one's value,
+    so those roles carry it with the cache tier off too, as here (docs/deploying.md)."""
+    template = transformed("dev")["Resources"]
+    in_vpc = {function for function in FUNCTIONS if "VpcConfig" in function_properties(function)}
+    assert len(in_vpc) == 4  # the cache tier's functions (tests/unit/test_cache_template.py)
+    for function in FUNCTIONS:
+        policies = template[f"{function}Role"]["Properties"]["ManagedPolicyArns"]
+        vpc_access = any(str(arn).endswith("/AWSLambdaVPCAccessExecutionRole") for arn in policies)
+        assert vpc_access is (function in in_vpc), function
+
+
 def test_every_event_source_and_route_invokes_the_alias_not_the_latest_version():
     template = transformed("prod")["Resources"]
     aliases = {f"{function}Aliaslive" for function in FUNCTIONS}
