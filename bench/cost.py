@@ -22,11 +22,16 @@ Left out: free tiers, CloudWatch Logs and metrics, X-Ray traces, data transfer, 
 reading their orders back (GET /orders/{id}: 1 API request, 1 invocation, 1 read each).
 Durations are measured against moto, whose calls are slower than DynamoDB's for writes
 and faster for the network round trip, so treat the Lambda line as an estimate.
+
+The cache tier (`cache_tier()`, template.yaml's CacheTier) and CloudFront
+(`cloudfront()`) are priced from list prices and stated assumptions alone, nothing
+measured: what the tier costs idle, and how many lookups a month it must serve for the
+DynamoDB reads it saves to pay for that.
 """
 
 from typing import Any
 
-from devtools.template import event_sources, function_properties, load_template
+from devtools.template import event_sources, function_properties, load_template, resources
 
 # List prices in us-east-1 (USD), as published by AWS in 2026; not fetched at run time.
 PRICES = {
@@ -40,6 +45,31 @@ PRICES = {
     "snapstart_restore_per_gb": 0.0001397998,
 }
 SECONDS_A_MONTH = 30 * 24 * 3600
+
+# The cache tier and CloudFront, us-east-1 list prices (USD) in 2026, from the page
+# named above each group; not fetched at run time.
+EDGE_PRICES = {
+    # https://aws.amazon.com/elasticache/pricing/ : ElastiCache Serverless for Valkey, 33%
+    # below Redis OSS's $0.125 per GB-hour and $0.0034 per million ECPUs; each cache is
+    # metered for at least 100 MB. An ECPU is a KB read or written (a GET of 3.2 KB: 3.2).
+    "valkey_serverless_per_gb_hour": 0.084,
+    "valkey_serverless_per_million_ecpus": 0.0023,
+    "valkey_serverless_minimum_gb": 0.1,
+    # https://aws.amazon.com/privatelink/pricing/ : an interface endpoint, per hour in each
+    # Availability Zone (subnet) it is in, and per GB it carries. Gateway endpoints (DynamoDB,
+    # S3) are free.
+    "interface_endpoint_per_az_hour": 0.01,
+    "interface_endpoint_per_gb": 0.01,
+    # https://aws.amazon.com/cloudfront/pricing/ : to viewers in the US and Europe, the first
+    # 10 TB a month, past the always-free 1 TB and 10 million requests a month.
+    "cloudfront_per_gb_out": 0.085,
+    "cloudfront_per_million_https_requests": 1.00,
+    "cloudfront_free_gb_a_month": 1024,
+    "cloudfront_free_requests_a_month": 10_000_000,
+}
+# What one product read from DynamoDB takes: eventually consistent (dal/items.py's
+# batch_get), up to 4 KB, half a read unit.
+DYNAMODB_READ_UNITS_PER_PRODUCT = 0.5
 
 
 def _worker_batch() -> int:
@@ -169,3 +199,60 @@ def recommendations(measured: dict[str, Any]) -> dict[str, Any]:
         "usd_per_million_orders": round(usd_per_million, 2),
         "trainer_usd_a_month": trainer,
     }
+
+
+def _interface_endpoint_zones() -> int:
+    """The cache tier's interface endpoints (template.yaml), each counted once per subnet
+    it is in: what PrivateLink bills by the hour."""
+    return sum(
+        len(endpoint["Properties"]["SubnetIds"])
+        for endpoint in resources("AWS::EC2::VPCEndpoint").values()
+        if endpoint["Properties"]["VpcEndpointType"] == "Interface"
+    )
+
+
+def cache_tier(hit_ratio: float = 0.9, endpoint_zones: int | None = None) -> dict[str, Any]:
+    """What the cache tier costs idle (the cache's metered minimum and its VPC's interface
+    endpoints, `endpoint_zones` endpoint-zones as the template has them unless given, for
+    a 30-day month) and when it pays for itself against DynamoDB reads. Assumed: every
+    lookup that reaches the shared cache (a miss of a container's own) is one product of
+    at most 1 KB; a hit costs a GET (1 ECPU) and saves one DynamoDB read, a miss costs a
+    GET and a SET (2 ECPUs) besides that read. Left out: Lambda time saved or spent, data
+    transfer across zones and through the endpoints. The break-even is None where hits
+    save less than lookups cost."""
+    zones = _interface_endpoint_zones() if endpoint_zones is None else endpoint_zones
+    hours = SECONDS_A_MONTH / 3600
+    floor = {
+        "cache_minimum_storage": EDGE_PRICES["valkey_serverless_minimum_gb"]
+        * EDGE_PRICES["valkey_serverless_per_gb_hour"]
+        * hours,
+        "interface_endpoints": zones * EDGE_PRICES["interface_endpoint_per_az_hour"] * hours,
+    }
+    ecpus = 1 + (1 - hit_ratio)  # a GET always, a SET after each miss
+    spent = ecpus * EDGE_PRICES["valkey_serverless_per_million_ecpus"]
+    saved = hit_ratio * DYNAMODB_READ_UNITS_PER_PRODUCT * PRICES["dynamodb_per_million_read_units"]
+    net = saved - spent  # USD per million lookups
+    floor_usd = sum(floor.values())
+    lookups = floor_usd / net * 1e6 if net > 0 else None
+    return {
+        "assumed": {"hit_ratio": hit_ratio, "endpoint_zones": zones},
+        "floor_usd_a_month": {name: round(value, 2) for name, value in floor.items()},
+        "floor_usd_a_month_total": round(floor_usd, 2),
+        "net_usd_saved_per_million_lookups": round(net, 5),
+        "break_even_lookups_a_month": None if lookups is None else round(lookups),
+        "break_even_lookups_a_second": (
+            None if lookups is None else round(lookups / SECONDS_A_MONTH, 1)
+        ),
+    }
+
+
+def cloudfront(requests_a_month: float, gb_a_month: float) -> float:
+    """A month of a CloudFront distribution's HTTPS requests and data out to viewers in
+    the US and Europe, past the always-free allowance (USD; the first 10 TB's rate)."""
+    requests = max(0.0, requests_a_month - EDGE_PRICES["cloudfront_free_requests_a_month"])
+    gigabytes = max(0.0, gb_a_month - EDGE_PRICES["cloudfront_free_gb_a_month"])
+    return round(
+        requests / 1e6 * EDGE_PRICES["cloudfront_per_million_https_requests"]
+        + gigabytes * EDGE_PRICES["cloudfront_per_gb_out"],
+        2,
+    )
