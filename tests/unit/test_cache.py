@@ -140,3 +140,32 @@ def test_a_value_not_found_or_not_loaded_is_the_fallback_until_a_later_interval(
     assert value.get() == frozenset()
     assert loader.calls == 3  # the failing load is tried once per interval, not per get
     assert [str(error) for error in failures] == ["unreachable"]
+
+
+class RecordingTier(TtlCache[str]):
+    def __init__(self) -> None:
+        super().__init__(60)
+        self.asked: list[list[str]] = []
+
+    def get_many(self, keys: list[str]) -> dict[str, str]:
+        self.asked.append(keys)
+        return super().get_many(keys)
+
+
+def test_each_tier_is_asked_once_for_what_the_tiers_above_lacked():
+    upper, lower = RecordingTier(), RecordingTier()
+    upper.put("a", "1")
+    lower.put_many({"b": "2", "c": "3"})
+    cache = ReadThroughCache[str]([upper, lower])
+    loader = CountingLoader({"d": "4"})
+
+    assert cache.get_many(["a", "b", "c", "d", "ghost"], loader) == {
+        "a": "1",
+        "b": "2",
+        "c": "3",
+        "d": "4",
+    }
+    assert upper.asked == [["a", "b", "c", "d", "ghost"]]
+    assert lower.asked == [["b", "c", "d", "ghost"]]
+    assert loader.calls == [["d", "ghost"]]
+    assert upper.get_many(["b", "c", "d"]) == {"b": "2", "c": "3", "d": "4"}  # filled above

@@ -1,9 +1,10 @@
 """Read-through caching for hot reads (products by SKU).
 
 Callers use `ReadThroughCache.get_many`/`get`; where the values live is a list of tiers
-given at construction. Today there is one tier, `TtlCache`, in the container's memory
-(L1). A shared tier (L2, e.g. ElastiCache) is one more `CacheTier` in that list: no
-caller changes. Misses are not cached, so a product created a moment ago is found at once.
+given at construction, asked in turn, each for all the keys the tiers above it lacked:
+`TtlCache` in the container's memory (L1), then, where CACHE_URL names one, the shared
+tier every container reads (L2, stockroom/shared_cache.py). Misses are not cached, so a
+product created a moment ago is found at once.
 
 `RefreshedValue` is the other shape: one value (the sold-out SKUs) reloaded at most once
 an interval, whatever the number of requests asking for it.
@@ -20,9 +21,11 @@ type ResultHook = Callable[[int, int], None]
 
 
 class CacheTier[V](Protocol):
-    def get(self, key: str) -> V | None: ...
+    def get_many(self, keys: list[str]) -> dict[str, V]:
+        """The values the tier holds among `keys` (one round trip for a remote tier)."""
+        ...
 
-    def put(self, key: str, value: V) -> None: ...
+    def put_many(self, values: Mapping[str, V]) -> None: ...
 
     def clear(self) -> None: ...
 
@@ -63,6 +66,18 @@ class TtlCache[V]:
             while len(self._entries) > self._max_entries:
                 self._entries.popitem(last=False)
 
+    def get_many(self, keys: list[str]) -> dict[str, V]:
+        found = {}
+        for key in keys:
+            value = self.get(key)
+            if value is not None:
+                found[key] = value
+        return found
+
+    def put_many(self, values: Mapping[str, V]) -> None:
+        for key, value in values.items():
+            self.put(key, value)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
@@ -81,17 +96,20 @@ class ReadThroughCache[V]:
         """Values for the keys that exist; `bypass` skips the tiers but refreshes them."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, V] = {}
+        missing = wanted
         if not bypass:
-            for key in wanted:
-                value = self._lookup(key)
-                if value is not None:
-                    found[key] = value
-        missing = [key for key in wanted if key not in found]
+            for depth, tier in enumerate(self._tiers):
+                if not missing:
+                    break
+                hits = tier.get_many(missing)
+                if hits:
+                    self._fill(hits, below=depth)
+                    found |= hits
+                    missing = [key for key in missing if key not in hits]
         if missing:
             loaded = loader(missing)
-            for key, value in loaded.items():
-                self._fill(key, value, below=len(self._tiers))
-                found[key] = value
+            self._fill(loaded, below=len(self._tiers))
+            found |= loaded
         if self._on_result is not None and not bypass:
             self._on_result(len(wanted) - len(missing), len(missing))
         return found
@@ -103,17 +121,10 @@ class ReadThroughCache[V]:
         for tier in self._tiers:
             tier.clear()
 
-    def _lookup(self, key: str) -> V | None:
-        for depth, tier in enumerate(self._tiers):
-            value = tier.get(key)
-            if value is not None:
-                self._fill(key, value, below=depth)
-                return value
-        return None
-
-    def _fill(self, key: str, value: V, *, below: int) -> None:
-        for tier in self._tiers[:below]:
-            tier.put(key, value)
+    def _fill(self, values: Mapping[str, V], *, below: int) -> None:
+        if values:
+            for tier in self._tiers[:below]:
+                tier.put_many(values)
 
 
 class RefreshedValue[V]:
