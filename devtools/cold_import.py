@@ -53,14 +53,16 @@ def isolated_environment(path: tuple[Path, ...]) -> dict[str, str]:
     return env
 
 
-def probe(statement: str, function_folder: Path) -> dict[str, object]:
+def probe(
+    statement: str, function_folder: Path, environment: dict[str, str] | None = None
+) -> dict[str, object]:
     """`statement` run in a fresh interpreter with the layer and `function_folder` on its
-    path, and the functions' variables set: its seconds, the modules it loaded and the
-    value it left in `result`."""
+    path, and the functions' variables set (and `environment`'s over them): its seconds,
+    the modules it loaded and the value it left in `result`."""
     from devtools.provision import environments_as_provisioned  # a handler checks its own
 
     env = isolated_environment((ROOT / "layers/common", function_folder))
-    env |= environments_as_provisioned()
+    env |= environments_as_provisioned() | (environment or {})
     completed = subprocess.run(
         [sys.executable, "-c", _PROBE, statement],
         env=env,

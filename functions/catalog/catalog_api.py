@@ -22,7 +22,7 @@ from stockroom.http_rules import wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb", settings=["products_table_name"])
+container.prepare("dynamodb", "cache", settings=["products_table_name"])
 
 app = create_resolver()
 

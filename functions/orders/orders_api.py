@@ -24,6 +24,7 @@ from stockroom.observability import logger, metrics
 
 container.prepare(
     "dynamodb",
+    "cache",
     settings=[
         "products_table_name",
         "orders_table_name",

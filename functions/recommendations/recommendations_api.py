@@ -30,7 +30,9 @@ from stockroom.models import (
 )
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb", settings=["products_table_name", "recommendations_table_name"])
+container.prepare(
+    "dynamodb", "cache", settings=["products_table_name", "recommendations_table_name"]
+)
 
 app = create_resolver()
 

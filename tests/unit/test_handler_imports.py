@@ -102,6 +102,39 @@ def test_functions_that_need_no_boto3_feature_do_not_import_it(function):
     assert not _loads(loaded_modules(function), "boto3")
 
 
+# The functions with the shared cache tier: they make its client at init where CACHE_URL
+# is set (redis imported, nothing sent: a closed port is never reached), and only then.
+SHARED_CACHE_USERS = {
+    "CatalogFunction",
+    "OrdersFunction",
+    "RecommendationsFunction",
+}
+_CLIENT_MADE = (
+    "from stockroom import shared_cache\n"
+    "result = shared_cache.client.cache_info().currsize and type(shared_cache.client()).__name__"
+)
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_without_cache_url_no_function_loads_redis(function):
+    assert not _loads(loaded_modules(function), "redis")
+
+
+@pytest.mark.parametrize("function", [*sorted(SHARED_CACHE_USERS), "OrderWorkerFunction"])
+def test_with_cache_url_only_the_tiers_users_load_redis_and_make_its_client_at_init(function):
+    location = handler_location(function)
+    found = probe(
+        f"import {location.module}\n{_CLIENT_MADE}",
+        location.folder,
+        {"CACHE_URL": "redis://127.0.0.1:1"},  # nothing listens there
+    )
+    modules = found["modules"]
+    assert isinstance(modules, list)
+    uses_the_tier = function in SHARED_CACHE_USERS
+    assert _loads(frozenset(modules), "redis") is uses_the_tier
+    assert found["result"] == ("SharedCache" if uses_the_tier else 0)
+
+
 # What each function's first event calls; created at import, where Lambda's init pays.
 CLIENTS_AT_INIT = {
     "CatalogFunction": {"dynamodb"},

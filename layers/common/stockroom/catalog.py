@@ -1,5 +1,6 @@
-"""Catalog logic: product reads through the per-container cache."""
+"""Catalog logic: product reads through the container's cache, then the shared one."""
 
+from stockroom import shared_cache
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import products as products_table
 from stockroom.errors import FieldProblem, InvalidRequestError, NotFoundError
@@ -17,8 +18,14 @@ def _count_cache_results(hits: int, misses: int) -> None:
 
 @per_container
 def product_cache() -> ReadThroughCache[Product]:
+    """Products by SKU: this container's for PRODUCT_CACHE_TTL_SECONDS, then the shared
+    tier's, which the products table's stream keeps fresh (functions/stock_flags)."""
     return ReadThroughCache(
-        [TtlCache(get_settings().product_cache_ttl_seconds)], on_result=_count_cache_results
+        [
+            TtlCache[Product](get_settings().product_cache_ttl_seconds),
+            *shared_cache.tiers(shared_cache.PRODUCTS),
+        ],
+        on_result=_count_cache_results,
     )
 
 

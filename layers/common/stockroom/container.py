@@ -4,8 +4,9 @@ At init, `prepare()` creates the clients and checks the settings the function ne
 a missing variable fails the init with its name, not a request halfway through:
 Lambda runs init on boosted CPU, before the first request waits, and with SnapStart the
 result lands in the snapshot. No request is sent at init, so a snapshot holds no open
-connection; clients read credentials through the provider chain, which Lambda points at
-its container credentials endpoint for SnapStart functions.
+connection (the shared cache's client too connects on first use); clients read
+credentials through the provider chain, which Lambda points at its container
+credentials endpoint for SnapStart functions.
 
 After a SnapStart restore, `after_restore()` undoes what every environment restored
 from one snapshot would otherwise share: the state of `random`, which draws the retry
@@ -19,13 +20,22 @@ from typing import Any, Literal
 from stockroom import aws, once
 from stockroom.settings import ConfigurationError, get_settings
 
-Client = Literal["dynamodb", "sqs", "s3", "secretsmanager"]
+Client = Literal["dynamodb", "sqs", "s3", "secretsmanager", "cache"]
+
+
+def _shared_cache() -> Any:
+    # The module only where a function asks for it; redis itself only with CACHE_URL.
+    from stockroom import shared_cache
+
+    return shared_cache.client()
+
 
 _CLIENTS: dict[Client, Callable[[], Any]] = {
     "dynamodb": aws.dynamodb,
     "sqs": aws.sqs,
     "s3": aws.s3,
     "secretsmanager": aws.secretsmanager,
+    "cache": _shared_cache,  # the shared cache tier's client, if CACHE_URL names one
 }
 
 

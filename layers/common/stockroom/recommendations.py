@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from stockroom import catalog
+from stockroom import catalog, shared_cache
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.models import (
@@ -56,9 +56,10 @@ _MAX_CANDIDATES = 100
 
 
 @per_container
-def _popular_cache() -> TtlCache[Ranked]:
-    # Best sellers change slowly: each container reads them at most once a minute.
-    return TtlCache(60)
+def _popular_cache() -> ReadThroughCache[Ranked]:
+    # Best sellers change slowly: each container reads them at most once a minute, and
+    # from the shared tier where there is one.
+    return ReadThroughCache([TtlCache[Ranked](60), *shared_cache.tiers(shared_cache.POPULAR)])
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,15 @@ def suggest(
 
 @per_container
 def _rows_cache() -> ReadThroughCache[Ranked]:
-    # As fresh as product reads: the trainer rewrites rows every few minutes at most.
-    return ReadThroughCache([TtlCache(get_settings().product_cache_ttl_seconds)])
+    # The trainer rewrites rows every few minutes at most: a row is kept as long as a
+    # product by each container, and for SHARED_CACHE_TTL_SECONDS by the shared tier.
+    # Rows are public (one per SKU); what a customer's history makes of them is not cached.
+    return ReadThroughCache(
+        [
+            TtlCache[Ranked](get_settings().product_cache_ttl_seconds),
+            *shared_cache.tiers(shared_cache.RELATED),
+        ]
+    )
 
 
 def _rows(skus: list[str], fresh: bool = False) -> dict[str, Ranked]:
@@ -142,11 +150,8 @@ def _candidates(limit: int) -> int:
 
 
 def _popular() -> Ranked:
-    popular = _popular_cache().get("popular")
-    if popular is None:
-        popular = recommendations_table.get_popular()
-        _popular_cache().put("popular", popular)
-    return popular
+    popular = _popular_cache().get("top", lambda _: {"top": recommendations_table.get_popular()})
+    return popular or []
 
 
 def _page(

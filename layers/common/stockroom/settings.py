@@ -26,6 +26,13 @@ class Settings(BaseModel):
     # The recommendation trainer's model between runs (a bucket of its own).
     model_bucket_name: str | None = None
     product_cache_ttl_seconds: float = Field(default=5.0, ge=0, le=300)
+    # The shared cache tier (stockroom/shared_cache.py): its server (redis:// or rediss://;
+    # empty: no shared tier), how long it keeps an entry, how long one call may wait on
+    # it, and how long it is passed over after a call failed.
+    cache_url: str = Field(default="", pattern=r"^(rediss?://\S+)?$")
+    shared_cache_ttl_seconds: int = Field(default=60, ge=1, le=86_400)
+    shared_cache_timeout_seconds: float = Field(default=0.05, gt=0, le=5)
+    shared_cache_retry_seconds: float = Field(default=5.0, ge=0, le=300)
     idempotency_ttl_seconds: int = Field(default=86_400, ge=60)
     # The reconciler: a PENDING order older than this is sent to the order queue again.
     stuck_order_seconds: int = Field(default=600, ge=1)
