@@ -1,4 +1,5 @@
-"""Stock flags: which SKUs are sold out, from the changes of each product's `available`.
+"""Stock flags: which SKUs are sold out, from the changes of each product's `available`;
+and each changed product written through to the shared cache tier.
 
 The orders API answers SOLD_OUT from this set without a table read per request. A flag
 only ever refuses an order at the door; the worker still decides every order it lets
@@ -6,9 +7,13 @@ through, so a flag that is late (set or cleared) never oversells.
 """
 
 from collections.abc import Iterable
+from typing import Any
 
+from pydantic import ValidationError
+
+from stockroom import shared_cache
 from stockroom.dal import stock_flags
-from stockroom.models import utc_now
+from stockroom.models import Product, utc_now
 from stockroom.observability import count, logger
 
 
@@ -39,3 +44,25 @@ def apply_changes(changes: Iterable[tuple[str, int | None]]) -> tuple[int, int]:
     count("SkusFlaggedSoldOut", len(sold_out))
     count("SkusFlagCleared", len(back))
     return len(sold_out), len(back)
+
+
+def write_through(changes: Iterable[tuple[str, dict[str, Any] | None]]) -> int:
+    """Each changed product's latest state stored in the shared cache tier over what it
+    holds, and a removed one deleted, from (sku, the product as it now stands or None) in
+    stream order: each SKU's last change wins. A state that is not a valid product is
+    deleted too, so readers go to the table. Returns how many SKUs were written; 0
+    without the tier or when it failed (its entries then age out within their TTL)."""
+    latest = dict(changes)
+    if not latest or shared_cache.client() is None:
+        return 0
+    products: dict[str, Product] = {}
+    for sku, image in latest.items():
+        try:
+            if image is not None:
+                products[sku] = Product.model_validate(image)
+        except ValidationError as error:
+            logger.warning("product not written through", sku=sku, error=str(error)[:200])
+    gone = [sku for sku in latest if sku not in products]
+    if not shared_cache.write_through(shared_cache.PRODUCTS, products, gone):
+        return 0
+    return len(latest)

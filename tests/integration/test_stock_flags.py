@@ -1,7 +1,7 @@
-"""The sold-out flags from the products table's stream: the records the template's filter
-passes (stock crossing zero, whatever moved it: the worker, a cancel, an import), the
-set the stock flags function keeps from them, and the orders API refusing at the door
-what the set names."""
+"""The sold-out flags from the products table's stream: the records that change them
+(stock crossing zero, whatever moved it: the worker, a cancel, an import), the set the
+stock flags function keeps from them, and the orders API refusing at the door what the
+set names."""
 
 import json
 from typing import Any
@@ -29,26 +29,29 @@ from support.streams import stream_records
 
 def flag_patterns() -> list[dict[str, Any]]:
     events = resources("AWS::Serverless::Function")["StockFlagsFunction"]["Properties"]["Events"]
-    filters = events["StockCrossedZero"]["Properties"]["FilterCriteria"]["Filters"]
-    return [json.loads(item["Pattern"]) for item in filters]
+    filters = events["StockCrossedZero"]["Properties"].get("FilterCriteria", {}).get("Filters")
+    return [json.loads(item["Pattern"]) for item in filters or []]
 
 
 class ProductsStream:
     """The products table's stream, delivered to the stock flags function as its event
-    source would: only what the filter passes, each record once, in order."""
+    source would: only what its filter (if any) passes, each record once, in order."""
 
     def __init__(self) -> None:
         self.delivered = 0
-        self.passed: list[dict[str, Any]] = []
+        self.batch: list[dict[str, Any]] = []
 
-    def deliver(self, lambda_context: Any) -> list[dict[str, Any]]:
+    def deliver(self, lambda_context: Any) -> dict[str, int]:
+        """The function's answer to the records new since the last delivery (none: no
+        invocation, nothing flagged or cleared)."""
         records = stream_records(get_settings().require("products_table_name"))
         new, self.delivered = records[self.delivered :], len(records)
-        batch = [r for r in new if any(matches(p, r) for p in flag_patterns())]
-        if batch:
-            stock_flags_stream.handler({"Records": batch}, lambda_context)
-        self.passed += batch
-        return batch
+        patterns = flag_patterns()
+        self.batch = [r for r in new if not patterns or any(matches(p, r) for p in patterns)]
+        if not self.batch:
+            return {"flagged": 0, "cleared": 0}
+        result: dict[str, int] = stock_flags_stream.handler({"Records": self.batch}, lambda_context)
+        return result
 
 
 def sold_out() -> frozenset[str]:
@@ -64,10 +67,11 @@ def test_a_sell_out_flags_the_sku_and_the_api_refuses_it_at_the_door(stack, lamb
     stream = ProductsStream()
     add_product("SKU-A", on_hand=2)
     add_product("SKU-B", on_hand=5)
-    assert stream.deliver(lambda_context) == []  # created with stock: not a crossing
+    created = stream.deliver(lambda_context)  # created with stock: not a crossing
+    assert (created["flagged"], created["cleared"]) == (0, 0)
     first, second = place("alice", {"SKU-A": 1}), place("bob", {"SKU-A": 1, "SKU-B": 1})
     decide(first, second, lambda_context=lambda_context)
-    assert [r["dynamodb"]["Keys"]["sku"]["S"] for r in stream.deliver(lambda_context)] == ["SKU-A"]
+    assert stream.deliver(lambda_context)["flagged"] == 1
     assert sold_out() == {"SKU-A"}
 
     orders.sold_out_flags.cache_clear()  # this container's next refresh
@@ -109,13 +113,23 @@ def test_an_import_flags_a_product_without_stock_and_clears_it_on_restock(stack,
     assert sold_out() == frozenset()
 
 
-def test_only_changes_to_or_from_zero_pass_the_filter(stack, lambda_context):
+def test_only_changes_to_or_from_zero_change_the_flags(stack, lambda_context, monkeypatch):
+    updates: list[str] = []
+    update = stock_flags._update
+
+    def recorded(expression: str, skus: set[str], now: str) -> None:
+        updates.append(expression)
+        update(expression, skus, now)
+
+    monkeypatch.setattr(stock_flags, "_update", recorded)
     stream = ProductsStream()
     add_product("SKU-A", on_hand=3)
     decide(place("alice", {"SKU-A": 1}), lambda_context=lambda_context)  # 3 -> 2
-    assert stream.deliver(lambda_context) == []
+    assert stream.deliver(lambda_context) == {"flagged": 0, "cleared": 0, "written": 0}
+    assert updates == []
     decide(place("bob", {"SKU-A": 2}), lambda_context=lambda_context)  # 2 -> 0
-    assert len(stream.deliver(lambda_context)) == 1
+    assert stream.deliver(lambda_context)["flagged"] == 1
+    assert [expression.split()[0] for expression in updates] == ["ADD"]
 
 
 def test_a_batch_applied_again_or_changing_a_sku_twice_ends_in_its_last_state(
@@ -127,11 +141,11 @@ def test_a_batch_applied_again_or_changing_a_sku_twice_ends_in_its_last_state(
     bought = place("alice", {"SKU-A": 1})
     decide(bought, place("bob", {"SKU-B": 1}), lambda_context=lambda_context)
     orders.cancel_order(Caller(customer_id="alice"), bought.order_id)  # SKU-A back
-    records = stream.deliver(lambda_context)  # SKU-A out and back, SKU-B out: one batch
-    assert len(records) == 3
+    stream.deliver(lambda_context)  # SKU-A out and back, SKU-B out: one batch
+    assert sum(map(stock_flags_stream.crosses_zero, stream.batch)) == 3
     assert sold_out() == {"SKU-B"}
     for _ in range(2):  # a retried batch sets the same state
-        stock_flags_stream.handler({"Records": records}, lambda_context)
+        stock_flags_stream.handler({"Records": stream.batch}, lambda_context)
     assert sold_out() == {"SKU-B"}
 
 

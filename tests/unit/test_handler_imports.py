@@ -108,6 +108,7 @@ SHARED_CACHE_USERS = {
     "CatalogFunction",
     "OrdersFunction",
     "RecommendationsFunction",
+    "StockFlagsFunction",
 }
 _CLIENT_MADE = (
     "from stockroom import shared_cache\n"

@@ -14,15 +14,18 @@ import pytest
 import redis
 
 import recommendations_api
+import stock_flags_stream
 from devtools.template import ROOT
 from stockroom import catalog, container, shared_cache
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import products as products_table
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.models import Product
+from stockroom.settings import get_settings
 from stockroom.shared_cache import PRODUCTS, RELATED, SharedCache, SharedTier
 from support.catalog_data import add_product
 from support.events import http_event, parse_response
+from support.streams import stream_records
 
 ERRORS = (redis.RedisError, OSError)
 
@@ -301,3 +304,35 @@ def test_recommendations_share_public_rows_and_never_a_customers_answer(tier, la
     }
     assert all(re.match(r"stockroom:(product|related|popular):v1:[^:]+$", key) for key in keys)
     assert not any("alice" in key or "bob" in key for key in keys)
+
+
+# ------------------------------------------------ written through from the stream
+def test_the_products_stream_writes_each_product_through_and_deletes_the_rest(
+    tier, lambda_context, product_reads
+):
+    raw = fakeredis.FakeRedis(server=tier)
+    add_product("MUG-1", on_hand=3)
+    add_product("LAMP-1", on_hand=0)
+    raw.set(PRODUCTS.key("GONE-1"), PRODUCTS.encode(product("GONE-1")))
+    records = stream_records(get_settings().require("products_table_name"))
+    removed = {**records[0], "eventName": "REMOVE"}
+    removed["dynamodb"] = {"Keys": {"sku": {"S": "GONE-1"}}, "OldImage": {}}
+    broken = {**records[0]}
+    broken["dynamodb"] = {**records[0]["dynamodb"], "Keys": {"sku": {"S": "ODD-1"}}}
+    broken["dynamodb"]["NewImage"] = {"sku": {"S": "ODD-1"}}  # not a product
+    raw.set(PRODUCTS.key("ODD-1"), PRODUCTS.encode(product("ODD-1")))
+
+    result = stock_flags_stream.handler({"Records": [*records, removed, broken]}, lambda_context)
+
+    assert result == {"flagged": 1, "cleared": 0, "written": 4}
+    assert raw.exists(PRODUCTS.key("GONE-1"), PRODUCTS.key("ODD-1")) == 0
+    assert 55 < raw.ttl(PRODUCTS.key("MUG-1")) <= 60
+    found = catalog.find_products(["MUG-1", "LAMP-1"])
+    assert (found["MUG-1"].available, found["LAMP-1"].available) == (3, 0)
+    assert product_reads == []  # both from the tier
+
+
+def test_without_the_tier_the_stream_writes_nothing_through(stack, lambda_context):
+    add_product("MUG-1")
+    records = stream_records(get_settings().require("products_table_name"))
+    assert stock_flags_stream.handler({"Records": records}, lambda_context)["written"] == 0
