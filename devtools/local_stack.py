@@ -10,6 +10,7 @@ through the real path. What it emulates, approximates and ignores is printed at 
 
     python -m devtools.local_stack            # the stack, until Ctrl-C
     STOCKROOM_DYNAMODB=moto python -m devtools.local_stack     # moto's DynamoDB, no JVM
+    STOCKROOM_CACHE_TIER=none python -m devtools.local_stack   # no shared cache tier
     STOCKROOM_PARAMETER_OVERRIDES="StuckOrderSeconds=30" python -m devtools.local_stack
     # dev only: a function run with another handler, a module named from the repository's
     # root (a benchmark's baseline), its code folder and layers still on its path
@@ -18,6 +19,7 @@ through the real path. What it emulates, approximates and ignores is printed at 
     python -m devtools.local_stack token SUB [SCOPES...]
 """
 
+import atexit
 import contextlib
 import json
 import logging
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devtools import dynamodb_local
+from devtools import cache_server, dynamodb_local
 from devtools.http_api import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -60,6 +62,7 @@ API_TYPES = ("AWS::Serverless::HttpApi", "AWS::Serverless::Api")
 PARITY = """\
 parity with AWS:
   dynamodb      {dynamodb}
+  cache tier    {cache}
   emulated      SQS queues with redrive, S3 buckets and secrets (moto server; a secret's
                 value is in the outputs), and the tables, named
                 and wired from the template (Parameters, Conditions, Ref, GetAtt, Sub,
@@ -105,10 +108,17 @@ _MOTO_DYNAMODB = """moto (STOCKROOM_DYNAMODB=moto): one request at a time, no TT
                 copy when a transaction is cancelled)"""
 
 
-def parity(dynamodb_local: bool) -> str:
-    """What the local stack emulates, approximates and ignores, for its DynamoDB backend."""
+_CACHE_SERVER = """a real server (Valkey, as the deployed tier runs it), in memory, no
+                TLS, one node: CACHE_URL is redis://127.0.0.1:<port> (`CacheUrl`)"""
+_NO_CACHE = "none (STOCKROOM_CACHE_TIER=none): CACHE_URL is empty, as deployed without it"
+
+
+def parity(dynamodb_local: bool, cache: bool = True) -> str:
+    """What the local stack emulates, approximates and ignores, for its DynamoDB backend
+    and with or without the shared cache tier."""
     return PARITY.format(
         dynamodb=_DYNAMODB_LOCAL if dynamodb_local else _MOTO_DYNAMODB,
+        cache=_CACHE_SERVER if cache else _NO_CACHE,
         ttl="" if dynamodb_local else ", TTL expiry",
     )
 
@@ -181,6 +191,22 @@ def start_dynamodb(port: int) -> "dynamodb_local.DynamoDbLocal | None":
     if dynamodb_local.backend() == "moto":
         return None
     return dynamodb_local.start(port, local_dir() / "dynamodb-local.log")
+
+
+def start_cache(host: str, port: int) -> "cache_server.CacheServer | None":
+    """The shared cache tier's server on `port`, serving, or None when
+    STOCKROOM_CACHE_TIER=none leaves the stack without one."""
+    if cache_server.tier() == "none":
+        return None
+    server = cache_server.start(host, port, local_dir() / "cache-server.log")
+    server.wait_until_serving()
+    return server
+
+
+def cache_environment(cache_url: str | None) -> dict[str, str]:
+    """What points the functions at the local shared cache tier (CACHE_URL, over the
+    template's empty one); nothing without it."""
+    return {"CACHE_URL": cache_url} if cache_url else {}
 
 
 def endpoint_is_up(endpoint: str) -> bool:
@@ -331,11 +357,16 @@ def _references(value: Any, names: set[str]) -> bool:
 
 
 def local_outputs(
-    stack: Stack, api_url: str, endpoint: str, dynamodb: str | None = None
+    stack: Stack,
+    api_url: str,
+    endpoint: str,
+    dynamodb: str | None = None,
+    cache_url: str | None = None,
 ) -> dict[str, str]:
     """The template's Outputs resolved locally (an output built from an API's id is the
-    local API's URL), plus the AWS endpoint and, if it is another, DynamoDB's, and each
-    secret's value under its logical id (here only: a deployed stack outputs none)."""
+    local API's URL), plus the AWS endpoint and, if it is another, DynamoDB's, the shared
+    cache tier's server if it runs, and each secret's value under its logical id (here
+    only: a deployed stack outputs none)."""
     from devtools.provision import secret_values
 
     template = load_template()
@@ -356,14 +387,19 @@ def local_outputs(
     outputs["AwsEndpointUrl"] = endpoint
     if dynamodb:
         outputs["DynamoDbEndpointUrl"] = dynamodb
+    if cache_url:
+        outputs["CacheUrl"] = cache_url
     return outputs | secret_values(stack)
 
 
-def save_state(stack: Stack, endpoint: str, dynamodb: str | None = None) -> None:
+def save_state(
+    stack: Stack, endpoint: str, dynamodb: str | None = None, cache_url: str | None = None
+) -> None:
     """What `make invoke` needs to use this running stack: its endpoints and names."""
     state = {
         "endpoint": endpoint,
         "dynamodb_endpoint": dynamodb,
+        "cache_url": cache_url,
         "name": stack.name,
         "region": stack.region,
         "parameter_overrides": stack.parameter_overrides,
@@ -392,17 +428,30 @@ def load_state() -> tuple[Stack, str, str | None] | None:
     return stack, state["endpoint"], state.get("dynamodb_endpoint")
 
 
-def write_sam_env_vars(stack: Stack, aws_port: int, dynamodb_port: int | None = None) -> None:
+def running_cache_url() -> str | None:
+    """The shared cache tier's server of the running stack `save_state` described, if
+    it runs one."""
+    path = local_dir() / STATE_FILE
+    url = json.loads(path.read_text()).get("cache_url") if path.exists() else None
+    return str(url) if url else None
+
+
+def write_sam_env_vars(
+    stack: Stack, aws_port: int, dynamodb_port: int | None = None, cache_port: int | None = None
+) -> None:
     """`sam local invoke/start-api --env-vars` input: each function's variables as this
     stack resolves them, and AWS_ENDPOINT_URL (and DynamoDB's own, when DynamoDB Local
-    serves it) pointing containers at this stack (SAM overrides only variables the
-    template declares: template.yaml declares them in Globals as AWS::NoValue, so they are
-    absent once deployed)."""
+    serves it, and CACHE_URL when the shared cache tier runs) pointing containers at this
+    stack (SAM overrides only variables the template declares: template.yaml declares the
+    endpoints in Globals as AWS::NoValue, so they are absent once deployed, and CACHE_URL
+    as empty)."""
     host = "http://host.docker.internal"
     parameters = {"AWS_ENDPOINT_URL": f"{host}:{aws_port}"}
     if dynamodb_port is not None:
         parameters["AWS_ENDPOINT_URL_DYNAMODB"] = f"{host}:{dynamodb_port}"
         parameters["AWS_ENDPOINT_URL_DYNAMODB_STREAMS"] = f"{host}:{dynamodb_port}"
+    if cache_port is not None:
+        parameters["CACHE_URL"] = f"redis://host.docker.internal:{cache_port}"
     variables: dict[str, Any] = {"Parameters": parameters}
     for function in resources("AWS::Serverless::Function"):
         variables[function] = stack.function_environment(function)
@@ -549,6 +598,7 @@ def start_in_background(
         "STOCKROOM_AWS_PORT": str(aws_port),
         "STOCKROOM_API_PORT": str(api_port),
         "STOCKROOM_DYNAMODB_PORT": str(dynamodb_port),
+        "STOCKROOM_CACHE_PORT": str(free_port()),
         "STOCKROOM_LOCAL_DIR": str(local_dir),
         **(environment or {}),
     }
@@ -578,16 +628,25 @@ def main() -> None:
     aws_port = int(os.environ.get("STOCKROOM_AWS_PORT", "4566"))
     api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
     dynamodb_port = int(os.environ.get("STOCKROOM_DYNAMODB_PORT", "8000"))
+    cache_port = int(os.environ.get("STOCKROOM_CACHE_PORT", "6380"))
     handlers = handler_overrides()
     for function, handler in handlers.items():
         print(f"[handler] {function} runs {handler}, not the template's", file=sys.stderr)
     endpoint = f"http://127.0.0.1:{aws_port}"
     api_url = f"http://127.0.0.1:{api_port}"
+    cache = start_cache(host, cache_port)
+    if cache:  # whenever this process ends, even from a failed start
+        atexit.register(cache.stop)
+    cache_url = cache.url if cache else None
     moto, dynamodb = _start_aws(host, aws_port, dynamodb_port)
     dynamodb_endpoint = dynamodb.endpoint if dynamodb else None
     use_local_endpoint(endpoint, dynamodb_endpoint)
     stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
-    functions = Functions(stack, local_aws_environment(endpoint, dynamodb_endpoint), handlers)
+    functions = Functions(
+        stack,
+        local_aws_environment(endpoint, dynamodb_endpoint) | cache_environment(cache_url),
+        handlers,
+    )
 
     stop = threading.Event()
     settled, notification_queues = _start_triggers(
@@ -600,17 +659,19 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     warming = functions.warm()  # after the API is up: a first request needs no other process
 
-    outputs = local_outputs(stack, api_url, endpoint, dynamodb_endpoint)
+    outputs = local_outputs(stack, api_url, endpoint, dynamodb_endpoint, cache_url)
     (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
-    save_state(stack, endpoint, dynamodb_endpoint)
-    write_sam_env_vars(stack, aws_port, dynamodb_port if dynamodb else None)
+    save_state(stack, endpoint, dynamodb_endpoint, cache_url)
+    write_sam_env_vars(
+        stack, aws_port, dynamodb_port if dynamodb else None, cache.port if cache else None
+    )
     _seed(stack, notification_queues, settled)
 
     # "ready" means ready: a first request finds its function's environment started.
     deadline = time.monotonic() + WARM_SECONDS
     for thread in warming:
         thread.join(max(0.0, deadline - time.monotonic()))
-    _print_ready(started, dynamodb is not None, endpoint, dynamodb_endpoint, api_url)
+    _print_ready(started, dynamodb is not None, endpoint, dynamodb_endpoint, api_url, cache_url)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
@@ -623,6 +684,8 @@ def main() -> None:
         moto.shutdown()
         if dynamodb:
             dynamodb.stop()
+        if cache:
+            cache.stop()
         (local_dir() / STATE_FILE).unlink(missing_ok=True)
 
 
@@ -685,11 +748,14 @@ def _print_ready(
     endpoint: str,
     dynamodb_endpoint: str | None,
     api_url: str,
+    cache_url: str | None,
 ) -> None:
-    print(parity(local_dynamodb))
+    print(parity(local_dynamodb, cache_url is not None))
     print(f"AWS endpoint  {endpoint}")
     if dynamodb_endpoint:
         print(f"DynamoDB      {dynamodb_endpoint}   (DynamoDB Local; its log: dynamodb-local.log)")
+    if cache_url:
+        print(f"cache tier    {cache_url}   (its log: cache-server.log)")
     print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
     folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
     print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")

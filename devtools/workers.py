@@ -70,9 +70,11 @@ class FunctionSpec:
 
     @classmethod
     def from_template(
-        cls, function: str, stack: Stack, aws: dict[str, str], handler: str | None = None
+        cls, function: str, stack: Stack, local: dict[str, str], handler: str | None = None
     ) -> "FunctionSpec":
-        """The function as the template declares it; with `handler` (dev only: a
+        """The function as the template declares it, with `local`'s variables over the
+        template's (what points it at this machine's stand-ins: the AWS endpoint, its
+        credentials, the shared cache tier's server); with `handler` (dev only: a
         benchmark's baseline), that handler instead of the template's, a module named
         from the repository's root ("bench.per_order_worker.handler") with the function's
         code folder and layers still first on its path."""
@@ -86,7 +88,6 @@ class FunctionSpec:
         reserved = stack.resolve(properties.get("ReservedConcurrentExecutions"))
         environment = {
             **{name: os.environ[name] for name in _INHERITED if name in os.environ},
-            **aws,
             "AWS_LAMBDA_FUNCTION_NAME": function,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(timeout)),
@@ -95,6 +96,7 @@ class FunctionSpec:
             "LAMBDA_TASK_ROOT": str(location.folder),
             "PYTHONUNBUFFERED": "1",
             **stack.function_environment(function),
+            **local,
         }
         return cls(
             function=function,

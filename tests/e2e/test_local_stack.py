@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 
 from devtools.http_api import make_token
 from devtools.template import ROOT
@@ -192,6 +193,39 @@ def test_an_order_whose_stream_record_never_became_a_message_is_decided_anyway(l
     assert product["available"] == 1
 
 
+def test_products_go_through_the_shared_cache_tier_which_the_stream_keeps_fresh(
+    local_stack, target
+):
+    url = local_stack["outputs"]["CacheUrl"]
+    assert re.fullmatch(r"redis://127\.0\.0\.1:\d+", url)
+    cache = redis.Redis.from_url(url)
+    sku = f"TIER-{target.run_id}"
+    key = f"stockroom:product:v1:{sku}"
+
+    def cached_available() -> int | None:
+        raw = cache.get(key)
+        return None if raw is None else int(json.loads(raw)["available"])
+
+    def wait_for(available: int) -> None:
+        deadline = time.monotonic() + 30
+        while cached_available() != available:
+            assert time.monotonic() < deadline, (available, cached_available())
+            time.sleep(0.1)
+
+    put_product(target, sku, on_hand=3)
+    wait_for(3)  # written through from the products stream, before any read
+    token = make_token("tier-customer")
+    status, _, order = request(
+        f"{target.api}/orders", "POST", {"items": [{"sku": sku, "quantity": 1}]}, token=token
+    )
+    assert status == 202, order
+    assert settled(target, order["order_id"], token)["status"] == "CONFIRMED"
+    wait_for(2)
+    status, _, product = request(f"{target.api}/products/{sku}")
+    assert (status, product["available"]) == (200, 2)
+    cache.close()
+
+
 def test_quiet_invocations_print_no_empty_metrics_warning(local_stack):
     assert request(f"{local_stack['api']}/health")[0] == 200
     assert "No application metrics to publish" not in local_stack["log"].read_text()
@@ -259,13 +293,23 @@ def _started(folder: Path, environment: dict[str, str] | None = None) -> "Backgr
     return stack
 
 
-def test_the_stack_runs_on_motos_dynamodb_where_the_jvm_cannot(tmp_path):
+@pytest.mark.skipif(sys.platform != "linux", reason="reads process groups from /proc")
+def test_the_stack_runs_on_motos_dynamodb_and_stops_all_it_started(tmp_path):
     stack = _started(tmp_path, {"STOCKROOM_DYNAMODB": "moto"})
+    group = stack.process.pid
     try:
         assert "dynamodb      moto (STOCKROOM_DYNAMODB=moto)" in stack.log.read_text()
         assert stack.dynamodb_endpoint is None
         status, _, product = request(f"{stack.api}/products/MUG-1")
         assert (status, product["sku"]) == (200, "MUG-1")
+        cache = json.loads((tmp_path / "outputs.json").read_text())["CacheUrl"]
+        assert redis.Redis.from_url(cache).exists("stockroom:product:v1:MUG-1") == 1
+        stack.process.terminate()  # as Ctrl-C or a SIGTERM stops it, nothing killed
+        stack.process.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _running_in_group(group) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _running_in_group(group) == []  # the cache server, functions: all stopped
     finally:
         stack.stop()
 

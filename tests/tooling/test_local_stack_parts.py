@@ -201,14 +201,17 @@ def test_the_sam_env_vars_file_sets_only_variables_the_template_declares(
     from devtools.template import function_properties, resources
 
     monkeypatch.setenv("STOCKROOM_LOCAL_DIR", str(tmp_path))
-    write_sam_env_vars(stack, 4566)
+    write_sam_env_vars(stack, 4566, cache_port=6380)
     variables = json.loads((tmp_path / SAM_ENV_VARS_FILE).read_text())
 
-    # SAM CLI overrides declared variables only: AWS_ENDPOINT_URL must be declared.
-    assert variables["Parameters"] == {"AWS_ENDPOINT_URL": "http://host.docker.internal:4566"}
+    # SAM CLI overrides declared variables only: AWS_ENDPOINT_URL and CACHE_URL must be.
+    assert variables["Parameters"] == {
+        "AWS_ENDPOINT_URL": "http://host.docker.internal:4566",
+        "CACHE_URL": "redis://host.docker.internal:6380",
+    }
     for function in resources("AWS::Serverless::Function"):
         declared = function_properties(function)["Environment"]["Variables"]
-        assert "AWS_ENDPOINT_URL" in declared
+        assert {"AWS_ENDPOINT_URL", "CACHE_URL"} <= set(declared)
         assert set(variables[function]) <= set(declared)
         assert variables[function]["POWERTOOLS_SERVICE_NAME"] == "stockroom"
     assert variables["OrderRelayFunction"]["ORDER_QUEUE_URL"] == stack["OrderQueue"]

@@ -266,7 +266,7 @@ def test_the_importers_reserved_concurrency_bounds_its_pool_when_set(reserved, e
         parameter_overrides={"ImportReservedConcurrency": reserved},
         refs={name: name for name in load_template()["Resources"]},
     )
-    spec = FunctionSpec.from_template("CatalogImportFunction", stack, aws={})
+    spec = FunctionSpec.from_template("CatalogImportFunction", stack, local={})
     assert spec.max_environments == expected
 
 
@@ -301,7 +301,7 @@ def test_a_handler_override_runs_a_module_named_from_the_root_with_the_functions
 
 def test_a_handler_override_replaces_the_templates_handler_and_nothing_else(monkeypatch):
     stack = Stack("local", "eu-west-1", refs={name: name for name in load_template()["Resources"]})
-    declared = FunctionSpec.from_template("OrderWorkerFunction", stack, aws={})
+    declared = FunctionSpec.from_template("OrderWorkerFunction", stack, local={})
     monkeypatch.setenv("STOCKROOM_HANDLER_OVERRIDES", "OrderWorkerFunction=bench.baseline.handler")
     (handler,) = handler_overrides().values()
 
