@@ -440,6 +440,7 @@ class _ReadSide:
                 self.hot,
                 sale_reads.environments(self.stack.local_dir / REQUEST_COUNTS, sale_reads.CATALOG),
             ),
+            **(sale_reads.tier_latency(self.cache_url) if self.cache_url else {}),
             **sale_reads.hit_ratios(
                 views_count, sale_reads.reads(catalog, self.hot)[0], self.l2_before, l2
             ),

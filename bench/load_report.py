@@ -392,6 +392,8 @@ def table(results: list[dict[str, Any]]) -> list[str]:
         ("catalog environments", "catalog_environments"),
         ("page views answered by a cache", "cache_hit_ratio"),
         ("hit ratio L1 / L2", ("l1_hit_ratio", "l2_hit_ratio")),
+        ("a product found in L1 / in L2, p50 µs", ("l1_hit_p50_us", "l2_hit_p50_us")),
+        ("a product found in L1 / in L2, p99 µs", ("l1_hit_p99_us", "l2_hit_p99_us")),
         ("DynamoDB product reads", "dynamodb_reads"),
         ("DynamoDB read units per 1,000 page views", "read_units_per_1000_views"),
         ("hot SKU's DynamoDB reads", "hot_sku_reads"),

@@ -101,3 +101,48 @@ def hit_ratios(
     else:
         figures["l1_hit_ratio"] = figures["cache_hit_ratio"]
     return figures
+
+
+def tier_latency(cache_url: str, lookups: int = 2000) -> dict[str, float]:
+    """p50 and p99 microseconds of a product found in L1 (the container's TtlCache) and
+    in L2 (the layer's SharedTier over the stack's server, decoding included), the same
+    product, side by side in this process."""
+    import os
+    import sys
+    import time
+
+    # The layer's own tiers, in this process: its metrics are not wanted here.
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "Stockroom")
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "layers" / "common"))
+    from stockroom.cache import TtlCache
+    from stockroom.models import Product
+    from stockroom.shared_cache import PRODUCTS, SharedCache, SharedTier, _connect
+
+    product = Product.model_validate(
+        {
+            "sku": "LATENCY-1",
+            "name": "A product of a usual size",
+            "unit_price_cents": 1299,
+            "currency": "EUR",
+            "on_hand": 100,
+            "available": 100,
+            "updated_at": "2026-12-05T00:00:00.000000Z",
+        }
+    )
+    l1: TtlCache[Product] = TtlCache(60)
+    l1.put_many({product.sku: product})
+    l2 = SharedTier(SharedCache(*_connect(cache_url, 0.05), 5), PRODUCTS, 60)
+    l2.put_many({product.sku: product})
+    timings: dict[str, list[float]] = {"l1": [], "l2": []}
+    for _ in range(lookups):
+        for tier, lookup in (("l1", l1.get_many), ("l2", l2.get_many)):
+            started = time.perf_counter()
+            assert lookup([product.sku]), tier
+            timings[tier].append((time.perf_counter() - started) * 1e6)
+    figures = {}
+    for tier, values in timings.items():
+        values.sort()
+        figures[f"{tier}_hit_p50_us"] = round(values[len(values) // 2], 1)
+        figures[f"{tier}_hit_p99_us"] = round(values[int(len(values) * 0.99) - 1], 1)
+    return figures
