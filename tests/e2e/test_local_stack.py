@@ -2,20 +2,24 @@
 API emulates it, its invocation log, `make invoke` against it, and the journeys run as
 they run against a deployed stack, given only its outputs."""
 
+import contextlib
 import csv
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import redis
 
+from devtools import cache_server
 from devtools.http_api import make_token
 from devtools.template import ROOT
 from e2e.test_journeys import put_product, request, settled
@@ -347,3 +351,47 @@ def test_stopping_a_stack_killed_mid_way_stops_what_it_started(tmp_path):
 
 def test_the_parity_report_names_dynamodb_local(local_stack):
     assert "dynamodb      DynamoDB Local 1.25.1" in local_stack["log"].read_text()
+
+
+def test_the_cache_server_killed_under_load_costs_no_error_and_is_used_again(
+    local_stack, target, tmp_path
+):
+    """Product pages read side by side while the shared tier's server goes away and a new
+    one takes its address: every answer is a 200 (the table answers in its place), and
+    the running functions use the new server without a restart."""
+    url = local_stack["outputs"]["CacheUrl"]
+    port = int(url.rsplit(":", 1)[1])
+    sku = f"KILLED-{target.run_id}"
+    put_product(target, sku, on_hand=3)
+    statuses: Counter[int] = Counter()
+    lock, stop = threading.Lock(), threading.Event()
+
+    def browse() -> None:
+        while not stop.is_set():
+            status = request(f"{target.api}/products/{sku}")[0]
+            with lock:
+                statuses[status] += 1
+
+    readers = [threading.Thread(target=browse, daemon=True) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    time.sleep(1)
+    with contextlib.suppress(redis.ConnectionError):  # it closes the connection as it stops
+        redis.Redis.from_url(url).shutdown(nosave=True)
+    time.sleep(2)  # reads meanwhile: the tier passed over, the table answers
+    back = cache_server.start("127.0.0.1", port, tmp_path / "cache.log")
+    try:
+        back.wait_until_serving()
+        fresh = redis.Redis.from_url(url)
+        deadline = time.monotonic() + 30  # the breaker's 5 s, then a read's fill
+        while not fresh.exists(f"stockroom:product:v1:{sku}"):
+            assert time.monotonic() < deadline, "no function used the new server"
+            time.sleep(0.2)
+        fresh.close()
+    finally:
+        stop.set()
+        for reader in readers:
+            reader.join(timeout=30)
+        back.stop()  # the last test of the stack's to use the tier
+    assert set(statuses) == {200}, statuses
+    assert statuses[200] > 20, statuses
