@@ -16,15 +16,13 @@ import json
 import math
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devtools.pay import SIGNATURE_HEADER, payment_for, signature_header
+from devtools.pay import payment_for, send_payment
 
 HELD = ("CONFIRMED", "PAID")  # the statuses whose units are reserved (HOLDING_STATUSES)
 PAYERS = 8  # payments in flight at once
@@ -101,23 +99,11 @@ class Payer:
             "total_cents": int(item["total_cents"]["N"]),
             "currency": item["currency"]["S"],
         }
-        body = json.dumps(payment_for(order)).encode()
-        request = urllib.request.Request(
-            f"{self._api}/payments/webhook",
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                SIGNATURE_HEADER: signature_header(self._secret, body),
-            },
-        )
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                answer = {"status": response.status, **json.loads(response.read())}
-        except urllib.error.HTTPError as error:
-            answer = {"status": error.code, "body": error.read().decode()[:200]}
-        except OSError as error:
-            answer = {"status": 0, "body": str(error)}
+            status, text = send_payment(self._api, self._secret, payment_for(order))
+        except OSError as error:  # no HTTP answer at all
+            status, text = 0, str(error)
+        answer = {"status": status, **(json.loads(text) if status == 200 else {"body": text[:200]})}
         with self._lock:
             self.receipts[order["order_id"]] = answer
 

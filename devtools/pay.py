@@ -43,7 +43,7 @@ def payment_for(order: dict[str, Any], amount_cents: int | None = None) -> dict[
 
 def _call(request: urllib.request.Request) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -61,14 +61,20 @@ def pay(order_id: str, amount_cents: int | None = None) -> tuple[int, str]:
     status, text = _call(read)
     if status != 200:
         return status, text
-    body = json.dumps(payment_for(json.loads(text), amount_cents)).encode()
+    event = payment_for(json.loads(text), amount_cents)
+    return send_payment(api, outputs["PaymentWebhookSecret"], event)
+
+
+def send_payment(api: str, secret: str, event: dict[str, Any]) -> tuple[int, str]:
+    """POST /payments/webhook with `event`, signed with `secret`: status and body."""
+    body = json.dumps(event).encode()
     send = urllib.request.Request(
         f"{api}/payments/webhook",
         data=body,
         method="POST",
         headers={
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header(outputs["PaymentWebhookSecret"], body),
+            SIGNATURE_HEADER: signature_header(secret, body),
         },
     )
     return _call(send)
