@@ -204,17 +204,29 @@ def test_the_sam_env_vars_file_sets_only_variables_the_template_declares(
     write_sam_env_vars(stack, 4566, cache_port=6380)
     variables = json.loads((tmp_path / SAM_ENV_VARS_FILE).read_text())
 
-    # SAM CLI overrides declared variables only: AWS_ENDPOINT_URL and CACHE_URL must be.
+    # SAM CLI overrides declared variables only: AWS_ENDPOINT_URL must be everywhere, and
+    # CACHE_URL in the functions that use the shared tier (the others are told of none).
     assert variables["Parameters"] == {
         "AWS_ENDPOINT_URL": "http://host.docker.internal:4566",
         "CACHE_URL": "redis://host.docker.internal:6380",
     }
     for function in resources("AWS::Serverless::Function"):
         declared = function_properties(function)["Environment"]["Variables"]
-        assert {"AWS_ENDPOINT_URL", "CACHE_URL"} <= set(declared)
+        assert "AWS_ENDPOINT_URL" in declared
         assert set(variables[function]) <= set(declared)
         assert variables[function]["POWERTOOLS_SERVICE_NAME"] == "stockroom"
     assert variables["OrderRelayFunction"]["ORDER_QUEUE_URL"] == stack["OrderQueue"]
+    using_the_tier = {
+        function
+        for function in resources("AWS::Serverless::Function")
+        if "CACHE_URL" in function_properties(function)["Environment"]["Variables"]
+    }
+    assert using_the_tier == {
+        "CatalogFunction",
+        "OrdersFunction",
+        "RecommendationsFunction",
+        "StockFlagsFunction",
+    }
 
 
 def test_the_stream_poller_keeps_reading_after_a_cancelled_transaction(stack):
