@@ -13,11 +13,11 @@ empty, as in a stack deployed without the tier.
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.server_process import ServerProcess
 from devtools.template import ROOT
 
 INSTALLED_AT = ".tools/valkey/bin/valkey-server"  # by `make`, from the repository's root
@@ -60,8 +60,12 @@ def binary() -> str:
 
 
 @dataclass
-class CacheServer:
+class CacheServer(ServerProcess):
     """A server process serving in memory on `host`:`port`."""
+
+    label = "the cache server"
+    error = CacheServerError
+    start_seconds = START_SECONDS
 
     process: "subprocess.Popen[bytes]"
     host: str
@@ -72,20 +76,6 @@ class CacheServer:
     def url(self) -> str:
         """CACHE_URL for the functions: the loopback address whatever `host` binds."""
         return f"redis://127.0.0.1:{self.port}"
-
-    def wait_until_serving(self, timeout: float = START_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise CacheServerError(
-                    f"the cache server exited with {self.process.returncode}: "
-                    f"{self.log.read_text()[-2000:]}"
-                )
-            if self.answers():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise CacheServerError(f"the cache server did not answer within {timeout:.0f} s")
 
     def answers(self) -> bool:
         """Whether this process answers on its port now (not another server that holds
@@ -99,14 +89,6 @@ class CacheServer:
             return False
         finally:
             client.close()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
 
 
 def start(host: str, port: int, log: Path) -> CacheServer:

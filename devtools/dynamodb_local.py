@@ -10,13 +10,13 @@ moto's DynamoDB instead, for a machine where the JVM cannot run.
 
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.server_process import ServerProcess
 from devtools.template import ROOT
 
 HOME = ROOT / ".tools" / "dynamodb-local"
@@ -49,8 +49,12 @@ def java() -> str:
 
 
 @dataclass
-class DynamoDbLocal:
+class DynamoDbLocal(ServerProcess):
     """A DynamoDB Local process serving in memory on `port`."""
+
+    label = "DynamoDB Local"
+    error = DynamoDbLocalError
+    start_seconds = START_SECONDS
 
     process: "subprocess.Popen[bytes]"
     port: int
@@ -60,32 +64,14 @@ class DynamoDbLocal:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def wait_until_serving(self, timeout: float = START_SECONDS) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise DynamoDbLocalError(
-                    f"DynamoDB Local exited with {self.process.returncode}: "
-                    f"{self.log.read_text()[-2000:]}"
-                )
-            try:
-                urllib.request.urlopen(self.endpoint, timeout=1).close()
-            except urllib.error.HTTPError:
-                return  # it answers (400 to a bare GET): serving
-            except OSError:
-                time.sleep(0.05)
-                continue
-            return
-        self.stop()
-        raise DynamoDbLocalError(f"DynamoDB Local did not answer within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        self.process.terminate()
+    def answers(self) -> bool:
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            urllib.request.urlopen(self.endpoint, timeout=1).close()
+        except urllib.error.HTTPError:
+            return True  # it answers (400 to a bare GET): serving
+        except OSError:
+            return False
+        return True
 
 
 def start(port: int, log: Path) -> DynamoDbLocal:
