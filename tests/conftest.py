@@ -97,3 +97,30 @@ def transactions(stack):
     events.register("provide-client-params.dynamodb.TransactWriteItems", record)
     yield sent
     events.unregister("provide-client-params.dynamodb.TransactWriteItems", record)
+
+
+@pytest.fixture
+def product_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The SKUs read from the products table, one entry a read."""
+    from stockroom.dal import products as products_table
+
+    reads: list[str] = []
+    read = products_table.get_products
+
+    def recorded(skus: list[str], consistent: bool = False) -> Any:
+        reads.extend(skus)
+        return read(skus, consistent)
+
+    monkeypatch.setattr(products_table, "get_products", recorded)
+    return reads
+
+
+@pytest.fixture
+def held_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The template's tables in a DynamoDB Local of their own, the layer pointed at it,
+    orders held for a minute."""
+    from support.dynamodb_local import template_tables
+
+    monkeypatch.setenv("HOLD_MINUTES", "1")
+    with template_tables(tmp_path, monkeypatch):
+        yield

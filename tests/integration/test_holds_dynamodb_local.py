@@ -6,11 +6,8 @@ that lost is recorded once as due a refund, however often it was delivered."""
 import random
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 import hold_expiry
 import order_worker
@@ -27,7 +24,6 @@ from stockroom.models import (
     RefundReason,
 )
 from support.catalog_data import add_product
-from support.dynamodb_local import template_tables
 from support.orders import stored_pending_order
 
 ORDERS = 60
@@ -35,16 +31,7 @@ PAYERS = 4
 EXPIRERS = 2  # two scheduled runs overlapping
 
 
-@pytest.fixture
-def tables(tmp_path, monkeypatch) -> Iterator[None]:
-    """The template's tables in a DynamoDB Local of their own, the layer pointed at it,
-    orders held for a minute."""
-    monkeypatch.setenv("HOLD_MINUTES", "1")
-    with template_tables(tmp_path, monkeypatch):
-        yield
-
-
-def test_payments_expiries_and_cancels_racing_settle_each_order_once(tables):
+def test_payments_expiries_and_cancels_racing_settle_each_order_once(held_tables):
     add_product("HOT", on_hand=ORDERS, price=100)
     orders = [stored_pending_order(f"c{n}", "HOT") for n in range(ORDERS)]
     ids = [order.order_id for order in orders]

@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,7 +41,6 @@ from stockroom.models import (
     utc_now,
 )
 from support.catalog_data import add_product
-from support.dynamodb_local import template_tables
 from support.orders import all_orders, assert_allowances_add_up, assert_stock_adds_up, place
 
 # The traffic runs this long, and on (at most to the cap) until every race happened.
@@ -57,15 +56,6 @@ LOST_RACE = {
     OrderStatus.REJECTED: RefundReason.ORDER_REJECTED,
     OrderStatus.PAID: RefundReason.ALREADY_PAID,
 }
-
-
-@pytest.fixture
-def tables(tmp_path, monkeypatch) -> Iterator[None]:
-    """The template's tables in a DynamoDB Local of their own, the layer pointed at it,
-    orders held for a minute."""
-    monkeypatch.setenv("HOLD_MINUTES", "1")
-    with template_tables(tmp_path, monkeypatch):
-        yield
 
 
 @dataclass
@@ -287,7 +277,7 @@ def restock(sale: Sale, rng: random.Random) -> None:
             continue  # fewer than the units held: refused, the product unchanged
 
 
-def test_a_sale_racing_limits_payments_expiries_and_cancels_stays_exact(tables):
+def test_a_sale_racing_limits_payments_expiries_and_cancels_stays_exact(held_tables):
     for sku, (on_hand, limit, price) in SKUS.items():
         add_product(sku, on_hand=on_hand, price=price, max_per_customer=limit)
     started = time.monotonic()

@@ -17,7 +17,6 @@ import stock_flags_stream
 from devtools import cache_server
 from devtools.local_stack import free_port
 from stockroom import aws, catalog, container, shared_cache
-from stockroom.dal import products as products_table
 from stockroom.models import Product
 from stockroom.settings import get_settings
 from support.catalog_data import add_product
@@ -52,20 +51,6 @@ def tier(stack, server, monkeypatch) -> Iterator[redis.Redis]:
     container.reset()
 
 
-@pytest.fixture
-def table_reads(monkeypatch) -> list[str]:
-    """The SKUs read from the products table, one entry a read."""
-    reads: list[str] = []
-    read = products_table.get_products
-
-    def recorded(skus: list[str], consistent: bool = False) -> dict[str, Product]:
-        reads.extend(skus)
-        return read(skus, consistent)
-
-    monkeypatch.setattr(products_table, "get_products", recorded)
-    return reads
-
-
 def eventually(condition: Callable[[], bool], what: str, seconds: float = 10) -> None:
     """Waits until `condition()` holds (a bound for a broken build, not a timing claim)."""
     deadline = time.monotonic() + seconds
@@ -83,17 +68,17 @@ def deliver_products_stream(lambda_context, after: int = 0) -> int:
     return len(records)
 
 
-def test_what_one_container_read_the_next_finds_and_a_miss_is_read_once(tier, table_reads):
+def test_what_one_container_read_the_next_finds_and_a_miss_is_read_once(tier, product_reads):
     add_product("MUG-1", on_hand=4)
     assert catalog.find_products(["MUG-1", "GHOST"])["MUG-1"].available == 4
     container.reset()  # the next container
     assert catalog.get_product("MUG-1").available == 4
     assert catalog.find_products(["GHOST"]) == {}
-    assert table_reads == ["MUG-1", "GHOST", "GHOST"]  # misses are not cached
+    assert product_reads == ["MUG-1", "GHOST", "GHOST"]  # misses are not cached
     assert tier.ttl(shared_cache.PRODUCTS.key("MUG-1")) > 0
 
 
-def test_an_entry_expires_after_the_shared_ttl(tier, table_reads, monkeypatch):
+def test_an_entry_expires_after_the_shared_ttl(tier, product_reads, monkeypatch):
     monkeypatch.setenv("SHARED_CACHE_TTL_SECONDS", "1")
     container.reset()
     add_product("MUG-1")
@@ -102,25 +87,25 @@ def test_an_entry_expires_after_the_shared_ttl(tier, table_reads, monkeypatch):
     assert tier.exists(key) == 1
     eventually(lambda: not tier.exists(key), "the server's expiry")
     catalog.get_product("MUG-1")
-    assert table_reads == ["MUG-1", "MUG-1"]
+    assert product_reads == ["MUG-1", "MUG-1"]
 
 
-def test_the_products_stream_writes_each_change_through(tier, table_reads, lambda_context):
+def test_the_products_stream_writes_each_change_through(tier, product_reads, lambda_context):
     add_product("MUG-1", on_hand=3)
     add_product("LAMP-1", on_hand=1)
     seen = deliver_products_stream(lambda_context)
     assert catalog.get_product("MUG-1").available == 3  # from the tier: the stream wrote it
-    assert table_reads == []
+    assert product_reads == []
 
     order = place("alice", {"MUG-1": 1, "LAMP-1": 1})  # prices read through the tier
     decided = order_worker_sqs.handler(sqs_event(message_for(order)), lambda_context)
     assert decided["batchItemFailures"] == []
-    table_reads.clear()  # the worker's own reads of the counters
+    product_reads.clear()  # the worker's own reads of the counters
     seen = deliver_products_stream(lambda_context, after=seen)
     container.reset()
     found = catalog.find_products(["MUG-1", "LAMP-1"])
     assert (found["MUG-1"].available, found["LAMP-1"].available) == (2, 0)
-    assert table_reads == []
+    assert product_reads == []
 
     products = get_settings().require("products_table_name")
     aws.dynamodb().delete_item(TableName=products, Key={"sku": {"S": "MUG-1"}})
@@ -130,18 +115,18 @@ def test_the_products_stream_writes_each_change_through(tier, table_reads, lambd
 
 
 def test_a_server_killed_and_back_is_a_miss_then_used_again_by_the_same_container(
-    tier, server, table_reads, tmp_path, monkeypatch
+    tier, server, product_reads, tmp_path, monkeypatch
 ):
     add_product("MUG-1")
     catalog.get_product("MUG-1")
     catalog.get_product("MUG-1")
-    assert table_reads == ["MUG-1"]
+    assert product_reads == ["MUG-1"]
 
     server.process.kill()
     server.process.wait(timeout=10)
     for _ in range(3):  # no error: the table answers, the tier passed over
         assert catalog.get_product("MUG-1").sku == "MUG-1"
-    assert table_reads == ["MUG-1"] * 4
+    assert product_reads == ["MUG-1"] * 4
 
     back = started(server.port, tmp_path)  # empty, on the same address
     try:
@@ -153,9 +138,9 @@ def test_a_server_killed_and_back_is_a_miss_then_used_again_by_the_same_containe
             return bool(fresh.exists(key))
 
         eventually(filled_by_a_read, "a read through the tier again")
-        before = len(table_reads)
+        before = len(product_reads)
         catalog.get_product("MUG-1")
-        assert len(table_reads) == before  # served by the tier again
+        assert len(product_reads) == before  # served by the tier again
         fresh.close()
     finally:
         back.stop()

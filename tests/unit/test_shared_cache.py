@@ -18,7 +18,6 @@ import stock_flags_stream
 from devtools.template import ROOT
 from stockroom import catalog, container, shared_cache
 from stockroom.cache import ReadThroughCache, TtlCache
-from stockroom.dal import products as products_table
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.models import Product
 from stockroom.settings import get_settings
@@ -221,20 +220,6 @@ def tier(stack, monkeypatch, server) -> Iterator[fakeredis.FakeServer]:
     container.reset()
     yield server
     container.reset()
-
-
-@pytest.fixture
-def product_reads(monkeypatch) -> list[str]:
-    """The SKUs read from the products table, one entry a read."""
-    reads: list[str] = []
-    read = products_table.get_products
-
-    def recorded(skus: list[str], consistent: bool = False) -> dict[str, Product]:
-        reads.extend(skus)
-        return read(skus, consistent)
-
-    monkeypatch.setattr(products_table, "get_products", recorded)
-    return reads
 
 
 def test_without_cache_url_there_is_no_shared_tier(stack):
