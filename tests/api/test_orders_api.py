@@ -390,6 +390,22 @@ def test_get_order_sample_event_for_an_unknown_order_is_404(stack, lambda_contex
     assert result.error["code"] == "ORDER_NOT_FOUND"
 
 
+def test_a_response_that_fails_its_model_is_500_and_logs_none_of_its_data(
+    stack, lambda_context, monkeypatch, caplog
+):
+    leaked = {"order_id": "o-1", "customer_id": "alice@example.com", "status": "NOT-A-STATUS"}
+    monkeypatch.setattr(orders, "get_order", lambda caller, order_id: leaked)
+
+    result = get_order(lambda_context, "o-1")
+
+    # Each record whole: its message and every field given to the logger.
+    logged = " ".join(str(vars(record)) for record in caplog.records)
+    assert result.status == 500
+    assert "response failed its model" in logged
+    assert "alice@example.com" not in logged
+    assert "NOT-A-STATUS" not in logged
+
+
 def test_another_customers_order_is_404(stack, catalog, lambda_context):
     placed = place(lambda_context, {"items": [line("SKU-001")]}, sub="alice").body
     result = get_order(lambda_context, placed["order_id"], sub="mallory")

@@ -147,7 +147,9 @@ def create_resolver() -> APIGatewayHttpResolver:
 
     @app.exception_handler(ResponseValidationError)
     def invalid_response(error: ResponseValidationError) -> Response[Any]:
-        logger.error("response failed its model", errors=error.errors())
+        # Where and how it failed, never what it held: a response carries customers' data.
+        problems = [{"loc": e.get("loc"), "type": e.get("type")} for e in error.errors()]
+        logger.error("response failed its model", problems=problems)
         return error_response(500, "INTERNAL_ERROR", "internal error; the request id is logged")
 
     @app.exception_handler(StockroomError)
