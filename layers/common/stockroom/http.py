@@ -34,7 +34,8 @@ from stockroom.models import ErrorEnvelope
 from stockroom.observability import logger
 
 _ERROR_MEANINGS = {
-    400: "Malformed request: a body that is not JSON, or nested too deeply to decode",
+    400: "Malformed request: a body that is not JSON, nested too deeply or holding a number "
+    "JSON cannot hold (NaN, Infinity, out of range, past 4,300 digits)",
     401: "Missing, wrong or stale credentials; nothing was changed",
     404: "Not found",
     409: "Conflict with the resource's current state or an earlier request",

@@ -4,8 +4,11 @@ caching headers (what a shared cache may keep), and which request bodies are ref
 before any route sees them. No web framework is imported here (bench/fastapi/ serves
 the same answers with FastAPI)."""
 
+import base64
+import binascii
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -150,14 +153,44 @@ def caller_from_claims(claims: Mapping[str, Any], scopes: Iterable[str] | None) 
     return Caller(customer_id=subject, scopes=frozenset(granted))
 
 
+class _NotJsonError(ValueError):
+    """A value json.loads takes that JSON has not: NaN, Infinity, a number out of range."""
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJsonError("a number out of range")
+    return value
+
+
+def _no_constant(constant: str) -> Any:
+    raise _NotJsonError(f"{constant} is not JSON")
+
+
 def decode_json(text: str | bytes) -> Any:
-    """json.loads, with a body nested too deep to decode (RecursionError) reported as the
-    malformed JSON it is to the client."""
+    """json.loads, strictly: NaN and Infinity and numbers out of range are refused, and
+    every way a body can fail to decode (nested too deeply, an integer past Python's digit
+    limit, bytes that are not UTF-8) is the JSONDecodeError a framework answers with 400,
+    never an exception that would be a 500."""
     try:
-        return json.loads(text)
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    except json.JSONDecodeError:
+        raise
     except RecursionError as error:
-        doc = text if isinstance(text, str) else text.decode(errors="replace")
-        raise json.JSONDecodeError("nested too deeply", doc[:64], 0) from error
+        raise json.JSONDecodeError("nested too deeply", _head(text), 0) from error
+    except ValueError as error:
+        if isinstance(error, _NotJsonError):
+            why = str(error)
+        elif isinstance(error, UnicodeDecodeError):
+            why = "not UTF-8"
+        else:  # int() past sys.get_int_max_str_digits(); its message is advice for us
+            why = "a number too long to read"
+        raise json.JSONDecodeError(why, _head(text), 0) from error
+
+
+def _head(text: str | bytes) -> str:
+    return (text if isinstance(text, str) else text.decode(errors="replace"))[:64]
 
 
 def refused_request(event: dict[str, Any]) -> tuple[int, ErrorEnvelope] | None:
@@ -165,19 +198,31 @@ def refused_request(event: dict[str, Any]) -> tuple[int, ErrorEnvelope] | None:
     compared case-insensitively and parameters (`; charset=utf-8`) are allowed; no
     Content-Type at all is taken as JSON. Anything else is 415 naming the accepted type.
     A JSON body's Content-Type is rewritten to the plain `application/json` the
-    frameworks recognise."""
+    frameworks recognise, and a base64-encoded body to its text (400 if it is not UTF-8):
+    a framework decoding it would fail with an exception of its own, a 500."""
     headers = event.get("headers") or {}
     content_type = headers.get("content-type")
-    if not event.get("body") or content_type is None:
+    if not event.get("body"):
         return None
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    if media_type != JSON_MEDIA_TYPE:
-        return 415, error_envelope(
-            "UNSUPPORTED_MEDIA_TYPE",
-            f"request bodies must be {JSON_MEDIA_TYPE}; got {content_type!r}",
-            [FieldProblem("Content-Type", f"use {JSON_MEDIA_TYPE}")],
-        )
-    headers["content-type"] = JSON_MEDIA_TYPE
+    if content_type is not None:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            return 415, error_envelope(
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"request bodies must be {JSON_MEDIA_TYPE}; got {content_type!r}",
+                [FieldProblem("Content-Type", f"use {JSON_MEDIA_TYPE}")],
+            )
+        headers["content-type"] = JSON_MEDIA_TYPE
+    if event.get("isBase64Encoded"):
+        try:
+            event["body"] = base64.b64decode(event["body"], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return 400, error_envelope(
+                "MALFORMED_JSON",
+                "request body is not valid JSON: not UTF-8",
+                [FieldProblem("body", "not UTF-8 text")],
+            )
+        event["isBase64Encoded"] = False
     return None
 
 
