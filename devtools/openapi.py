@@ -57,6 +57,8 @@ def build_document() -> dict[str, Any]:
         document.setdefault("components", {}).setdefault("schemas", {}).update(
             part.get("components", {}).get("schemas", {})
         )
+    from stockroom.http_rules import MAX_BODY_BYTES  # the layer is on the path once apps load
+
     secured = {route for route, (_, needs_token) in http_routes().items() if needs_token}
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     gateway = {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}}
@@ -75,9 +77,15 @@ def build_document() -> dict[str, Any]:
                     "description": "The body is not application/json",
                     "content": envelope,
                 }
+                # Ours over MAX_BODY_BYTES (the envelope); API Gateway's over 10 MB.
+                either = [
+                    envelope["application/json"]["schema"],
+                    gateway["application/json"]["schema"],
+                ]
                 responses["413"] = {
-                    "description": "Body over API Gateway's 10 MB limit",
-                    "content": gateway,
+                    "description": f"Body over {MAX_BODY_BYTES // 1024} KB "
+                    "(PAYLOAD_TOO_LARGE), or over API Gateway's 10 MB limit (its own message)",
+                    "content": {"application/json": {"schema": {"anyOf": either}}},
                 }
             # Our handler answers every 500 with the envelope, not Powertools' default.
             responses["500"] = {"description": "Internal error", "content": envelope}
