@@ -13,7 +13,7 @@ import catalog_api
 import orders_api
 import payment_webhook_api
 import recommendations_api
-from stockroom.http_rules import MAX_BODY_BYTES
+from stockroom.http_rules import MAX_BODY_BYTES, MAX_PROBLEMS
 from support.catalog_data import add_product
 from support.events import HttpResult, http_event, parse_response
 from support.payments import sign, webhook_event, webhook_secret
@@ -109,3 +109,24 @@ def test_a_body_at_the_limit_is_taken(stack, lambda_context):
     body = order + " " * (MAX_BODY_BYTES - len(order))
     event = http_event("POST", "/orders", raw_body=body, headers=JSON)
     assert parse_response(orders_api.handler(event, lambda_context)).status == 202
+
+
+@pytest.mark.parametrize(
+    ("route", "handler"),
+    [("/orders", orders_api.handler), ("/me/views", recommendations_api.handler)],
+)
+def test_a_validation_answer_lists_the_first_problems_and_counts_them_all(
+    stack, lambda_context, route, handler
+):
+    # Just under the size limit: 5,000 keys no model has, each a problem.
+    body = json.dumps({f"k{n}": 0 for n in range(5_000)})
+    assert len(body) < MAX_BODY_BYTES
+    event = http_event("POST", route, raw_body=body, headers=JSON)
+
+    result = parse_response(handler(event, lambda_context))
+
+    assert result.status == 422
+    assert len(result.error["details"]) == MAX_PROBLEMS
+    message = result.error["message"]
+    assert message.count(", ") == MAX_PROBLEMS - 1
+    assert message.endswith(f"(the first {MAX_PROBLEMS} of 5001 problems)")  # and the missing one

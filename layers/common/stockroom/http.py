@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from stockroom.errors import FieldProblem, StockroomError
 from stockroom.http_rules import (
+    MAX_PROBLEMS,
     caller_from_claims,
     decode_json,
     error_envelope,
@@ -39,7 +40,8 @@ _ERROR_MEANINGS = {
     401: "Missing, wrong or stale credentials; nothing was changed",
     404: "Not found",
     409: "Conflict with the resource's current state or an earlier request",
-    422: "Invalid request; details name each field",
+    422: f"Invalid request; details name each field (the first {MAX_PROBLEMS}, and the message "
+    "says how many there were)",
     503: "Busy with concurrent changes to the same data; send the request again",
 }
 

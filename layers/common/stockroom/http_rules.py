@@ -40,6 +40,8 @@ JSON_MEDIA_TYPE = "application/json"
 # 413 before it is decoded (API Gateway's own limit, 10 MB, is far above what any route
 # needs, and everything under it would be parsed and validated).
 MAX_BODY_BYTES = 64 * 1024
+# The most problems one validation answer lists (it says how many there were in all).
+MAX_PROBLEMS = 20
 
 
 def status_of(error: StockroomError) -> int:
@@ -73,11 +75,13 @@ def field_name(location: tuple[Any, ...] | list[Any]) -> str:
 
 def validation_failure(errors: Iterable[Mapping[str, Any]]) -> tuple[int, ErrorEnvelope]:
     """A request that failed validation (pydantic's error list): 400 for a body that is
-    not JSON, else 422 naming each field."""
+    not JSON, else 422 naming each field. At most MAX_PROBLEMS are listed, in `details`
+    and in the message, which then says how many there were: a body of thousands of
+    unknown keys is a short answer, not one twice its size."""
     errors = list(errors)
     problems = [
         FieldProblem(field_name(error.get("loc", ())), str(error.get("msg", "invalid")))
-        for error in errors
+        for error in errors[:MAX_PROBLEMS]
     ]
     invalid_json = [error for error in errors if error.get("type") == "json_invalid"]
     if invalid_json:
@@ -87,6 +91,8 @@ def validation_failure(errors: Iterable[Mapping[str, Any]]) -> tuple[int, ErrorE
         )
         return 400, error_envelope("MALFORMED_JSON", message, problems)
     fields = ", ".join(dict.fromkeys(problem.field for problem in problems))
+    if len(errors) > MAX_PROBLEMS:
+        fields += f" (the first {MAX_PROBLEMS} of {len(errors)} problems)"
     return 422, error_envelope("VALIDATION_FAILED", f"invalid request: {fields}", problems)
 
 
