@@ -22,7 +22,9 @@ from stockroom.http_rules import wants_fresh
 from stockroom.models import ProductPage, ProductView, Sku
 from stockroom.observability import logger, metrics
 
-container.prepare("dynamodb", "cache", settings=["products_table_name"])
+# The cursor key's client is made on the first page that needs it: most requests are
+# product reads, and a client made at init costs every cold start.
+container.prepare("dynamodb", "cache", settings=["products_table_name", "cursor_secret_arn"])
 
 app = create_resolver()
 

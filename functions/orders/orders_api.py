@@ -31,6 +31,7 @@ container.prepare(
         "idempotency_table_name",
         "allowances_table_name",
         "stock_flags_table_name",
+        "cursor_secret_arn",  # its client made on the first page that needs it
     ],
 )
 

@@ -1,5 +1,8 @@
 """GET /health, GET /products/{sku}, GET /products through the catalog handler."""
 
+import base64
+import json
+
 import pytest
 
 import catalog_api
@@ -184,6 +187,27 @@ def test_cursor_not_from_this_api_is_422_naming_cursor(stack, lambda_context, cu
     )
     assert result.status == 422
     assert result.error_fields() == ["cursor"]
+
+
+def test_a_cursor_edited_to_another_position_is_422(stack, lambda_context):
+    for sku in ("A-1", "B-1", "C-1"):
+        add_product(sku)
+    page = call(http_event("GET", "/products", query={"limit": "1"}, sub=None), lambda_context)
+    # Well formed, naming a SKU that exists, as every cursor was before they were signed.
+    forged = base64.urlsafe_b64encode(json.dumps({"sku": "B-1"}).encode()).decode()
+
+    genuine = page.body["next_cursor"]
+    edited = call(
+        http_event("GET", "/products", query={"cursor": forged}, sub=None), lambda_context
+    )
+    followed = call(
+        http_event("GET", "/products", query={"cursor": genuine}, sub=None), lambda_context
+    )
+
+    assert followed.status == 200
+    assert edited.status == 422, edited.body
+    assert edited.error["code"] == "INVALID_CURSOR"
+    assert edited.error_fields() == ["cursor"]
 
 
 def test_unknown_route_is_404_in_the_error_envelope(stack, lambda_context):

@@ -92,6 +92,9 @@ def conversation(catalog: Handler, orders: Handler, context: Any) -> list[tuple[
     json_type = {"content-type": "application/json"}
     place("malformed", raw_body="{", headers=json_type)
     place("too deep", raw_body="[" * 30_000 + "]" * 30_000, headers=json_type)
+    place("number too long", raw_body='{"items": [' + "9" * 5000 + "]}", headers=json_type)
+    place("over 64 KB", raw_body=" " * 70_000 + "{}", headers=json_type)
+    place("5,000 problems", {f"k{n}": n for n in range(5000)})
     place("not JSON", raw_body='{"items": []}', headers={"content-type": "text/plain"})
     place("no body")
     place("no token", {"items": [{"sku": "SKU-001", "quantity": 1}]}, sub=None)
@@ -149,6 +152,8 @@ def test_the_fastapi_variant_answers_every_request_as_the_deployed_handlers(
     monkeypatch, lambda_context
 ):
     transcripts = {}
+    # One cursor key for both stacks, as one UPDATED_AT: the same cursors, and so ETags.
+    monkeypatch.setattr("stockroom.pagination.cursor_key", lambda: b"one key for both")
     for variant, (catalog, orders) in VARIANTS.items():
         with provisioned(monkeypatch):
             for sku, price, currency in CATALOG:

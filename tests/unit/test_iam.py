@@ -20,6 +20,7 @@ CALLS: dict[str, set[tuple[str, str]]] = {
     "CatalogFunction": {
         ("dynamodb:BatchGetItem", "ProductsTable"),  # catalog.get_product (cache misses)
         ("dynamodb:Scan", "ProductsTable"),  # catalog.list_products
+        ("secretsmanager:GetSecretValue", "CursorSigningSecret"),  # pagination.cursor_key
     },
     "OrdersFunction": {
         ("dynamodb:BatchGetItem", "ProductsTable"),  # ordering: prices, unknown SKUs
@@ -35,6 +36,7 @@ CALLS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:PutItem", "IdempotencyTable"),
         ("dynamodb:UpdateItem", "IdempotencyTable"),
         ("dynamodb:DeleteItem", "IdempotencyTable"),
+        ("secretsmanager:GetSecretValue", "CursorSigningSecret"),  # pagination.cursor_key
     },
     "OrderRelayFunction": {
         ("sqs:SendMessage", "OrderQueue"),  # order_queue.send (SendMessageBatch)

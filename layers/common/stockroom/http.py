@@ -56,7 +56,7 @@ def cursor_query() -> Any:
 
 
 # The 422 a cursor can get, for `documented(unprocessable=...)` and `answers`.
-INVALID_CURSOR = "a cursor this API did not return (INVALID_CURSOR)"
+INVALID_CURSOR = "a cursor this API did not return, or one edited (INVALID_CURSOR)"
 
 
 def described(description: str, model: type[BaseModel] | None = None) -> OpenAPIResponse:

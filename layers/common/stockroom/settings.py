@@ -41,6 +41,8 @@ class Settings(BaseModel):
     hold_minutes: int = Field(default=0, ge=0)
     # The payment webhook's shared secret (Secrets Manager), read once per container.
     payment_webhook_secret_arn: str | None = None
+    # The key page cursors are signed with (Secrets Manager), read once per container.
+    cursor_secret_arn: str | None = None
     # Catalog import: rows written side by side, rows per checkpointed chunk, and the
     # time left at which an import hands over to a fresh invocation.
     import_write_concurrency: int = Field(default=16, ge=1, le=32)
