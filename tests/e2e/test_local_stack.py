@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -21,6 +23,7 @@ import redis
 
 from devtools import cache_server
 from devtools.http_api import make_token
+from devtools.pay import SIGNATURE_HEADER, signature_header
 from devtools.template import ROOT
 from e2e.test_journeys import put_product, request, settled
 from support.streams import put_order_item
@@ -83,6 +86,50 @@ def test_an_unknown_route_is_404_and_every_invocation_is_logged_on_one_line(loca
         re.fullmatch(r"\[invoke\] CatalogImportFunction s3 \(attempt 1\) [\d.]+ ms ok", line)
         for line in lines
     )
+
+
+def _post_raw(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    sent = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(sent, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_hostile_bodies_are_small_4xx_answers_through_the_local_api(local_stack):
+    api, secret = local_stack["api"], local_stack["outputs"]["PaymentWebhookSecret"]
+    token = make_token("hostile-client")
+    long_number = b'{"items": [{"sku": "MUG-1", "quantity": ' + b"9" * 5000 + b"}]}"
+    keys = json.dumps({f"k{n}": 0 for n in range(200_000)}).encode()  # 2 MB
+    some_keys = json.dumps({f"k{n}": 0 for n in range(5_000)}).encode()  # under 64 KB
+    cases = [
+        ("/orders", long_number, 400),
+        ("/me/views", b'{"skus": [1e400]}', 400),
+        ("/payments/webhook", long_number, 400),  # signed below, so it is decoded
+        ("/orders", keys, 413),
+        ("/me/views", keys, 413),
+        ("/orders", some_keys, 422),
+    ]
+    for path, body, expected in cases:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+        if path == "/payments/webhook":
+            headers[SIGNATURE_HEADER] = signature_header(secret, body)
+        status, answer = _post_raw(f"{api}{path}", body, headers)
+        assert (path, len(body), status) == (path, len(body), expected), answer[:300]
+        assert len(answer) < 4096, (path, len(answer))
+
+
+def test_an_edited_cursor_is_refused_through_the_local_api(local_stack):
+    api = local_stack["api"]
+    status, _, page = request(f"{api}/products?limit=1")
+    assert status == 200
+    cursor = page["next_cursor"]
+    edited = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    assert request(f"{api}/products?limit=1&cursor={cursor}")[0] == 200
+    status, _, refused = request(f"{api}/products?limit=1&cursor={edited}")
+    assert status == 422
+    assert refused["error"]["code"] == "INVALID_CURSOR"
 
 
 def test_make_invoke_uses_the_running_stack(local_stack, tmp_path):
