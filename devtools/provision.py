@@ -53,8 +53,11 @@ def provision(
     while pending:
         created = []
         for name, resource in pending.items():
+            # A bucket's notifications name functions: devtools/triggers.py wires them.
+            declared = resource.get("Properties", {})
+            declared = {k: v for k, v in declared.items() if k != "NotificationConfiguration"}
             try:
-                properties = stack.resolve(resource.get("Properties", {}))
+                properties = stack.resolve(declared)
             except UnresolvedError:
                 continue
             creators[resource["Type"]](client, stack, name, properties)

@@ -74,13 +74,32 @@ def _merge(base: Any, override: Any) -> Any:
 
 
 def event_sources(kind: str) -> list[tuple[str, dict[str, Any]]]:
-    """(function logical id, event properties) for each event of `kind` (HttpApi, SQS...)."""
-    return [
+    """(function logical id, event properties) for each event of `kind` (HttpApi, SQS...).
+    S3 events are the buckets' notifications, given in the shape of SAM's S3 event."""
+    sources = [
         (name, event["Properties"])
         for name, function in resources("AWS::Serverless::Function").items()
         for event in function["Properties"].get("Events", {}).values()
         if event["Type"] == kind
     ]
+    if kind == "S3":
+        sources += bucket_notifications()
+    return sources
+
+
+def bucket_notifications() -> list[tuple[str, dict[str, Any]]]:
+    """(function logical id, {Bucket, Events, Filter}) for each Lambda notification a bucket
+    of the template declares (`Function: !Ref <Function>.Alias`)."""
+    found = []
+    for bucket, resource in resources("AWS::S3::Bucket").items():
+        configuration = resource["Properties"].get("NotificationConfiguration", {})
+        for notification in configuration.get("LambdaConfigurations", []):
+            function = notification["Function"]["Ref"].split(".")[0]
+            properties = {"Bucket": {"Ref": bucket}, "Events": notification["Event"]}
+            if "Filter" in notification:
+                properties["Filter"] = notification["Filter"]
+            found.append((function, properties))
+    return found
 
 
 def http_routes() -> dict[tuple[str, str], tuple[str, bool]]:

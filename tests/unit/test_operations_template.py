@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 
 from devtools.intrinsics import NO_VALUE, Stack
-from devtools.template import ROOT, function_properties, load_template, product_sources, resources
+from devtools.template import (
+    ROOT,
+    event_sources,
+    function_properties,
+    load_template,
+    product_sources,
+    resources,
+)
 from stockroom.models import ImportStatus
 
 FUNCTIONS = sorted(resources("AWS::Serverless::Function"))
@@ -104,13 +111,16 @@ def test_every_function_deploys_through_a_live_alias_rolled_back_by_its_alarms(s
 
 def test_sam_gives_lambdas_network_interface_policy_to_the_functions_with_a_vpc_config():
     """SAM adds AWSLambdaVPCAccessExecutionRole (the EC2 network-interface actions Lambda
-    needs, on "*": the Describe actions take no narrower resource) to the role of each
-    function with a VpcConfig, and only theirs. It cannot tell a conditional one's value,
-    so those roles carry it with the cache tier off too, as here (docs/deploying.md)."""
+    needs, on "*") to the role it writes for each function with a VpcConfig, and only
+    theirs. It cannot tell a conditional one's value, so those roles carry it with the
+    cache tier off too (docs/security.md). The stock flags function's role is the
+    template's own, scoped and conditional (tests/unit/test_iam.py)."""
     template = transformed("dev")["Resources"]
     in_vpc = {function for function in FUNCTIONS if "VpcConfig" in function_properties(function)}
     assert len(in_vpc) == 4  # the cache tier's functions (tests/unit/test_cache_template.py)
-    for function in FUNCTIONS:
+    sam_roles = {function for function in FUNCTIONS if f"{function}Role" in template}
+    assert "StockFlagsFunction" not in sam_roles
+    for function in sam_roles:
         policies = template[f"{function}Role"]["Properties"]["ManagedPolicyArns"]
         vpc_access = any(str(arn).endswith("/AWSLambdaVPCAccessExecutionRole") for arn in policies)
         assert vpc_access is (function in in_vpc), function
@@ -291,10 +301,14 @@ def test_every_function_keeps_its_failures_and_is_bounded_by_its_source():
     assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= set(api["DefaultRouteSettings"])
     for function in FUNCTIONS:
         properties = function_properties(function)
-        kinds = {event["Type"] for event in properties["Events"].values()}
+        events = list(properties.get("Events", {}).values())
+        if not events:  # a bucket's notifications (S3's, in the template's own form)
+            events = [
+                {"Type": "S3", "Properties": p} for f, p in event_sources("S3") if f == function
+            ]
+        kinds = {event["Type"] for event in events}
         assert len(kinds) == 1, function
         (kind,) = kinds
-        events = list(properties["Events"].values())
         if kind == "HttpApi":
             continue  # synchronous: the client gets the 5xx; bounded by route throttling
         if kind == "DynamoDB":  # one invocation per shard; batches given up on are kept

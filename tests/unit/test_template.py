@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from devtools.openapi import api_apps
-from devtools.template import http_routes, load_template, resources
+from devtools.template import event_sources, http_routes, load_template, resources
 from import_bucket import CHECKPOINTS_PREFIX, IMPORTS_PREFIX, REPORTS_PREFIX
 from import_files import SUPPORTED_SUFFIXES
 
@@ -121,12 +121,12 @@ def test_the_importer_reads_imports_writes_reports_and_only_updates_products():
 
 def test_the_import_notifications_admit_exactly_the_supported_files():
     admitted = set()
-    for event in FUNCTIONS["CatalogImportFunction"]["Properties"]["Events"].values():
-        assert event["Type"] == "S3"
-        assert event["Properties"]["Bucket"] == {"Ref": "ImportBucket"}
-        rules = {
-            rule["Name"]: rule["Value"] for rule in event["Properties"]["Filter"]["S3Key"]["Rules"]
-        }
+    assert "Events" not in FUNCTIONS["CatalogImportFunction"]["Properties"]  # the bucket's
+    for function, event in event_sources("S3"):
+        assert function == "CatalogImportFunction"
+        assert event["Bucket"] == {"Ref": "ImportBucket"}
+        assert event["Events"] == "s3:ObjectCreated:*"
+        rules = {rule["Name"]: rule["Value"] for rule in event["Filter"]["S3Key"]["Rules"]}
         admitted.add((rules["prefix"], rules["suffix"]))
     assert admitted == {("imports/", suffix) for suffix in SUPPORTED_SUFFIXES} | {
         (CHECKPOINTS_PREFIX, ".json")
