@@ -13,7 +13,6 @@ SAM_VENV := .tools/sam
 UV := $(VENV)/bin/uv
 PY := $(VENV)/bin/python
 SAM := $(SAM_VENV)/bin/sam
-UV_VERSION := 0.13.9
 SAM_CLI_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 PIP_AUDIT_VERSION := 2.10.1
@@ -74,10 +73,11 @@ help:
 $(PY):
 	@test -n "$(PYTHON)" || { echo "Python 3.13 not found on PATH or under pyenv" >&2; exit 1; }
 	"$(PYTHON)" -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r devtools/uv-requirements.txt
 
+# Every artifact checked against its hash in the lock (make lock writes them).
 $(VENV)/.installed: requirements-dev.txt | $(PY)
-	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
+	$(UV) pip install --quiet --require-hashes --python $(PY) -r requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
@@ -89,7 +89,7 @@ $(SAM): | $(PY)
 
 # Refresh the lock after editing requirements-dev.in (not automatic: clone timestamps lie).
 lock: | $(PY)
-	$(UV) pip compile --quiet --python $(PY) --output-file requirements-dev.txt requirements-dev.in
+	$(UV) pip compile --quiet --python $(PY) --generate-hashes --output-file requirements-dev.txt requirements-dev.in
 
 lint: venv
 	$(VENV)/bin/ruff check .
