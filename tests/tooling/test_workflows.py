@@ -88,4 +88,5 @@ def test_the_dev_venv_is_installed_with_every_artifact_checked_against_its_hash(
         for pin, rest in pins:
             assert rest.strip() == "\\", (lock, pin)  # its hashes follow on the next lines
         assert text.count("--hash=sha256:") >= len(pins)
-    assert "--generate-hashes" in re.search(r"^lock:.*\n\t(.*)$", makefile, flags=re.M)[1]
+    lock_rule = re.search(r"^lock:.*\n\t(.*)$", makefile, flags=re.M)
+    assert lock_rule and "--generate-hashes" in lock_rule[1]
