@@ -51,7 +51,7 @@ help:
 	@echo "make sam-build      sam build into .aws-sam/build"
 	@echo "make checkov        the template's security checks (.checkov.yaml)"
 	@echo "make actionlint     the workflows' lint"
-	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=admin]"
+	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=stockroom/admin]"
 	@echo "make pay ORDER=..   a signed payment of the order's total to the local stack's webhook [AMOUNT=cents]"
 	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
 	@echo "make redrive        dead-lettered orders back to their queue [QUEUE=<dlq url>]"
@@ -244,7 +244,7 @@ load: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 run: venv $(DDB_LOCAL) $(STACK_CACHE)
 	$(PY) -m devtools.local_stack
 
-# A bearer token the local stack accepts: make token SUB=alice [SCOPES="admin"]
+# A bearer token the local stack accepts: make token SUB=alice [SCOPES="stockroom/admin"]
 token: venv
 	@$(PY) -m devtools.local_stack token "$(or $(SUB),$(error set SUB=<subject>))" $(SCOPES)
 

@@ -1,6 +1,7 @@
 """The template's HTTP APIs on this machine, as API Gateway serves them: routes from the
 functions' `HttpApi` events (literal paths before parameterised ones, greedy `{proxy+}`),
-payload 2.0 events, the JWT authorizer checked against a local signing key, the API's
+payload 2.0 events, the JWT authorizer checked against a local signing key (and a
+route's `AuthorizationScopes` against the token's `scope` or `scp`: none of them, 403), the API's
 `CorsConfiguration` (preflight answered by the API, headers added to responses), the
 10 MB request payload limit, percent-encoded paths (decoded in `rawPath` and
 `pathParameters`, as HTTP APIs pass them), and API Gateway's own JSON answers for what no
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from devtools.template import ROOT, http_routes, load_template
+from devtools.template import ROOT, http_routes, load_template, route_scopes
 
 LOCAL_ISSUER = "https://stockroom.local/"
 LOCAL_AUDIENCE = "stockroom-local"
@@ -61,6 +62,11 @@ def make_token(sub: str, scopes: str = "", ttl_seconds: int = 3600) -> str:
     return jwt.encode(claims, signing_key(), algorithm="HS256")
 
 
+def admin_scope() -> str:
+    """The scope the /admin routes require, as the template's AdminScope defaults it."""
+    return str(load_template()["Parameters"]["AdminScope"]["Default"])
+
+
 def verify_token(header: str | None) -> dict[str, Any] | None:
     """The token's claims as API Gateway passes them (strings), or None if not valid."""
     import jwt
@@ -81,6 +87,11 @@ def verify_token(header: str | None) -> dict[str, Any] | None:
     return {key: value if isinstance(value, str) else str(value) for key, value in claims.items()}
 
 
+def token_scopes(claims: dict[str, Any]) -> set[str]:
+    """The scopes a token grants, as API Gateway reads them: `scope` or `scp`, space-separated."""
+    return set(str(claims.get("scope") or claims.get("scp") or "").split())
+
+
 # ------------------------------------------------------------------------ routing
 @dataclass(frozen=True)
 class Route:
@@ -89,14 +100,23 @@ class Route:
     function: str
     secured: bool
     pattern: re.Pattern[str]
+    scopes: frozenset[str] = frozenset()  # a token must carry one, if any are named
 
 
-def compile_routes() -> list[Route]:
+def compile_routes(resolve: Callable[[Any], Any] | None = None) -> list[Route]:
+    """The routes, their scopes resolved by `resolve` (the stack's; parameter defaults
+    when none is given)."""
+    if resolve is None:
+        from devtools.intrinsics import Stack
+
+        resolve = Stack("local", "eu-west-1").resolve
+    scopes = {route: frozenset(resolve(named)) for route, named in route_scopes().items()}
     routes = []
     for (method, path), (function, secured) in http_routes().items():
         regex = re.sub(r"\{(\w+)\+\}", r"(?P<\1>.+)", path)
         regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", regex)
-        routes.append(Route(method, path, function, secured, re.compile(f"^{regex}$")))
+        required = scopes.get((method, path), frozenset())
+        routes.append(Route(method, path, function, secured, re.compile(f"^{regex}$"), required))
     # Literal paths win over parameterised ones, as in API Gateway.
     return sorted(routes, key=lambda route: route.path.count("{"))
 
@@ -302,6 +322,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             claims = verify_token(headers.get("authorization"))
             if claims is None:
                 self._reject(401, "Unauthorized")
+                return
+            if route.scopes and not route.scopes & token_scopes(claims):
+                self._reject(403, "Forbidden")
                 return
         self._invoke(
             route, build_event(route, self.command, self.path, headers, body, parameters, claims)

@@ -654,7 +654,7 @@ def main() -> None:
     )
     server = LocalApiServer(
         (host, api_port),
-        make_http_handler(compile_routes(), functions.invoke, api_cors(stack.resolve)),
+        make_http_handler(compile_routes(stack.resolve), functions.invoke, api_cors(stack.resolve)),
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     warming = functions.warm()  # after the API is up: a first request needs no other process

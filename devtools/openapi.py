@@ -8,7 +8,8 @@ import re
 from typing import Any
 
 from devtools.handlers import import_handler_module
-from devtools.template import ROOT, http_routes
+from devtools.intrinsics import Stack
+from devtools.template import ROOT, http_routes, route_scopes
 
 DOCUMENT = ROOT / "docs" / "openapi.json"
 _METHODS = ("get", "post", "put", "patch", "delete")
@@ -60,6 +61,8 @@ def build_document() -> dict[str, Any]:
     from stockroom.http_rules import MAX_BODY_BYTES  # the layer is on the path once apps load
 
     secured = {route for route, (_, needs_token) in http_routes().items() if needs_token}
+    # A route's AuthorizationScopes, as their parameters default them (AdminScope).
+    scoped = {route: Stack("doc", "eu-west-1").resolve(s) for route, s in route_scopes().items()}
     envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
     gateway = {"application/json": {"schema": {"$ref": "#/components/schemas/GatewayMessage"}}}
     for path, operations in document["paths"].items():
@@ -68,9 +71,15 @@ def build_document() -> dict[str, Any]:
                 continue
             responses = operation["responses"]
             if (method.upper(), path) in secured:
-                operation["security"] = [{"jwt": []}]
+                scopes = scoped.get((method.upper(), path), [])
+                operation["security"] = [{"jwt": scopes}]
                 # API Gateway's JWT authorizer answers these; the function never runs.
                 responses["401"] = {"description": "No valid bearer token", "content": gateway}
+                if scopes:
+                    responses["403"] = {
+                        "description": f"The token carries none of the scopes {scopes}",
+                        "content": gateway,
+                    }
             if method in ("post", "put", "patch"):
                 # Every route refuses a body that is not JSON, whether it reads one or not.
                 responses["415"] = {

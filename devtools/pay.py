@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 from typing import Any
 
-from devtools.http_api import local_dir, make_token
+from devtools.http_api import admin_scope, local_dir, make_token
 
 SIGNATURE_HEADER = "Stockroom-Signature"
 
@@ -54,9 +54,9 @@ def pay(order_id: str, amount_cents: int | None = None) -> tuple[int, str]:
     the API with an admin token, as the store's own back office would)."""
     outputs = json.loads((local_dir() / "outputs.json").read_text())
     api = outputs["ApiUrl"]
+    token = make_token("payment-provider", admin_scope())
     read = urllib.request.Request(
-        f"{api}/orders/{order_id}",
-        headers={"Authorization": f"Bearer {make_token('payment-provider', 'admin')}"},
+        f"{api}/admin/orders/{order_id}", headers={"Authorization": f"Bearer {token}"}
     )
     status, text = _call(read)
     if status != 200:

@@ -115,6 +115,16 @@ def http_routes() -> dict[tuple[str, str], tuple[str, bool]]:
     return routes
 
 
+def route_scopes() -> dict[tuple[str, str], list[Any]]:
+    """(METHOD, path) -> the scopes its `AuthorizationScopes` requires (intrinsics as
+    written), for the routes that name any: a token must carry one of them."""
+    return {
+        (properties["Method"].upper(), properties["Path"]): scopes
+        for _, properties in event_sources("HttpApi")
+        if (scopes := properties.get("Auth", {}).get("AuthorizationScopes"))
+    }
+
+
 def product_sources() -> list[Path]:
     """The product's Python files: the shared layer's and every function's."""
     return sorted(

@@ -1,6 +1,6 @@
 """The orders function's routes with FastAPI + Mangum: POST /orders, GET /orders,
-GET /orders/{order_id}, POST /orders/{order_id}/cancel (functions/orders/orders_api.py
-is the deployed version)."""
+GET /orders/{order_id}, POST /orders/{order_id}/cancel and their /admin twins
+(functions/orders/orders_api.py is the deployed version)."""
 
 from typing import Annotated
 
@@ -39,6 +39,17 @@ def get_order(order_id: OrderId, who: CallerOf) -> Order:
 @app.post("/orders/{order_id}/cancel")
 def cancel_order(order_id: OrderId, who: CallerOf) -> Order:
     return orders.cancel_order(who, order_id)
+
+
+# The back office's: the authorizer admits only tokens with the admin scope.
+@app.get("/admin/orders/{order_id}")
+def admin_get_order(order_id: OrderId, who: CallerOf) -> Order:
+    return orders.get_order(who, order_id, as_admin=True)
+
+
+@app.post("/admin/orders/{order_id}/cancel")
+def admin_cancel_order(order_id: OrderId, who: CallerOf) -> Order:
+    return orders.cancel_order(who, order_id, as_admin=True)
 
 
 @app.get("/orders")

@@ -1,5 +1,6 @@
 """Orders HTTP API (JWT): POST /orders, GET /orders, GET /orders/{order_id},
-POST /orders/{order_id}/cancel."""
+POST /orders/{order_id}/cancel, and the back office's GET /admin/orders/{order_id} and
+POST /admin/orders/{order_id}/cancel (admin scope)."""
 
 from typing import Annotated, Any
 
@@ -85,6 +86,28 @@ def get_order(order_id: Annotated[str, order_id_path()]) -> Order:
 )
 def cancel_order(order_id: Annotated[str, order_id_path()]) -> Order:
     return orders.cancel_order(caller_of(app), order_id)
+
+
+# The back office's routes: API Gateway's authorizer admits only tokens with the admin
+# scope (template.yaml's AdminScope), so reaching them is what makes a caller an admin.
+@app.get("/admin/orders/<order_id>", responses=answers(200, "Any customer's order", Order, 404))
+def admin_get_order(order_id: Annotated[str, order_id_path()]) -> Order:
+    return orders.get_order(caller_of(app), order_id, as_admin=True)
+
+
+@app.post(
+    "/admin/orders/<order_id>/cancel",
+    responses=answers(
+        200,
+        "Any customer's order, cancelled; reserved units are available again",
+        Order,
+        404,
+        409,
+        503,
+    ),
+)
+def admin_cancel_order(order_id: Annotated[str, order_id_path()]) -> Order:
+    return orders.cancel_order(caller_of(app), order_id, as_admin=True)
 
 
 @app.get(

@@ -108,13 +108,23 @@ def conversation(catalog: Handler, orders: Handler, context: Any) -> list[tuple[
     order_id = placed.body["order_id"]
     order("read", "GET", "/orders/{order_id}", order_id)
     order("someone else's", "GET", "/orders/{order_id}", order_id, sub="customer-other")
-    order("admin", "GET", "/orders/{order_id}", order_id, sub="ops", scope="orders admin")
+    order(
+        "admin scope, customer route",
+        "GET",
+        "/orders/{order_id}",
+        order_id,
+        sub="ops",
+        scope="admin",
+    )
+    order("admin", "GET", "/admin/orders/{order_id}", order_id, sub="ops", scope="stockroom/admin")
+    order("admin unknown", "GET", "/admin/orders/{order_id}", "no-such-order", sub="ops")
     order("unknown order", "GET", "/orders/{order_id}", "no-such-order")
     ask("list", orders, "GET", "/orders", query={"limit": "1"})
     ask("bad cursor", orders, "GET", "/orders", query={"cursor": "not-ours"})
     order("cancel", "POST", "/orders/{order_id}/cancel", order_id)
     order("cancel again", "POST", "/orders/{order_id}/cancel", order_id)
     order("cancel unknown", "POST", "/orders/{order_id}/cancel", "no-such-order")
+    order("admin cancel", "POST", "/admin/orders/{order_id}/cancel", order_id, sub="ops")
     return answers
 
 

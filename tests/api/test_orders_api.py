@@ -413,24 +413,33 @@ def test_another_customers_order_is_404(stack, catalog, lambda_context):
     assert result.error["code"] == "ORDER_NOT_FOUND"
 
 
-def test_admin_scope_reads_any_order(stack, catalog, lambda_context):
+def test_an_admin_scope_opens_no_customers_order_on_the_customer_route(
+    stack, catalog, lambda_context
+):
+    """Who is an admin is the authorizer's call, by route: a token's scope, whatever it
+    says, gives nothing more on the customers' routes."""
     placed = place(lambda_context, {"items": [line("SKU-001")]}, sub="alice").body
-    result = get_order(lambda_context, placed["order_id"], sub="support-7", scope="orders admin")
-    assert result.status == 200
-    assert result.body["customer_id"] == "alice"
+    for scope in ("admin", "orders admin", "stockroom/admin"):
+        result = get_order(lambda_context, placed["order_id"], sub="support-7", scope=scope)
+        assert result.status == 404, scope
+    event = http_event(
+        "GET", "/orders/{order_id}", path_parameters={"order_id": placed["order_id"]}, sub="ops"
+    )
+    event["requestContext"]["authorizer"]["jwt"]["scopes"] = ["admin", "stockroom/admin"]
+    assert call(event, lambda_context).status == 404
 
 
-def test_admin_scope_from_the_authorizer_scopes_list(stack, catalog, lambda_context):
+def test_the_admin_route_reads_any_order(stack, catalog, lambda_context):
     placed = place(lambda_context, {"items": [line("SKU-001")]}, sub="alice").body
     event = http_event(
         "GET",
-        "/orders/{order_id}",
+        "/admin/orders/{order_id}",
         path_parameters={"order_id": placed["order_id"]},
         sub="ops",
-        scope="",
     )
-    event["requestContext"]["authorizer"]["jwt"]["scopes"] = ["admin"]
-    assert call(event, lambda_context).status == 200
+    result = call(event, lambda_context)
+    assert result.status == 200
+    assert result.body["customer_id"] == "alice"
 
 
 def test_list_returns_only_my_orders_newest_first_in_pages(stack, catalog, lambda_context):

@@ -127,3 +127,20 @@ def test_64_clients_at_once_are_all_answered(serve):
     results = list(barrier_pool.map(client, range(64)))
     barrier_pool.shutdown()
     assert [status for statuses in results for status in statuses] == [200] * 64 * 5
+
+
+@pytest.mark.parametrize(
+    ("scopes", "status"),
+    [("", 403), ("admin", 403), ("orders admin", 403), ("stockroom/admin", 200)],
+)
+def test_a_routes_authorization_scopes_are_enforced_as_api_gateway_does(serve, scopes, status):
+    """The /admin routes require the template's AdminScope: a token without it is refused
+    before any function runs (403), whatever else its scopes say."""
+    recorder = Recorder()
+    port = serve(recorder)
+    token = make_token("ops", scopes)
+    auth = {"Authorization": f"Bearer {token}"}
+    assert request(port, "GET", "/admin/orders/o-1", auth)[0] == status
+    assert request(port, "POST", "/admin/orders/o-1/cancel", auth)[0] == status
+    assert len(recorder.events) == (2 if status == 200 else 0)
+    assert request(port, "GET", "/orders/o-1", auth)[0] == 200  # no scope needed there

@@ -3,7 +3,7 @@
 import json
 
 from devtools.openapi import DOCUMENT, build_document, render
-from devtools.template import http_routes
+from devtools.template import http_routes, load_template, route_scopes
 
 
 def test_committed_document_is_up_to_date():
@@ -21,8 +21,10 @@ def test_document_has_exactly_the_template_routes_with_their_security():
         for path, operations in document["paths"].items()
         for method, operation in operations.items()
     }
+    admin = load_template()["Parameters"]["AdminScope"]["Default"]
+    scopes = {route: [admin] for route in route_scopes()}  # the /admin routes'
     assert documented == {
-        route: [{"jwt": []}]
+        route: [{"jwt": scopes.get(route, [])}]
         if secured
         else [{"stockroomSignature": []}]
         if route in SIGNED
@@ -43,9 +45,12 @@ def test_every_error_response_is_the_envelope_or_api_gateways_message():
     for path, operations in build_document()["paths"].items():
         for method, operation in operations.items():
             # Answered by API Gateway itself, before any function runs, in its own shape:
-            # the JWT authorizer's 401 (a signed route's 401 is the function's); 413 by
-            # either: the function's over 64 KB, API Gateway's over 10 MB.
+            # the JWT authorizer's 401 (a signed route's 401 is the function's) and, for
+            # a route with scopes, its 403; 413 by either: the function's over 64 KB, API
+            # Gateway's over 10 MB.
             gateway_statuses = {"401"} if _secured(method, path) else set()
+            if (method.upper(), path) in route_scopes():
+                gateway_statuses.add("403")
             for status, response in operation["responses"].items():
                 if int(status) >= 400:
                     schema = response["content"]["application/json"]["schema"]

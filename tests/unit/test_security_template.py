@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from devtools.template import ROOT, load_template, resources
+from devtools.template import ROOT, http_routes, load_template, resources, route_scopes
 
 ENVIRONMENTS = ["dev", "prod"]
 
@@ -86,3 +86,28 @@ def test_the_edge_web_acl_blocks_an_ip_over_its_rate():
     rate = rule["Statement"]["RateBasedStatement"]
     assert rate["AggregateKeyType"] == "IP"
     assert rate["Limit"] == {"Ref": "RequestsPerIpPer5Minutes"}
+
+
+# ------------------------------------------------------------------------ admin
+def test_admin_operations_sit_on_routes_that_require_the_admin_scope():
+    scoped = route_scopes()
+    admin = {route for route in http_routes() if route[1].startswith("/admin/")}
+    assert admin == {
+        ("GET", "/admin/orders/{order_id}"),
+        ("POST", "/admin/orders/{order_id}/cancel"),
+    }
+    assert set(scoped) == admin  # and no other route asks for a scope
+    for route in admin:
+        assert scoped[route] == [{"Ref": "AdminScope"}], route
+        assert http_routes()[route] == ("OrdersFunction", True)
+    assert load_template()["Parameters"]["AdminScope"]["Default"] == "stockroom/admin"
+
+
+def test_no_code_decides_who_is_an_admin_from_a_tokens_scopes():
+    """The word admin in a token grants nothing by itself: only the route does."""
+    from stockroom.identity import Caller
+
+    assert not hasattr(Caller(customer_id="c", scopes=frozenset({"admin"})), "is_admin")
+    for path in [*(ROOT / "functions").rglob("*.py"), *(ROOT / "layers").rglob("*.py")]:
+        text = path.read_text()
+        assert not re.search(r"""["']admin["']\s+in\b|\bin\s+\w*scopes""", text), path
