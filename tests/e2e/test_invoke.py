@@ -47,7 +47,10 @@ def test_an_unhandled_error_prints_lambdas_error_shape_and_exits_non_zero(tmp_pa
     assert completed.returncode == 1
     error = json.loads(completed.stdout)
     assert error["errorType"] == "SourceMissingError"
-    assert "s3://no-such-bucket/imports/spring catalog (2026).csv" in error["errorMessage"]
+    assert (
+        "s3://no-such-bucket/imports/demo-merchant/spring catalog (2026).csv"
+        in error["errorMessage"]
+    )
 
 
 def test_an_unknown_function_is_refused_naming_the_ones_there_are(tmp_path):

@@ -41,7 +41,7 @@ def test_an_expired_token_is_refused(local_stack):
 
 
 def test_the_sample_catalog_under_seed_is_served_as_soon_as_the_stack_is_ready(local_stack):
-    seed = ROOT / "seed" / "ImportBucket" / "imports" / "sample-catalog.csv"
+    seed = ROOT / "seed" / "ImportBucket" / "imports" / "demo-merchant" / "sample-catalog.csv"
     with seed.open() as rows:
         expected = {row["sku"]: int(row["on_hand"]) for row in csv.DictReader(rows)}
     served = {}

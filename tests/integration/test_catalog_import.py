@@ -458,7 +458,7 @@ def test_a_duplicate_delivery_is_not_imported_again(stack):
 
 def test_the_sam_generated_put_event_with_an_encoded_key_is_imported(stack):
     event = load_event("s3_put_import_generated")
-    key = "imports/spring catalog (2026).csv"
+    key = "imports/demo-merchant/spring catalog (2026).csv"
     assert event["Records"][0]["s3"]["object"]["key"] != key  # URL-encoded by SAM
     boto3.client("s3").put_object(
         Bucket=event["Records"][0]["s3"]["bucket"]["name"], Key=key, Body=csv_bytes([row("SKU-1")])
@@ -469,7 +469,7 @@ def test_the_sam_generated_put_event_with_an_encoded_key_is_imported(stack):
 
 
 def test_a_missing_object_gets_a_failed_report_naming_its_key(stack):
-    key = "imports/spring catalog (2026).csv"
+    key = "imports/demo-merchant/spring catalog (2026).csv"
 
     outcome = invoke(load_event("s3_put_import_generated"))
 
@@ -482,7 +482,9 @@ def test_a_missing_bucket_fails_the_invocation_with_an_error_naming_the_key(stac
     event = load_event("s3_put_import_generated")
     event["Records"][0]["s3"]["bucket"]["name"] = "example-bucket"
 
-    with pytest.raises(SourceMissingError, match=r"s3://example-bucket/imports/spring catalog"):
+    with pytest.raises(
+        SourceMissingError, match=r"s3://example-bucket/imports/demo-merchant/spring catalog"
+    ):
         invoke(event)
 
 
