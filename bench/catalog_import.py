@@ -33,7 +33,7 @@ from typing import Any
 from bench.cli import emit, harness_parser
 from bench.endpoint import aws_endpoint
 
-KEY_PREFIX = "imports/bench"
+KEY_PREFIX = "imports/bench/run"
 FORMATS = ("csv", "jsonl.gz")  # the importer's two formats; each is read either way
 COLUMNS = ("sku", "name", "unit_price_cents", "currency", "on_hand")
 

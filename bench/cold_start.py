@@ -151,7 +151,7 @@ class Events:
         from devtools.buckets import object_put_event
 
         bucket = self.physical["ImportBucket"]
-        key = f"imports/cold-start-{uuid.uuid4().hex}.csv"
+        key = f"imports/bench/cold-start-{uuid.uuid4().hex}.csv"
         body = "sku,name,unit_price_cents,currency,on_hand\nCOLD-1,Cold start,100,EUR,5\n"
         boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=body.encode())
         return object_put_event(bucket, key)

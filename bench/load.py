@@ -707,7 +707,7 @@ def run_import(
     skus = [f"IMPORT-{run}-{n:06d}" for n in range(job.rows)]
     body = _catalog(skus)
     s3 = boto3.client("s3", endpoint_url=stack.endpoint)
-    bucket, key = outputs["ImportBucketName"], f"imports/load-{run}.csv"
+    bucket, key = outputs["ImportBucketName"], f"imports/load/load-{run}.csv"
     scenario_results: list[dict[str, Any]] = []
     scenario = (
         threading.Thread(

@@ -153,6 +153,10 @@ def _create_bucket(
         Bucket=bucket,
         CreateBucketConfiguration={"LocationConstraint": stack.region},
     )
+    if "VersioningConfiguration" in properties:
+        s3.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration=properties["VersioningConfiguration"]
+        )
     stack.refs[name] = bucket
     stack.attributes[(name, "Arn")] = f"arn:aws:s3:::{bucket}"
     stack.attributes[(name, "DomainName")] = f"{bucket}.s3.amazonaws.com"

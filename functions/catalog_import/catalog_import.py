@@ -104,29 +104,39 @@ def _handle(stored: StoredObject, seconds_left: Callable[[], float]) -> ObjectOu
             return ObjectOutcome(
                 key=stored.key, outcome=SKIPPED, detail="a later checkpoint replaced this one"
             )
+        mismatch = import_bucket.checkpoint_mismatch(stored.bucket, stored.key, checkpoint)
+        if mismatch is not None:
+            # Ignored, and no report written: it may not overwrite the real import's.
+            logger.warning("checkpoint ignored", key=stored.key, reason=mismatch)
+            return ObjectOutcome(
+                key=stored.key, outcome=SKIPPED, detail=f"checkpoint ignored: {mismatch}"
+            )
         return _Import(checkpoint).run(seconds_left)
-    if not stored.key.startswith(import_bucket.IMPORTS_PREFIX) or not FileKind.of_key(stored.key):
+    if import_bucket.merchant_of(stored.key) is None or not FileKind.of_key(stored.key):
         logger.warning("not an import file; ignored", key=stored.key)
         return ObjectOutcome(
             key=stored.key,
             outcome=SKIPPED,
-            detail=f"imports are read from {import_bucket.IMPORTS_PREFIX} with names ending "
-            f"in {', '.join(SUPPORTED_SUFFIXES)}",
+            detail=f"imports are read from {import_bucket.IMPORTS_PREFIX}<merchant>/ with "
+            f"names ending in {', '.join(SUPPORTED_SUFFIXES)}",
         )
     started_at = utc_now()
     try:
-        etag = import_bucket.current_etag(stored.bucket, stored.key)
+        version = import_bucket.current_version(stored.bucket, stored.key)
     except import_bucket.SourceMissingError as error:
         return _report_missing(stored, started_at, error)
-    return _Import(_beginning(stored, etag, started_at)).run(seconds_left)
+    return _Import(_beginning(stored, version, started_at)).run(seconds_left)
 
 
-def _beginning(stored: StoredObject, etag: str, started_at: Timestamp) -> ImportCheckpoint:
+def _beginning(
+    stored: StoredObject, version: import_bucket.SourceVersion, started_at: Timestamp
+) -> ImportCheckpoint:
     """An import of `stored` before its first row."""
     return ImportCheckpoint(
         bucket=stored.bucket,
         key=stored.key,
-        etag=etag,
+        etag=version.etag,
+        size=version.size,
         offset=0,
         line=0,
         columns=None,
@@ -146,7 +156,8 @@ def _report_missing(
     """A FAILED report for an object that is gone; if even the report cannot be written
     (no such bucket), the error itself, naming the key, fails the invocation."""
     logger.error("import source missing", bucket=stored.bucket, key=stored.key)
-    state = _beginning(stored, stored.etag, started_at).model_copy(update={"invocations": 1})
+    missing = import_bucket.SourceVersion(stored.etag, 0)
+    state = _beginning(stored, missing, started_at).model_copy(update={"invocations": 1})
     try:
         return _finish(state, f"{error}; nothing was imported")
     except Exception as write_error:

@@ -1,4 +1,4 @@
-"""Catalog importer: S3 notifications for files uploaded under imports/ (and for the
+"""Catalog importer: S3 notifications for files uploaded under imports/<merchant>/ (and for the
 checkpoints of imports that continue in a fresh invocation) become catalog imports.
 
 Lambda invokes this asynchronously: an exception makes Lambda retry the event, then send

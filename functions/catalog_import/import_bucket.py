@@ -1,11 +1,14 @@
-"""The import bucket: merchants' files under imports/, the importer's reports under
-reports/, and checkpoints under checkpoints/ for imports that continue in a fresh
-invocation (writing one is what triggers that invocation)."""
+"""The import bucket: each merchant's files under imports/<merchant>/, the importer's
+reports under reports/, and checkpoints under checkpoints/ for imports that continue in
+a fresh invocation (writing one is what triggers that invocation). Merchants may write
+their own prefix alone; reports/ and checkpoints/ only the importer (docs/security.md)."""
 
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from aws_lambda_powertools.utilities.streaming import S3Object
 from botocore.exceptions import ClientError
@@ -18,6 +21,8 @@ REPORTS_PREFIX = "reports/"
 CHECKPOINTS_PREFIX = "checkpoints/"
 _READ_BUFFER_BYTES = 256 * 1024
 _MISSING = {"NoSuchKey", "NoSuchBucket", "404"}
+# imports/<merchant>/<name>: the merchant id is what its upload policy's tag allows.
+_MERCHANT_KEY = re.compile(r"imports/([A-Za-z0-9_-]{1,64})/[^/].*", re.DOTALL)
 _CHANGED = {"PreconditionFailed", "412"}
 
 
@@ -28,6 +33,19 @@ class SourceMissingError(Exception):
 class SourceChangedError(Exception):
     """The object was overwritten since the import began; the newer upload has an import
     of its own."""
+
+
+class SourceVersion(NamedTuple):
+    """The object now at a key: an import reads exactly this version."""
+
+    etag: str
+    size: int
+
+
+def merchant_of(key: str) -> str | None:
+    """The merchant whose prefix holds `key`, or None for a key under no merchant's."""
+    found = _MERCHANT_KEY.fullmatch(key)
+    return found[1] if found else None
 
 
 def report_key(source_key: str) -> str:
@@ -47,10 +65,11 @@ def _quoted(etag: str) -> str:
     return etag if etag.startswith('"') else f'"{etag}"'
 
 
-def current_etag(bucket: str, key: str) -> str:
-    """The ETag of the object now at `key`: the import reads exactly that version."""
+def current_version(bucket: str, key: str) -> SourceVersion:
+    """The ETag and size of the object now at `key`: the import reads exactly that version."""
     try:
-        return aws.s3().head_object(Bucket=bucket, Key=key)["ETag"]
+        head = aws.s3().head_object(Bucket=bucket, Key=key)
+        return SourceVersion(head["ETag"], int(head["ContentLength"]))
     except ClientError as error:
         if aws.error_code(error) in _MISSING:
             raise SourceMissingError(f"s3://{bucket}/{key} does not exist") from error
@@ -114,6 +133,23 @@ def read_checkpoint(bucket: str, key: str, etag: str) -> ImportCheckpoint | None
             return None
         raise
     return ImportCheckpoint.model_validate_json(body.read())
+
+
+def checkpoint_mismatch(bucket: str, key: str, checkpoint: ImportCheckpoint) -> str | None:
+    """Why the checkpoint found at `key` does not describe an import of an upload that is
+    still there as it was (bucket, key, ETag, size); None when it does. Only the importer
+    may write checkpoints/, so a mismatch is a stale checkpoint or a planted one."""
+    if checkpoint.bucket != bucket or checkpoint_key(checkpoint.key) != key:
+        return "it names another object than its own key does"
+    if merchant_of(checkpoint.key) is None:
+        return "it names no merchant's upload"
+    try:
+        current = current_version(bucket, checkpoint.key)
+    except SourceMissingError:
+        return "its upload is gone"
+    if (_quoted(current.etag), current.size) != (_quoted(checkpoint.etag), checkpoint.size):
+        return "its upload's ETag or size differs"
+    return None
 
 
 def write_checkpoint(checkpoint: ImportCheckpoint) -> None:

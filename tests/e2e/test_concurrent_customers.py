@@ -175,7 +175,7 @@ class Customer:
 
     def restock(self) -> None:
         sku = self.rng.choice(self.skus)
-        key = f"imports/random restock {uuid.uuid4().hex}.csv"
+        key = f"imports/e2e/random restock {uuid.uuid4().hex}.csv"
         # The limit stays: a row without one would lift it.
         row = f"{sku},Product {sku},1299,EUR,{self.rng.randint(10, 40)},{self.limits.get(sku, '')}"
         self.target.client("s3").put_object(

@@ -146,7 +146,7 @@ def test_a_file_uploaded_under_imports_is_imported_and_reported(target):
     sku = f"E2E-IMPORT-{target.run_id}"
     summary = upload_and_wait_for_report(
         target,
-        f"imports/e2e catalog {target.run_id}.csv",
+        f"imports/e2e/e2e catalog {target.run_id}.csv",
         b"sku,name,unit_price_cents,currency,on_hand\n"
         + f"{sku},Teapot,2500,EUR,4\n".encode()
         + b"bad,,1,EUR,1\n",
@@ -167,7 +167,7 @@ def test_a_restock_import_keeps_what_confirmed_orders_reserved(target):
 
     report = upload_and_wait_for_report(
         target,
-        f"imports/restock {target.run_id}.csv",
+        f"imports/e2e/restock {target.run_id}.csv",
         f"sku,name,unit_price_cents,currency,on_hand\n{sku},Product {sku},1299,EUR,5\n".encode(),
     )
 

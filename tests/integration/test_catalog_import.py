@@ -20,7 +20,7 @@ from stockroom import aws as stockroom_aws
 from stockroom import container
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
-from stockroom.models import OrderStatus
+from stockroom.models import ImportCheckpoint, OrderStatus
 from stockroom.settings import get_settings
 from support.catalog_data import add_product
 from support.context import FakeLambdaContext
@@ -54,12 +54,12 @@ def test_good_rows_are_imported_and_every_bad_row_is_reported_with_its_line(stac
             ["SKU-6", "Widget", 100],  # line 7: too few values
         ]
     )
-    outcome = invoke(upload("imports/mixed.csv", body))
+    outcome = invoke(upload("imports/acme/mixed.csv", body))
 
-    assert outcome == [{"key": "imports/mixed.csv", "outcome": "PARTIAL"}]
-    summary, errors = report("imports/mixed.csv")
+    assert outcome == [{"key": "imports/acme/mixed.csv", "outcome": "PARTIAL"}]
+    summary, errors = report("imports/acme/mixed.csv")
     assert {k: summary[k] for k in ("key", "status", "rows", "imported", "rejected")} == {
-        "key": "imports/mixed.csv",
+        "key": "imports/acme/mixed.csv",
         "status": "PARTIAL",
         "rows": 6,
         "imported": 2,
@@ -84,9 +84,9 @@ def test_unknown_columns_are_ignored_and_listed_and_column_order_is_free(stack):
         [["blue", 5, "EUR", "SKU-1", "Blue mug", 450]],
         header=["colour", "on_hand", "currency", "sku", "name", "unit_price_cents"],
     )
-    assert invoke(upload("imports/extra.csv", body))[0]["outcome"] == "SUCCEEDED"
+    assert invoke(upload("imports/acme/extra.csv", body))[0]["outcome"] == "SUCCEEDED"
 
-    summary, errors = report("imports/extra.csv")
+    summary, errors = report("imports/acme/extra.csv")
     assert summary["ignored_columns"] == ["colour"]
     assert errors == []
     product = products_table.get_product("SKU-1")
@@ -117,9 +117,9 @@ def test_json_lines_are_typed_strictly_and_extra_keys_ignored(stack):
         )
         + b'\n{"sku": "SKU-3",\n["not", "an", "object"]\n'
     )
-    assert invoke(upload("imports/lines.jsonl", body))[0]["outcome"] == "PARTIAL"
+    assert invoke(upload("imports/acme/lines.jsonl", body))[0]["outcome"] == "PARTIAL"
 
-    summary, errors = report("imports/lines.jsonl")
+    summary, errors = report("imports/acme/lines.jsonl")
     assert (summary["rows"], summary["imported"], summary["rejected"]) == (4, 1, 3)
     assert summary["ignored_columns"] == ["colour"]
     assert [(e["line"], e["errors"][0]["field"]) for e in errors] == [
@@ -150,9 +150,9 @@ def test_a_csv_max_per_customer_column_sets_limits_and_bad_values_reject_their_r
         ],
         header=[*HEADER, "max_per_customer"],
     )
-    assert invoke(upload("imports/limits.csv", body))[0]["outcome"] == "PARTIAL"
+    assert invoke(upload("imports/acme/limits.csv", body))[0]["outcome"] == "PARTIAL"
 
-    summary, errors = report("imports/limits.csv")
+    summary, errors = report("imports/acme/limits.csv")
     assert (summary["imported"], summary["rejected"], summary["ignored_columns"]) == (3, 3, [])
     assert [(e["line"], e["sku"], [p["field"] for p in e["errors"]]) for e in errors] == [
         (4, "SKU-3", ["max_per_customer"]),
@@ -176,9 +176,9 @@ def test_a_json_lines_max_per_customer_key_is_typed_strictly(stack):
             entry("SKU-5", max_per_customer=-1),
         ]
     )
-    assert invoke(upload("imports/limits.jsonl", body))[0]["outcome"] == "PARTIAL"
+    assert invoke(upload("imports/acme/limits.jsonl", body))[0]["outcome"] == "PARTIAL"
 
-    _, errors = report("imports/limits.jsonl")
+    _, errors = report("imports/acme/limits.jsonl")
     assert [(e["line"], e["errors"][0]["field"]) for e in errors] == [
         (4, "max_per_customer"),
         (5, "max_per_customer"),
@@ -188,11 +188,13 @@ def test_a_json_lines_max_per_customer_key_is_typed_strictly(stack):
 
 def test_an_import_without_a_limit_lifts_the_products_limit(stack):
     header = [*HEADER, "max_per_customer"]
-    invoke(upload("imports/a.csv", csv_bytes([[*row("SKU-1"), 2], [*row("SKU-2"), 2]], header)))
+    invoke(
+        upload("imports/acme/a.csv", csv_bytes([[*row("SKU-1"), 2], [*row("SKU-2"), 2]], header))
+    )
     assert (limit_of("SKU-1"), limit_of("SKU-2")) == (2, 2)
 
-    invoke(upload("imports/b.csv", csv_bytes([[*row("SKU-1"), 5]], header)))
-    invoke(upload("imports/c.csv", csv_bytes([row("SKU-2")])))  # no such column
+    invoke(upload("imports/acme/b.csv", csv_bytes([[*row("SKU-1"), 5]], header)))
+    invoke(upload("imports/acme/c.csv", csv_bytes([row("SKU-2")])))  # no such column
 
     assert (limit_of("SKU-1"), limit_of("SKU-2")) == (5, None)
 
@@ -201,11 +203,11 @@ def test_an_import_without_a_limit_lifts_the_products_limit(stack):
     ("key", "body"),
     [
         (
-            "imports/catalog.csv.gz",
+            "imports/acme/catalog.csv.gz",
             gzip.compress(csv_bytes([row("SKU-1", 4), row("SKU-2", 5)]), mtime=0),
         ),
         (
-            "imports/catalog.jsonl.gz",
+            "imports/acme/catalog.jsonl.gz",
             gzip.compress(
                 jsonl_bytes(
                     dict(zip(HEADER, r, strict=True)) for r in (row("SKU-1", 4), row("SKU-2", 5))
@@ -226,33 +228,33 @@ def test_gzipped_files_are_read_as_their_format(stack, key, body):
 @pytest.mark.parametrize(
     ("key", "body", "reason"),
     [
-        ("imports/empty.csv", b"", "the file is empty"),
-        ("imports/empty.jsonl", b"", "the file is empty"),
-        ("imports/blank.jsonl", b"\n  \n", "the file has no rows"),
-        ("imports/header-only.csv", csv_bytes([]), "the file has no rows"),
+        ("imports/acme/empty.csv", b"", "the file is empty"),
+        ("imports/acme/empty.jsonl", b"", "the file is empty"),
+        ("imports/acme/blank.jsonl", b"\n  \n", "the file has no rows"),
+        ("imports/acme/header-only.csv", csv_bytes([]), "the file has no rows"),
         (
-            "imports/latin1.csv",
+            "imports/acme/latin1.csv",
             "sku,name,unit_price_cents,currency,on_hand,d\u00e9tail\n".encode("latin-1"),
             "not UTF-8",
         ),
         (
-            "imports/no-header.csv",
+            "imports/acme/no-header.csv",
             b"SKU-1,Mug,450,EUR,3\n",
             "missing: sku, name, unit_price_cents, currency, on_hand",
         ),
         (
-            "imports/partial-header.csv",
+            "imports/acme/partial-header.csv",
             b"sku,name,price,currency,on_hand\nSKU-1,Mug,450,EUR,3\n",
             "missing: unit_price_cents",
         ),
         (
-            "imports/twice.csv",
+            "imports/acme/twice.csv",
             b"sku,sku,name,unit_price_cents,currency,on_hand\n",
             "names a column twice: sku",
         ),
-        ("imports/not-gzip.csv.gz", csv_bytes([row("SKU-1")]), "gzip"),
+        ("imports/acme/not-gzip.csv.gz", csv_bytes([row("SKU-1")]), "gzip"),
         (
-            "imports/long-header.csv",
+            "imports/acme/long-header.csv",
             b"sku," + b"x" * (1024 * 1024 + 5) + b"\n",
             "longer than 1 MiB",
         ),
@@ -269,9 +271,12 @@ def test_an_unreadable_file_gets_a_failed_report_with_its_reason(stack, key, bod
 
 def test_a_truncated_gzip_file_fails_after_importing_the_rows_before_the_break(stack):
     whole = gzip.compress(csv_bytes([row(f"SKU-{n}", n) for n in range(300)]))
-    assert invoke(upload("imports/cut.csv.gz", whole[: len(whole) // 2]))[0]["outcome"] == "FAILED"
+    assert (
+        invoke(upload("imports/acme/cut.csv.gz", whole[: len(whole) // 2]))[0]["outcome"]
+        == "FAILED"
+    )
 
-    summary, _ = report("imports/cut.csv.gz")
+    summary, _ = report("imports/acme/cut.csv.gz")
     assert "corrupt or truncated" in summary["reason"]
     assert 0 < summary["imported"] == summary["rows"] < 300
     assert stock("SKU-1") == (1, 0, 1)
@@ -289,9 +294,9 @@ def test_a_line_that_is_not_utf8_or_over_1_mib_is_rejected_and_the_rest_imported
         + b",100,EUR,1\n"
         + csv_bytes([row("SKU-4", 4)], header=[])
     )
-    assert invoke(upload("imports/odd-lines.csv", body))[0]["outcome"] == "PARTIAL"
+    assert invoke(upload("imports/acme/odd-lines.csv", body))[0]["outcome"] == "PARTIAL"
 
-    summary, errors = report("imports/odd-lines.csv")
+    summary, errors = report("imports/acme/odd-lines.csv")
     assert (summary["rows"], summary["imported"], summary["rejected"]) == (4, 2, 2)
     assert [(e["line"], e["errors"][0]["field"]) for e in errors] == [(3, "line"), (4, "line")]
     assert "not UTF-8" in errors[0]["errors"][0]["message"]
@@ -301,9 +306,9 @@ def test_a_line_that_is_not_utf8_or_over_1_mib_is_rejected_and_the_rest_imported
 
 def test_the_error_list_is_bounded_but_every_rejected_row_is_counted(stack):
     bad = [["", "Mug", 100, "EUR", 1]] * 1003
-    assert invoke(upload("imports/many-bad.csv", csv_bytes([*bad, row("SKU-1")])))
+    assert invoke(upload("imports/acme/many-bad.csv", csv_bytes([*bad, row("SKU-1")])))
 
-    summary, errors = report("imports/many-bad.csv")
+    summary, errors = report("imports/acme/many-bad.csv")
     assert (summary["rows"], summary["imported"], summary["rejected"]) == (1004, 1, 1003)
     assert summary["errors_listed"] == len(errors) == 1000
     assert errors[-1]["line"] == 1001
@@ -311,17 +316,17 @@ def test_the_error_list_is_bounded_but_every_rejected_row_is_counted(stack):
 
 def test_crlf_line_ends_and_a_byte_order_mark_are_accepted(stack):
     body = b"\xef\xbb\xbf" + csv_bytes([row("SKU-1", 2)]).replace(b"\n", b"\r\n")
-    assert invoke(upload("imports/excel.csv", body))[0]["outcome"] == "SUCCEEDED"
+    assert invoke(upload("imports/acme/excel.csv", body))[0]["outcome"] == "SUCCEEDED"
     assert stock("SKU-1") == (2, 0, 2)
 
 
 def test_the_last_row_for_a_sku_wins_in_one_write(stack):
     body = csv_bytes([row("SKU-1", 1), row("SKU-2", 2), row("SKU-1", 9)] + [row("SKU-3", 4)] * 50)
     with product_writes() as written:
-        invoke(upload("imports/repeat.csv", body))
+        invoke(upload("imports/acme/repeat.csv", body))
     assert stock("SKU-1") == (9, 0, 9)
     assert written == {"SKU-1": 1, "SKU-2": 1, "SKU-3": 1}  # superseded rows need no write
-    assert report("imports/repeat.csv")[0]["imported"] == 53
+    assert report("imports/acme/repeat.csv")[0]["imported"] == 53
 
 
 def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(stack):
@@ -329,9 +334,9 @@ def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(sta
     confirm("alice", {"SKU-1": 3})
     body = csv_bytes([row("SKU-1", on_hand=5), row("SKU-1", on_hand=1), row("SKU-2", 2)])
 
-    invoke(upload("imports/restated.csv", body))
+    invoke(upload("imports/acme/restated.csv", body))
 
-    summary, errors = report("imports/restated.csv")
+    summary, errors = report("imports/acme/restated.csv")
     assert (summary["imported"], summary["rejected"]) == (2, 1)
     assert [error["line"] for error in errors] == [3]
     assert stock("SKU-1") == (5, 3, 2)  # line 2 applied, line 3 refused, as line by line
@@ -357,9 +362,9 @@ def test_a_skus_rows_fare_as_line_by_line_with_the_fewest_writes(
     body = csv_bytes([row("SKU-1", on_hand=n) for n in on_hands])
 
     with product_writes() as written:
-        invoke(upload("imports/restated-again.csv", body))
+        invoke(upload("imports/acme/restated-again.csv", body))
 
-    summary, errors = report("imports/restated-again.csv")
+    summary, errors = report("imports/acme/restated-again.csv")
     assert (summary["imported"], summary["rejected"]) == (2, 2)
     assert [error["line"] for error in errors] == refused_lines
     assert f"below the {reserved} units reserved" in errors[0]["errors"][0]["message"]
@@ -378,7 +383,7 @@ def test_a_restock_keeps_the_units_confirmed_orders_reserve(stack):
     confirm("alice", {"SKU-1": 3})
     assert stock("SKU-1") == (10, 3, 7)
 
-    invoke(upload("imports/restock.csv", csv_bytes([row("SKU-1", on_hand=25, price=999)])))
+    invoke(upload("imports/acme/restock.csv", csv_bytes([row("SKU-1", on_hand=25, price=999)])))
 
     assert stock("SKU-1") == (25, 3, 22)
     assert products_table.get_product("SKU-1").unit_price_cents == 999  # type: ignore[union-attr]
@@ -390,9 +395,9 @@ def test_on_hand_below_the_reserved_units_rejects_the_row_and_leaves_the_product
     add_product("SKU-2", on_hand=10)
     confirm("alice", {"SKU-1": 6})
 
-    invoke(upload("imports/short.csv", csv_bytes([row("SKU-1", on_hand=4), row("SKU-2", 1)])))
+    invoke(upload("imports/acme/short.csv", csv_bytes([row("SKU-1", on_hand=4), row("SKU-2", 1)])))
 
-    summary, errors = report("imports/short.csv")
+    summary, errors = report("imports/acme/short.csv")
     assert (summary["status"], summary["imported"], summary["rejected"]) == ("PARTIAL", 1, 1)
     assert errors == [
         {
@@ -417,7 +422,9 @@ def test_an_import_racing_the_order_worker_neither_loses_nor_double_counts_units
         add_product(sku, on_hand=40)
     orders = [place(f"customer-{n}", {skus[n % 4]: 1, skus[(n + 1) % 4]: 2}) for n in range(24)]
     restocks = [
-        upload(f"imports/restock-{n}.csv", csv_bytes([row(sku, on_hand=30 + n) for sku in skus]))
+        upload(
+            f"imports/acme/restock-{n}.csv", csv_bytes([row(sku, on_hand=30 + n) for sku in skus])
+        )
         for n in range(6)
     ]
     start = threading.Barrier(2)
@@ -443,7 +450,7 @@ def test_an_import_racing_the_order_worker_neither_loses_nor_double_counts_units
 
 # -------------------------------------------------------------- deliveries, events
 def test_a_duplicate_delivery_is_not_imported_again(stack):
-    event = upload("imports/once.csv", csv_bytes([row("SKU-1", on_hand=5)]))
+    event = upload("imports/acme/once.csv", csv_bytes([row("SKU-1", on_hand=5)]))
     first = invoke(event)
     before = products_table.get_product("SKU-1")
     confirm("alice", {"SKU-1": 2})
@@ -489,7 +496,7 @@ def test_a_missing_bucket_fails_the_invocation_with_an_error_naming_the_key(stac
 
 
 def test_a_key_outside_imports_or_of_another_type_is_skipped(stack):
-    assert invoke(upload("imports/catalog.xlsx", b"PK"))[0]["outcome"] == "SKIPPED"
+    assert invoke(upload("imports/acme/catalog.xlsx", b"PK"))[0]["outcome"] == "SKIPPED"
     assert invoke(upload("elsewhere/catalog.csv", csv_bytes([row("SKU-1")])))[0]["outcome"] == (
         "SKIPPED"
     )
@@ -499,7 +506,7 @@ def test_a_key_outside_imports_or_of_another_type_is_skipped(stack):
 def test_persistent_throttling_fails_the_invocation_for_lambda_to_retry_and_reports_it(
     stack, capsys
 ):
-    event = upload("imports/throttled.csv", csv_bytes([row("SKU-1"), row("SKU-2")]))
+    event = upload("imports/acme/throttled.csv", csv_bytes([row("SKU-1"), row("SKU-2")]))
 
     def throttle(body):
         return THROTTLED if sku_written(body) == "SKU-2" else None
@@ -511,14 +518,14 @@ def test_persistent_throttling_fails_the_invocation_for_lambda_to_retry_and_repo
     assert len(answered) == stockroom_aws.BOTOCORE_ATTEMPTS
     # Counted as deferred, which the alarm that rolls deployments back leaves out.
     assert '"ImportsDeferred":[1.0]' in capsys.readouterr().out
-    assert "interrupted" in report("imports/throttled.csv")[0]["reason"]
+    assert "interrupted" in report("imports/acme/throttled.csv")[0]["reason"]
     # Lambda's retry of the same event imports the file.
     assert invoke(event)[0]["outcome"] == "SUCCEEDED"
     assert stock("SKU-2") == (10, 0, 10)
 
 
 def test_throttled_writes_are_retried_within_the_invocation(stack):
-    event = upload("imports/bumpy.csv", csv_bytes([row(f"SKU-{n}") for n in range(8)]))
+    event = upload("imports/acme/bumpy.csv", csv_bytes([row(f"SKU-{n}") for n in range(8)]))
     refused: set[str] = set()
 
     def throttle_a_few(body):
@@ -571,13 +578,13 @@ def test_the_next_chunk_is_parsed_while_a_chunk_is_written(stack, monkeypatch):
     events.register("provide-client-params.dynamodb.UpdateItem", hold_first_chunk)
     try:
         rows = [row(f"SKU-{n}", on_hand=n) for n in range(25)]
-        outcome = invoke(upload("imports/overlap.csv", csv_bytes(rows)))
+        outcome = invoke(upload("imports/acme/overlap.csv", csv_bytes(rows)))
     finally:
         events.unregister("provide-client-params.dynamodb.UpdateItem", hold_first_chunk)
 
-    assert outcome == [{"key": "imports/overlap.csv", "outcome": "SUCCEEDED"}]
+    assert outcome == [{"key": "imports/acme/overlap.csv", "outcome": "SUCCEEDED"}]
     assert waited == [True] * 10
-    assert report("imports/overlap.csv")[0]["imported"] == 25
+    assert report("imports/acme/overlap.csv")[0]["imported"] == 25
     assert all(stock(f"SKU-{n}")[0] == n for n in range(25))
 
 
@@ -600,11 +607,13 @@ def test_a_file_continues_from_its_checkpoint_without_skipping_or_repeating_rows
         rows[bad] = [f"SKU-{bad}", "Widget", "lots", "EUR", 1]
 
     with product_writes() as written:
-        outcomes = import_to_the_end(upload("imports/long.csv", csv_bytes(rows)), short_deadline)
+        outcomes = import_to_the_end(
+            upload("imports/acme/long.csv", csv_bytes(rows)), short_deadline
+        )
 
     assert [o["outcome"] for o in outcomes] == ["CONTINUED"] * 9 + ["PARTIAL"]
     assert outcomes[0]["detail"] == "after line 11"  # header and ten rows
-    summary, errors = report("imports/long.csv")
+    summary, errors = report("imports/acme/long.csv")
     assert (summary["rows"], summary["imported"], summary["rejected"]) == (95, 92, 3)
     assert summary["invocations"] == 10
     assert [error["line"] for error in errors] == [16, 17, 63]
@@ -620,20 +629,21 @@ def test_a_gzipped_file_continues_from_its_checkpoint(stack, short_deadline):
 
     with product_writes() as written:
         outcomes = import_to_the_end(
-            upload("imports/long.jsonl.gz", gzip.compress(jsonl_bytes(records))), short_deadline
+            upload("imports/acme/long.jsonl.gz", gzip.compress(jsonl_bytes(records))),
+            short_deadline,
         )
 
     assert [o["outcome"] for o in outcomes] == ["CONTINUED"] * 3 + ["SUCCEEDED"]
-    assert report("imports/long.jsonl.gz")[0]["imported"] == 35
+    assert report("imports/acme/long.jsonl.gz")[0]["imported"] == 35
     assert set(written.values()) == {1} and len(written) == 35
 
 
 def test_a_stale_checkpoint_notification_is_skipped(stack, short_deadline):
     invoke(
-        upload("imports/stale.csv", csv_bytes([row(f"SKU-{n}") for n in range(25)])),
+        upload("imports/acme/stale.csv", csv_bytes([row(f"SKU-{n}") for n in range(25)])),
         short_deadline(),
     )
-    first = checkpoint_event("imports/stale.csv")
+    first = checkpoint_event("imports/acme/stale.csv")
     invoke(first, short_deadline())  # the second chunk; its checkpoint replaces the first
     first_object = first["Records"][0]["s3"]["object"]
     # The first checkpoint announced again by a notification of its own (not a duplicate).
@@ -645,7 +655,7 @@ def test_a_stale_checkpoint_notification_is_skipped(stack, short_deadline):
     assert written == {}
     assert outcome == [
         {
-            "key": "checkpoints/imports/stale.csv.json",
+            "key": "checkpoints/imports/acme/stale.csv.json",
             "outcome": "SKIPPED",
             "detail": "a later checkpoint replaced this one",
         }
@@ -656,16 +666,16 @@ def test_an_import_whose_file_is_overwritten_stops_and_the_new_upload_is_importe
     stack, short_deadline
 ):
     invoke(
-        upload("imports/swap.csv", csv_bytes([row(f"SKU-{n}", 1) for n in range(25)])),
+        upload("imports/acme/swap.csv", csv_bytes([row(f"SKU-{n}", 1) for n in range(25)])),
         short_deadline(),
     )
-    pending = checkpoint_event("imports/swap.csv")
-    newer = upload("imports/swap.csv", csv_bytes([row("SKU-X", 7)]))
+    pending = checkpoint_event("imports/acme/swap.csv")
+    newer = upload("imports/acme/swap.csv", csv_bytes([row("SKU-X", 7)]))
 
     assert invoke(pending, short_deadline())[0]["outcome"] == "SKIPPED"
     assert import_to_the_end(newer, short_deadline)[-1]["outcome"] == "SUCCEEDED"
 
-    summary, _ = report("imports/swap.csv")
+    summary, _ = report("imports/acme/swap.csv")
     assert (summary["rows"], summary["imported"]) == (1, 1)
     assert stock("SKU-X") == (7, 0, 7)
     assert products_table.get_product("SKU-10") is None
@@ -674,3 +684,63 @@ def test_an_import_whose_file_is_overwritten_stops_and_the_new_upload_is_importe
 def test_the_importer_correlates_its_logs_by_the_uploads_s3_request_id():
     event = load_event("s3_put_import_generated")  # `sam local generate-event s3 put`
     assert query(event, S3_REQUEST_ID) == "EXAMPLE123456789"
+
+
+# ------------------------------------------------------------- merchants kept apart
+def test_a_file_under_no_merchants_prefix_is_skipped(stack):
+    outcome = invoke(upload("imports/catalog.csv", csv_bytes([row("SKU-1")])))
+    assert outcome[0]["outcome"] == "SKIPPED"
+    assert "imports/<merchant>/" in outcome[0]["detail"]
+    assert products_table.get_product("SKU-1") is None
+
+
+def _plant_checkpoint(object_key: str, **fields: Any) -> dict[str, Any]:
+    """A checkpoint written by someone other than the importer, and its notification."""
+    checkpoint = {
+        "bucket": bucket(),
+        "offset": 0,
+        "line": 0,
+        "columns": None,
+        "rows": 0,
+        "imported": 0,
+        "rejected": 0,
+        "listed_errors": [],
+        "ignored_columns": [],
+        "started_at": "2026-01-01T00:00:00Z",
+        "invocations": 0,
+        **fields,
+    }
+    put = boto3.client("s3").put_object(
+        Bucket=bucket(), Key=object_key, Body=ImportCheckpoint(**checkpoint).model_dump_json()
+    )
+    return s3_put_event(object_key, put["ETag"])
+
+
+REAL = "imports/acme/real.csv"
+
+
+@pytest.mark.parametrize(
+    ("at", "names", "change", "reason"),
+    [
+        (REAL, REAL, {"size": 1}, "ETag or size differs"),
+        (REAL, REAL, {"etag": '"0123456789abcdef"'}, "ETag or size differs"),
+        (REAL, REAL, {"size": None}, "ETag or size differs"),  # kept no size
+        (REAL, "imports/rival/real.csv", {}, "another object"),  # not its own key's upload
+        ("imports/acme/gone.csv", "imports/acme/gone.csv", {}, "gone"),
+    ],
+)
+def test_a_checkpoint_that_does_not_match_its_upload_is_ignored(stack, at, names, change, reason):
+    body = csv_bytes([row("SKU-1", on_hand=5)])
+    put = boto3.client("s3").put_object(Bucket=bucket(), Key=REAL, Body=body)
+    invoke(s3_put_event(REAL, put["ETag"]))
+    summary = report(REAL)
+    fields = {"key": names, "etag": put["ETag"], "size": len(body), **change}
+    planted = _plant_checkpoint(f"checkpoints/{at}.json", **fields)
+
+    with product_writes() as written:
+        (outcome,) = invoke(planted)
+
+    assert outcome["outcome"] == "SKIPPED"
+    assert outcome["detail"].startswith("checkpoint ignored") and reason in outcome["detail"]
+    assert written == {}
+    assert report(REAL) == summary  # the real import's report stands

@@ -173,9 +173,9 @@ def test_an_import_update_whose_answer_was_lost_counts_once(stack):
     assert order_worker.decide_order(confirmed.order_id) is order_worker.Decision.CONFIRMED
 
     with answers_lost("UpdateItem") as lost:
-        outcome = invoke(upload("imports/restock.csv", csv_bytes([row("SKU-A", on_hand=9)])))
+        outcome = invoke(upload("imports/acme/restock.csv", csv_bytes([row("SKU-A", on_hand=9)])))
 
     assert lost.lost == 1
-    assert outcome == [{"key": "imports/restock.csv", "outcome": "SUCCEEDED"}]
+    assert outcome == [{"key": "imports/acme/restock.csv", "outcome": "SUCCEEDED"}]
     assert stock("SKU-A") == (9, 2, 7)
     assert_stock_adds_up("SKU-A")

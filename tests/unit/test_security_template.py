@@ -111,3 +111,55 @@ def test_no_code_decides_who_is_an_admin_from_a_tokens_scopes():
     for path in [*(ROOT / "functions").rglob("*.py"), *(ROOT / "layers").rglob("*.py")]:
         text = path.read_text()
         assert not re.search(r"""["']admin["']\s+in\b|\bin\s+\w*scopes""", text), path
+
+
+# -------------------------------------------------------------- merchants' uploads
+BUCKET_ARN = "${ImportBucket.Arn}"
+
+
+def test_the_import_bucket_keeps_what_an_overwrite_replaced():
+    bucket = resources("AWS::S3::Bucket")["ImportBucket"]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {rule["Id"]: rule for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireReplacedVersions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
+    skips = {skip["id"] for skip in bucket["Metadata"]["checkov"]["skip"]}
+    assert "CKV_AWS_21" not in skips  # checkov's versioning check runs
+
+
+def test_only_the_importer_may_write_reports_and_checkpoints():
+    policy = resources("AWS::S3::BucketPolicy")["ImportBucketPolicy"]["Properties"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    deny = statements["OnlyTheImporterWritesReportsAndCheckpoints"]
+    assert (deny["Effect"], deny["Principal"]) == ("Deny", "*")
+    assert set(deny["Action"]) == {"s3:PutObject", "s3:DeleteObject"}
+    assert deny["Resource"] == [
+        {"Fn::Sub": f"{BUCKET_ARN}/reports/*"},
+        {"Fn::Sub": f"{BUCKET_ARN}/checkpoints/*"},
+    ]
+    assert deny["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["CatalogImportFunctionRole", "Arn"]}}
+    }
+
+
+def test_a_merchants_policy_writes_only_its_own_prefix_and_reads_only_its_reports():
+    policy = resources("AWS::IAM::ManagedPolicy")["MerchantUploadPolicy"]["Properties"]
+    statements = policy["PolicyDocument"]["Statement"]
+    own = "${!aws:PrincipalTag/merchant}"
+    granted = {(s["Effect"], s["Action"], s["Resource"]["Fn::Sub"]) for s in statements}
+    assert granted == {
+        ("Allow", "s3:PutObject", f"{BUCKET_ARN}/imports/{own}/*"),
+        ("Allow", "s3:GetObject", f"{BUCKET_ARN}/reports/imports/{own}/*"),
+    }
+    for statement in statements:
+        # Untagged principals get nothing; a tag with a slash would reach another's prefix.
+        assert statement["Condition"]["Null"] == {"aws:PrincipalTag/merchant": "false"}
+        assert "*/*" in statement["Condition"]["StringNotLike"]["aws:PrincipalTag/merchant"]
+
+
+def test_the_importer_reads_only_merchants_prefixes():
+    from import_bucket import merchant_of
+
+    assert merchant_of("imports/acme/spring catalog.csv") == "acme"
+    assert merchant_of("imports/acme/nested/file.csv") == "acme"
+    for key in ("imports/catalog.csv", "imports//x.csv", "imports/a b/x.csv", "reports/a/x.csv"):
+        assert merchant_of(key) is None, key

@@ -156,9 +156,9 @@ def test_the_import_bucket_is_private_encrypted_tls_only_and_expires_reports():
     }
     assert rules[REPORTS_PREFIX]["ExpirationInDays"] == {"Ref": "ReportRetentionDays"}
     assert rules[CHECKPOINTS_PREFIX]["Status"] == "Enabled"
-    (statement,) = resources("AWS::S3::BucketPolicy")["ImportBucketPolicy"]["Properties"][
+    statement = resources("AWS::S3::BucketPolicy")["ImportBucketPolicy"]["Properties"][
         "PolicyDocument"
-    ]["Statement"]
+    ]["Statement"][0]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 

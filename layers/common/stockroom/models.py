@@ -400,6 +400,9 @@ class ImportCheckpoint(BaseModel):
     bucket: str
     key: str
     etag: str
+    # The upload's size with its ETag: a checkpoint matching neither is ignored (None, from
+    # before sizes were kept, matches nothing).
+    size: int | None = None
     offset: int
     line: int
     columns: list[str] | None
