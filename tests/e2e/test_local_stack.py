@@ -52,26 +52,33 @@ def test_the_sample_catalog_under_seed_is_served_as_soon_as_the_stack_is_ready(l
     assert served == expected
 
 
+# CorsAllowOrigins' default: the local stack allows what a deployment would.
+ORIGIN = "http://localhost:3000"
+
+
 def test_a_cors_preflight_is_answered_by_the_api_even_for_a_secured_route(local_stack):
     api = local_stack["api"]
     status, headers, _ = request(
         f"{api}/orders",
         "OPTIONS",
         headers={
-            "Origin": "https://shop.example",
+            "Origin": ORIGIN,
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "authorization,idempotency-key",
         },
     )
     assert status == 204
-    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "POST" in headers["Access-Control-Allow-Methods"].split(",")
     assert "idempotency-key" in headers["Access-Control-Allow-Headers"].split(",")
 
-    _, headers, _ = request(f"{api}/health", headers={"Origin": "https://shop.example"})
-    assert headers["Access-Control-Allow-Origin"] == "*"
+    _, headers, _ = request(f"{api}/health", headers={"Origin": ORIGIN})
+    assert headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "etag" in headers["Access-Control-Expose-Headers"].split(",")
     assert "Access-Control-Allow-Origin" not in request(f"{api}/health")[1]
+    # An origin the stack does not name gets no CORS headers.
+    other = request(f"{api}/health", headers={"Origin": "https://elsewhere.example"})[1]
+    assert "Access-Control-Allow-Origin" not in other
 
 
 def test_an_unknown_route_is_404_and_every_invocation_is_logged_on_one_line(local_stack):
