@@ -744,3 +744,76 @@ def test_a_checkpoint_that_does_not_match_its_upload_is_ignored(stack, at, names
     assert outcome["detail"].startswith("checkpoint ignored") and reason in outcome["detail"]
     assert written == {}
     assert report(REAL) == summary  # the real import's report stands
+
+
+# ------------------------------------------------------------------- boundaries
+@pytest.mark.parametrize(
+    ("on_hand", "taken"),
+    [(3, False), (4, True), (5, True)],  # one below, equal to, one above the 4 reserved
+)
+def test_a_row_takes_effect_exactly_when_its_on_hand_covers_the_reserved_units(
+    stack, on_hand, taken
+):
+    add_product("SKU-1", on_hand=10)
+    confirm("alice", {"SKU-1": 4})
+
+    invoke(upload("imports/acme/edge.csv", csv_bytes([row("SKU-1", on_hand=on_hand)])))
+
+    summary, _ = report("imports/acme/edge.csv")
+    assert (summary["imported"], summary["rejected"]) == ((1, 0) if taken else (0, 1))
+    assert stock("SKU-1") == ((on_hand, 4, on_hand - 4) if taken else (10, 4, 6))
+    assert_stock_adds_up("SKU-1")
+
+
+@pytest.mark.parametrize(
+    ("on_hands", "refused_lines", "kept"),
+    [
+        # The last row refused (3 < 4): the earlier row equal to the reserved units is
+        # the one that takes effect, not refused with it.
+        ((4, 3), [3], 4),
+        # The last row takes effect: an earlier row equal to the reserved units is
+        # superseded, not refused; one below them is refused.
+        ((4, 3, 9), [3], 9),
+        ((3, 4), [2], 4),
+    ],
+)
+def test_repeated_rows_at_the_reserved_units_fare_as_line_by_line(
+    stack, on_hands, refused_lines, kept
+):
+    add_product("SKU-1", on_hand=10)
+    confirm("alice", {"SKU-1": 4})
+
+    invoke(upload("imports/acme/edge-repeated.csv", csv_bytes([row("SKU-1", n) for n in on_hands])))
+
+    summary, errors = report("imports/acme/edge-repeated.csv")
+    assert [error["line"] for error in errors] == refused_lines
+    assert summary["imported"] == len(on_hands) - len(refused_lines)
+    assert stock("SKU-1") == (kept, 4, kept - 4)
+    assert_stock_adds_up("SKU-1")
+
+
+def test_refused_writes_among_a_chunks_fail_only_their_own_rows(stack, monkeypatch):
+    # Chunks of four rows, each SKU's rows written side by side: refusals first, in the
+    # middle and last of later chunks, with a malformed row shifting the lines.
+    monkeypatch.setenv("IMPORT_CHUNK_ROWS", "4")
+    container.reset()
+    for n in range(12):
+        add_product(f"SKU-{n:02}", on_hand=10)
+    refused = (3, 6, 8, 11)  # first and last of the second chunk, in the third, the last
+    confirm("alice", {f"SKU-{n:02}": 5 for n in refused})
+    rows = [row(f"SKU-{n:02}", on_hand=4 if n in refused else 20) for n in range(12)]
+    rows.insert(2, ["SKU-BAD", "Broken", "not a price", "EUR", 1])
+
+    invoke(upload("imports/acme/refusals.csv", csv_bytes(rows)))
+
+    summary, errors = report("imports/acme/refusals.csv")
+    assert (summary["imported"], summary["rejected"]) == (8, 5)
+    assert [(error["line"], error["sku"]) for error in errors] == [
+        (4, "SKU-BAD"),
+        (6, "SKU-03"),
+        (9, "SKU-06"),
+        (11, "SKU-08"),
+        (14, "SKU-11"),
+    ]
+    for n in range(12):
+        assert stock(f"SKU-{n:02}") == ((10, 5, 5) if n in refused else (20, 0, 20))

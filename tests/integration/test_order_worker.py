@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pydantic import ValidationError
 
 import order_worker
 import order_worker_sqs
@@ -23,6 +24,7 @@ from support.orders import (
     assert_stock_adds_up,
     cancelled_transaction,
     dynamodb_failures,
+    dynamodb_refusals,
     message_for,
     place,
     sqs_event,
@@ -269,3 +271,44 @@ def test_each_records_log_lines_carry_its_message_id_as_correlation_id(stack, la
     assert sorted(line["correlation_id"] for line in failures) == sorted(record_ids(event))
     (unknown,) = [line for line in failures if "order_id" in line]
     assert unknown["order_id"] == "no-such-order"
+
+
+def test_a_batch_of_every_outcome_reports_the_failed_records_whatever_their_place(
+    stack, lambda_context
+):
+    # Failures first, last and between successes: a confirmed order (its message twice),
+    # an order decided before, a rejection whose write is throttled past botocore's
+    # retries, and a record that is not a message.
+    add_product("SKU-A", on_hand=10)
+    add_product("SKU-SCARCE", on_hand=0)
+    confirmed = place("alice", {"SKU-A": 2})
+    decided = place("bob", {"SKU-A": 1})
+    assert order_worker.decide_order(decided.order_id) is Decision.CONFIRMED
+    refused = place("carol", {"SKU-SCARCE": 1})
+    event = sqs_event(
+        message_for(refused),
+        message_for(confirmed),
+        "not a message",
+        message_for(decided),
+        message_for(confirmed),
+        message_for(refused),
+    )
+    ids = record_ids(event)
+
+    with dynamodb_refusals(
+        lambda body: "ThrottlingException" if refused.order_id in json.dumps(body) else None,
+        "UpdateItem",
+    ):
+        outcomes = order_worker_sqs.decide_batch(event["Records"])
+        assert failed_ids(event, lambda_context) == sorted([ids[0], ids[2]])
+
+    assert isinstance(outcomes[ids[0]][1], RetryLaterError)
+    assert isinstance(outcomes[ids[2]][1], ValidationError)
+    assert [outcomes[i][1] for i in (ids[1], ids[3], ids[4], ids[5])] == [
+        Decision.CONFIRMED,
+        Decision.SKIPPED,
+        Decision.SKIPPED,
+        Decision.SKIPPED,
+    ]
+    assert status_of(refused) is OrderStatus.PENDING
+    assert_stock_adds_up("SKU-A", "SKU-SCARCE")
