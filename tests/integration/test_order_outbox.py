@@ -18,6 +18,7 @@ from devtools.template import resources
 from stockroom import container
 from support.catalog_data import add_product
 from support.events import http_event, load_event, parse_response
+from support.queue_refusals import queue_refusals
 from support.streams import matching_filter, stream_records
 
 
@@ -135,3 +136,45 @@ def test_only_inserts_pass_the_relay_filter(stack, catalog, lambda_context):
     records = stream_records(stack["OrdersTable"])
     assert [record["eventName"] for record in records] == ["INSERT", "MODIFY"]
     assert len(matching_filter(records, relay_filter_event_names())["Records"]) == 1
+
+
+def outbox_records(count: int) -> list[dict[str, Any]]:
+    """`count` INSERT records of placed orders, as the stream delivers them, each with its
+    own order id and sequence number."""
+    sample = load_event("order_placed_stream")["Records"][0]
+    records = []
+    for position in range(count):
+        record = json.loads(json.dumps(sample))
+        record["dynamodb"]["NewImage"]["order_id"]["S"] = f"order-{position:02}"
+        record["dynamodb"]["SequenceNumber"] = f"3333{position:020}"
+        records.append(record)
+    return records
+
+
+def test_refusals_in_later_batches_fail_exactly_their_own_records(stack, lambda_context):
+    # 25 records: a malformed one early (so a record's position in the stream batch and
+    # its message's index differ from then on), then three SendMessageBatch requests.
+    # The queue refuses the first, a middle and the last entry of the second request and
+    # the last of the third.
+    records = outbox_records(26)
+    records[3]["dynamodb"]["NewImage"].pop("order_id")
+    refused_orders = {"order-11", "order-16", "order-20", "order-25"}
+
+    with queue_refusals(lambda body: body["order_id"] in refused_orders) as refusals:
+        failures = relay({"Records": records}, lambda_context)
+
+    assert [len(entries) for entries in refusals.requests] == [10, 10, 5]
+    assert [refusals.requests[1][i]["MessageBody"] for i in (0, 5, 9)] == [
+        f'{{"order_id":"{order_id}"}}' for order_id in ("order-11", "order-16", "order-20")
+    ]
+    by_order = {r["dynamodb"]["NewImage"].get("order_id", {}).get("S"): r for r in records}
+    expected = {by_order[o]["dynamodb"]["SequenceNumber"] for o in refused_orders}
+    expected.add(records[3]["dynamodb"]["SequenceNumber"])
+    assert sorted(failures) == sorted(expected)
+    sent = {f"order-{n:02}" for n in range(26) if n != 3} - refused_orders
+    assert sorted(queued_order_ids(stack["OrderQueue"])) == sorted(sent)
+
+    # Lambda retries the failed records alone; the queue takes them now.
+    retried = [r for r in records if r["dynamodb"]["SequenceNumber"] in failures]
+    assert relay({"Records": retried}, lambda_context) == [records[3]["dynamodb"]["SequenceNumber"]]
+    assert sorted(queued_order_ids(stack["OrderQueue"])) == sorted(refused_orders)

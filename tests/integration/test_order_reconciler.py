@@ -5,17 +5,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import pytest
 
 import order_reconciler
 import order_reconciler_schedule
 import order_worker
 import order_worker_sqs
 from orders import cancel_order
+from stockroom.dal import order_queue
 from stockroom.dal import orders as orders_table
 from stockroom.identity import Caller
 from stockroom.models import OrderStatus
 from support.catalog_data import add_product
 from support.orders import assert_stock_adds_up, place, status_of
+from support.queue_refusals import queue_refusals
 
 LATER = timedelta(hours=1)
 
@@ -118,4 +121,49 @@ def test_an_order_sent_again_waits_a_full_bound_before_the_next_time(stack):
     assert order_reconciler.requeue_stuck_orders(first + timedelta(seconds=601), 600) == [
         order.order_id
     ]
+    assert len(queued_messages(stack)) == 2
+
+
+def test_orders_the_queue_refused_are_found_again_by_the_next_run(stack):
+    # The clock restarts only after the send: an order whose message the queue refused
+    # must still look stuck to the next run, whichever batch it was in.
+    add_product("SKU-A", on_hand=30)
+    orders = [place(f"customer-{n}", {"SKU-A": 1}) for n in range(12)]
+    refused = {orders[3].order_id, orders[11].order_id}
+    now = datetime.now(UTC) + LATER
+
+    with (
+        queue_refusals(lambda body: body["order_id"] in refused),
+        pytest.raises(order_queue.QueueSendError, match="refused 2 message"),
+    ):
+        order_reconciler.requeue_stuck_orders(now, 600)
+    assert len(queued_messages(stack)) == 10
+
+    again = order_reconciler.requeue_stuck_orders(now, 600)
+    assert sorted(again) == sorted(order.order_id for order in orders)
+    assert len(queued_messages(stack)) == 12
+
+
+def test_a_run_that_dies_after_sending_leaves_its_orders_for_the_next_run(stack, monkeypatch):
+    add_product("SKU-A")
+    orders = [place(f"customer-{n}", {"SKU-A": 1}) for n in range(3)]
+    now = datetime.now(UTC) + LATER
+    restart = orders_table.mark_requeued
+    restarted: list[str] = []
+
+    def dies_after_the_first(order_id: str, at: str) -> None:
+        if restarted:
+            raise SystemExit("the run stops here")
+        restarted.append(order_id)
+        restart(order_id, at)
+
+    monkeypatch.setattr(orders_table, "mark_requeued", dies_after_the_first)
+    with pytest.raises(SystemExit):
+        order_reconciler.requeue_stuck_orders(now, 600)
+    assert len(queued_messages(stack)) == 3
+    monkeypatch.setattr(orders_table, "mark_requeued", restart)
+
+    # Sent again, never not at all: the two orders whose clocks never restarted.
+    again = order_reconciler.requeue_stuck_orders(now, 600)
+    assert sorted(again) == sorted(o.order_id for o in orders if o.order_id not in restarted)
     assert len(queued_messages(stack)) == 2
