@@ -33,7 +33,7 @@ CACHE_SERVER := .tools/valkey/bin/valkey-server
 STACK_CACHE := $(if $(filter none,$(STOCKROOM_CACHE_TIER)),,$(CACHE_SERVER))
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local cache-server load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
+.PHONY: help lock venv dynamodb-local cache-server load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API)"
@@ -43,6 +43,7 @@ help:
 	@echo "make e2e            the end-to-end tier (a fresh local stack, or STOCKROOM_E2E_OUTPUTS)"
 	@echo "make devtools-tests the tooling's tier: tests of devtools (the local stack's parts) and bench"
 	@echo "make bench-harness  the benchmark harness at its quick sizes"
+	@echo "make mutation       mutation testing of the modules that decide correctness (not in make test)"
 	@echo "make coverage       every tier in one run, with coverage and its floor (part of make test)"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make typecheck      mypy"
@@ -115,6 +116,12 @@ devtools-tests: venv $(DDB_LOCAL)
 
 bench-harness: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 	$(PYTEST) tests/benchmarks
+
+# mutmut over the modules that decide correctness, each against the tests that reach it
+# (docs/testing.md, "Mutation testing"); about an hour on 2 cores, so scheduled in CI
+# (.github/workflows/mutation.yml), not part of `make test`. GROUPS=outbox,import,stock
+mutation: venv
+	$(PY) -m devtools.mutation $(if $(GROUPS),--groups $(GROUPS))
 
 # Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
 # the in-process, integration and tooling tiers on two workers, then the tiers that start
