@@ -20,6 +20,7 @@ from support.catalog_data import add_product
 from support.events import http_event, load_event, parse_response
 from support.queue_refusals import queue_refusals
 from support.streams import matching_filter, stream_records
+from support.worker import metric_totals
 
 
 def relay_filter_event_names() -> list[str]:
@@ -151,30 +152,43 @@ def outbox_records(count: int) -> list[dict[str, Any]]:
     return records
 
 
-def test_refusals_in_later_batches_fail_exactly_their_own_records(stack, lambda_context):
-    # 25 records: a malformed one early (so a record's position in the stream batch and
-    # its message's index differ from then on), then three SendMessageBatch requests.
-    # The queue refuses the first, a middle and the last entry of the second request and
-    # the last of the third.
-    records = outbox_records(26)
+def test_refusals_in_later_batches_fail_exactly_their_own_records(
+    stack, lambda_context, capsys, caplog
+):
+    # 27 records: two that are not placed orders early (no order id, a number for one),
+    # so a record's position in the stream batch and its message's index differ from
+    # then on; then three SendMessageBatch requests of the other 25. The queue refuses
+    # the first, a middle and the last entry of the second request and the last of the
+    # third.
+    records = outbox_records(27)
     records[3]["dynamodb"]["NewImage"].pop("order_id")
-    refused_orders = {"order-11", "order-16", "order-20", "order-25"}
+    records[7]["dynamodb"]["NewImage"]["order_id"] = {"N": "7"}
+    valid = [position for position in range(27) if position not in (3, 7)]
+    second, third = valid[10:20], valid[20:]
+    refused = {f"order-{p:02}" for p in (second[0], second[5], second[-1], third[-1])}
+    capsys.readouterr()
 
-    with queue_refusals(lambda body: body["order_id"] in refused_orders) as refusals:
+    with queue_refusals(lambda body: body["order_id"] in refused) as refusals:
         failures = relay({"Records": records}, lambda_context)
 
     assert [len(entries) for entries in refusals.requests] == [10, 10, 5]
     assert [refusals.requests[1][i]["MessageBody"] for i in (0, 5, 9)] == [
-        f'{{"order_id":"{order_id}"}}' for order_id in ("order-11", "order-16", "order-20")
+        f'{{"order_id":"order-{p:02}"}}' for p in (second[0], second[5], second[-1])
     ]
-    by_order = {r["dynamodb"]["NewImage"].get("order_id", {}).get("S"): r for r in records}
-    expected = {by_order[o]["dynamodb"]["SequenceNumber"] for o in refused_orders}
-    expected.add(records[3]["dynamodb"]["SequenceNumber"])
-    assert sorted(failures) == sorted(expected)
-    sent = {f"order-{n:02}" for n in range(26) if n != 3} - refused_orders
+    sequence = {p: records[p]["dynamodb"]["SequenceNumber"] for p in range(27)}
+    failed = {int(name[-2:]) for name in refused} | {3, 7}
+    assert sorted(failures) == sorted(sequence[p] for p in failed)
+    sent = {f"order-{p:02}" for p in valid} - refused
     assert sorted(queued_order_ids(stack["OrderQueue"])) == sorted(sent)
+    output = capsys.readouterr().out
+    assert metric_totals(output, "OrdersRelayed") == {"OrdersRelayed": len(sent)}
+    errors = [str(getattr(record, "error", "")) for record in caplog.records]
+    assert sorted(error for error in errors if "refused" in error) == sorted(
+        f"the order queue refused the message for order {order_id}" for order_id in refused
+    )
+    assert sum(error.startswith("stream record has no order_id: keys [") for error in errors) == 2
 
     # Lambda retries the failed records alone; the queue takes them now.
     retried = [r for r in records if r["dynamodb"]["SequenceNumber"] in failures]
-    assert relay({"Records": retried}, lambda_context) == [records[3]["dynamodb"]["SequenceNumber"]]
-    assert sorted(queued_order_ids(stack["OrderQueue"])) == sorted(refused_orders)
+    assert sorted(relay({"Records": retried}, lambda_context)) == sorted([sequence[3], sequence[7]])
+    assert sorted(queued_order_ids(stack["OrderQueue"])) == sorted(refused)

@@ -1,6 +1,7 @@
 """The outbox's safety net: PENDING orders whose stream record never became a message
 are found through the Pending index, sent to the order queue again, and decided."""
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,9 +17,11 @@ from stockroom.dal import order_queue
 from stockroom.dal import orders as orders_table
 from stockroom.identity import Caller
 from stockroom.models import OrderStatus
+from stockroom.observability import metrics
 from support.catalog_data import add_product
 from support.orders import assert_stock_adds_up, place, status_of
 from support.queue_refusals import queue_refusals
+from support.worker import metric_totals
 
 LATER = timedelta(hours=1)
 
@@ -167,3 +170,32 @@ def test_a_run_that_dies_after_sending_leaves_its_orders_for_the_next_run(stack,
     again = order_reconciler.requeue_stuck_orders(now, 600)
     assert sorted(again) == sorted(o.order_id for o in orders if o.order_id not in restarted)
     assert len(queued_messages(stack)) == 2
+
+
+@pytest.fixture
+def tokyo(monkeypatch):
+    """The host's time zone nine hours off UTC, as a developer's laptop may be."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_orders_sent_again_are_counted_and_their_clocks_kept_in_utc(stack, capsys, tokyo):
+    add_product("SKU-A")
+    orders = [place(f"customer-{n}", {"SKU-A": 1}) for n in range(3)]
+    now = datetime(2026, 12, 5, 23, 30, tzinfo=UTC) + LATER * 24 * 365
+    metrics.clear_metrics()  # what earlier calls counted, outside any handler
+    capsys.readouterr()
+
+    assert len(order_reconciler.requeue_stuck_orders(now, 600)) == 3
+    metrics.flush_metrics()
+
+    totals = metric_totals(capsys.readouterr().out, "StuckOrdersRequeued")
+    assert totals == {"StuckOrdersRequeued": 3}
+    for order in orders:
+        stored = boto3.client("dynamodb").get_item(
+            TableName=stack["OrdersTable"], Key={"order_id": {"S": order.order_id}}
+        )["Item"]
+        assert stored["pending_since"]["S"] == "2027-12-05T23:30:00.000000Z"
