@@ -632,6 +632,11 @@ def main() -> None:
     handlers = handler_overrides()
     for function, handler in handlers.items():
         print(f"[handler] {function} runs {handler}, not the template's", file=sys.stderr)
+    if os.environ.get("STOCKROOM_FAULTS"):  # checked here, met in each function's process
+        from devtools import faults
+
+        faults.parse(os.environ["STOCKROOM_FAULTS"])
+        print(f"[faults] {os.environ['STOCKROOM_FAULTS']} (devtools/faults.py)", file=sys.stderr)
     endpoint = f"http://127.0.0.1:{aws_port}"
     api_url = f"http://127.0.0.1:{api_port}"
     cache = start_cache(host, cache_port)

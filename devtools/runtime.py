@@ -76,6 +76,8 @@ def main(spec: dict[str, Any]) -> None:
     sys.path += spec.get("extra_path", [])  # a handler not the template's (dev only)
     counts_folder = os.environ.get("STOCKROOM_REQUEST_COUNTS")
     save_counts = _count_requests(Path(counts_folder), spec["function"]) if counts_folder else None
+    if os.environ.get("STOCKROOM_FAULTS"):  # devtools/faults.py, by path: devtools is off it
+        _module_at(here / "faults.py").install(os.environ["STOCKROOM_FAULTS"])
     try:
         handler = getattr(importlib.import_module(spec["module"]), spec["attribute"])
     except Exception as error:  # Lambda's Runtime.ImportModuleError, reported per request
@@ -113,6 +115,17 @@ def main(spec: dict[str, Any]) -> None:
             save_counts(cpu_seconds if init_error is None else 0.0)
         answers.write(reply + "\n")
         answers.flush()
+
+
+def _module_at(path: Path) -> Any:
+    """The module in the file at `path`, imported under its file's name."""
+    import importlib.util
+
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert module_spec is not None and module_spec.loader is not None, path
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
 
 
 def _count_requests(folder: Path, function: str) -> Callable[[float], None]:

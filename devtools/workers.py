@@ -40,6 +40,7 @@ _INHERITED = (
     "VIRTUAL_ENV",
     "STOCKROOM_REQUEST_COUNTS",
     "STOCKROOM_COUNT_READS_OF",
+    "STOCKROOM_FAULTS",  # devtools/faults.py
 )
 
 
