@@ -53,7 +53,11 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "import": (
         ["stockroom/dal/products.py", "functions/catalog_import/catalog_import.py"],
-        [f"{_INTEGRATION}catalog_import.py", f"{_INTEGRATION}retry_safe_writes.py"],
+        [
+            f"{_INTEGRATION}catalog_import.py",
+            f"{_INTEGRATION}retry_safe_writes.py",
+            "tests/api/test_catalog_api.py",  # the products table's listing
+        ],
     ),
 }
 # Tests that swap the logger's stream: the stats run (one pytest session before the
