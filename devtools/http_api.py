@@ -42,8 +42,17 @@ def signing_key() -> str:
     """The local stack's HS256 key, made on first use and kept out of the repository."""
     key_file = local_dir() / "jwt-signing-key"
     if not key_file.exists():
-        key_file.write_text(uuid.uuid4().hex + uuid.uuid4().hex)
-        key_file.chmod(0o600)
+        # Written whole under another name and linked in: of callers racing here (the
+        # stack and a test's threads), one key wins and none reads a half-written file.
+        draft = key_file.with_name(f"{key_file.name}.{uuid.uuid4().hex}")
+        draft.write_text(uuid.uuid4().hex + uuid.uuid4().hex)
+        draft.chmod(0o600)
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return key_file.read_text().strip()
 
 
