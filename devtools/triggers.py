@@ -150,6 +150,7 @@ class StreamPoller:
         self.pending: list[dict[str, Any]] = []
         self._limit = self.batch_size
         self._attempts = 0
+        self._resumed_after: str | None = None  # the last record a trimmed iterator resumed after
 
     def passes(self, record: dict[str, Any]) -> bool:
         return not self.filters or any(matches(pattern, record) for pattern in self.filters)
@@ -174,14 +175,11 @@ class StreamPoller:
                     iterator = self._iterator(streams, shard, last_read)
                 try:
                     response = streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-                except (
-                    streams.exceptions.ExpiredIteratorException,
-                    streams.exceptions.TrimmedDataAccessException,
-                ) as error:
-                    # DynamoDB Local now and then calls a live iterator trimmed: resume
-                    # after the last record read, which neither skips nor repeats one.
-                    _log(f"[stream] {self.function}: {error}; resuming after {last_read}")
+                except streams.exceptions.ExpiredIteratorException:
+                    # After the last record read: neither skips nor repeats one.
                     response = {"NextShardIterator": self._iterator(streams, shard, last_read)}
+                except streams.exceptions.TrimmedDataAccessException:
+                    response = {"NextShardIterator": self._after_trim(streams, shard, last_read)}
                 for record in response.get("Records", []):
                     last_read = record["dynamodb"]["SequenceNumber"]
                     shaped = lambda_record(record, self.arn, region)
@@ -192,6 +190,28 @@ class StreamPoller:
             if self.pending and shard is not None:
                 self.deliver(shard)
             stop.wait(POLL_INTERVAL_SECONDS)
+
+    def _after_trim(self, streams: Any, shard: str, last_read: str | None) -> str:
+        """Where to go on when GetRecords calls the iterator trimmed.
+
+        Before any record is read, nothing is lost: DynamoDB Local numbers the records of
+        all its tables' streams in one sequence, so an iterator opened on an empty shard
+        points before the shard's first record and is called trimmed once one arrives (a
+        consumer starting on a fresh stream); the horizon is where to start again, quietly.
+        After a record, the first trim resumes right after it (neither skips nor repeats
+        one); a second in a row with nothing read between is a real trim: the records
+        after it are gone, as they are for Lambda, and the poller says so and goes on from
+        the oldest record the shard still holds."""
+        if last_read is not None and self._resumed_after != last_read:
+            self._resumed_after = last_read
+            return self._iterator(streams, shard, last_read)
+        if last_read is not None:
+            _log(
+                f"[stream] {self.function}: warning: records of shard {shard} after sequence "
+                f"number {last_read} were trimmed from the stream before they were read, and "
+                "are lost to this function; going on from the oldest record the shard holds"
+            )
+        return self._iterator(streams, shard, None)
 
     def _next_shard(self, streams: Any, finished: set[str]) -> str | None:
         """The oldest shard not read yet whose parent (if the stream still has it) is."""
