@@ -467,12 +467,16 @@ def upload_seed(stack: Stack) -> list[str]:
     s3 = boto3.client("s3")
     buckets = resources("AWS::S3::Bucket")
     tables = resources("AWS::DynamoDB::Table")
+    functions = resources("AWS::Serverless::Function")
     uploaded = []
     for folder in sorted(SEED_DIR.iterdir()) if SEED_DIR.is_dir() else []:
-        if folder.name in tables:
-            continue  # put_table_seed's
+        if folder.name in tables or folder.name in functions:
+            continue  # put_table_seed's, seed_events'
         if folder.name not in buckets or folder.name not in stack:
-            print(f"[seed] {folder.name}: no such bucket or table in the template", file=sys.stderr)
+            print(
+                f"[seed] {folder.name}: no such bucket, table or function in the template",
+                file=sys.stderr,
+            )
             continue
         bucket = stack[folder.name]
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -482,14 +486,22 @@ def upload_seed(stack: Stack) -> list[str]:
     return uploaded
 
 
-def put_table_seed(stack: Stack) -> list[str]:
+def put_table_seed(stack: Stack, now: float | None = None) -> list[str]:
     """Puts the items of `seed/<table logical id>/*.json` (each a list of items in
     DynamoDB JSON) into their tables, as they are: records that have no API to create
     them, such as an order with a known id for the samples in events/. Their stream
-    records flow like any other. Returns "<table>/<key>" of each item put."""
+    records flow like any other. Returns "<table>/<key>" of each item put.
+
+    Items stamped relative to the start (a history the trainer reads back a few hours)
+    come from `seed/<table logical id>/*.py`, each a module whose `items(now)` returns
+    them for a start at `now` (epoch seconds); one line "<table>: <count> items from
+    <file>" says each module's, written 25 to a request."""
+    import runpy
+
     import boto3
 
     dynamodb = boto3.client("dynamodb")
+    now = time.time() if now is None else now
     put = []
     for name in sorted(resources("AWS::DynamoDB::Table")):
         folder = SEED_DIR / name
@@ -500,7 +512,29 @@ def put_table_seed(stack: Stack) -> list[str]:
                 dynamodb.put_item(TableName=stack[name], Item=item)
                 key = next(iter(item.values()))
                 put.append(f"{stack[name]}/{next(iter(key.values()))}")
+        for path in sorted(folder.glob("*.py")):
+            items = runpy.run_path(str(path))["items"](now)
+            for start in range(0, len(items), 25):
+                requests: list[Any] = [
+                    {"PutRequest": {"Item": i}} for i in items[start : start + 25]
+                ]
+                while requests:  # what DynamoDB left unprocessed, sent again
+                    answer = dynamodb.batch_write_item(RequestItems={stack[name]: requests})
+                    requests = answer.get("UnprocessedItems", {}).get(stack[name], [])
+            put.append(f"{stack[name]}: {len(items)} items from {path.name}")
     return put
+
+
+def seed_events() -> list[tuple[str, Path]]:
+    """(function, event file) of each `seed/<function logical id>/*.json`: an event the
+    function is invoked with once at start, after the rest of the seed is in (such as
+    the recommendation trainer's run over the seeded history)."""
+    functions = resources("AWS::Serverless::Function")
+    return [
+        (function, path)
+        for function in sorted(functions)
+        for path in sorted((SEED_DIR / function).glob("*.json"))
+    ]
 
 
 def wait_for_notifications(
@@ -653,6 +687,8 @@ def main() -> None:
         handlers,
     )
 
+    # Before the triggers: a schedule's first run finds the seeded history in place.
+    _print_seed(put_table_seed(stack))
     stop = threading.Event()
     settled, notification_queues = _start_triggers(
         stack, functions, stop, fresh_iterators=dynamodb is None
@@ -670,7 +706,7 @@ def main() -> None:
     write_sam_env_vars(
         stack, aws_port, dynamodb_port if dynamodb else None, cache.port if cache else None
     )
-    _seed(stack, notification_queues, settled)
+    _seed(stack, notification_queues, settled, functions)
 
     # "ready" means ready: a first request finds its function's environment started.
     deadline = time.monotonic() + WARM_SECONDS
@@ -737,14 +773,31 @@ def _start_triggers(
     return invoker.settle, notification_queues
 
 
-def _seed(stack: Stack, notification_queues: list[str], settled: Callable[[float], bool]) -> None:
-    """The seed's objects uploaded (and imported, given a while) and its items put."""
-    for url in upload_seed(stack):
-        print(f"[seed] {url}", file=sys.stderr, flush=True)
+def _seed(
+    stack: Stack,
+    notification_queues: list[str],
+    settled: Callable[[float], bool],
+    functions: Functions,
+) -> None:
+    """The seed's objects uploaded (and imported, given a while), then its events
+    invoked in the background, one after the other (the items are in already)."""
+    _print_seed(upload_seed(stack))
     if not wait_for_notifications(notification_queues, settled, SEED_SETTLE_SECONDS):
         print("[seed] still importing; data will appear shortly", file=sys.stderr)
-    for item in put_table_seed(stack):
-        print(f"[seed] {item}", file=sys.stderr, flush=True)
+    threading.Thread(target=_invoke_seed_events, args=(functions,), daemon=True).start()
+
+
+def _invoke_seed_events(functions: Functions) -> None:
+    for function, path in seed_events():
+        try:
+            functions.invoke(function, "seed", json.loads(path.read_text()))
+        except Exception as error:  # the stack serves all the same; the line says why
+            print(f"[seed] {function} {path.name}: {error}", file=sys.stderr, flush=True)
+
+
+def _print_seed(lines: list[str]) -> None:
+    for line in lines:
+        print(f"[seed] {line}", file=sys.stderr, flush=True)
 
 
 def _print_ready(

@@ -2,6 +2,7 @@
 recommendations handler, learned from orders the worker confirmed (stream, feed and
 trainer run in-process)."""
 
+import json
 import threading
 import time
 from typing import Any
@@ -249,3 +250,34 @@ def test_concurrent_views_of_one_customer_are_all_kept(stack, lambda_context):
     assert sorted(r.status for r in results) == [202] * len(skus)
     kept = {view["M"]["sku"]["S"] for view in views_item("busy")["views"]["L"]}
     assert kept == set(skus)
+
+
+@pytest.fixture
+def seeded(stack, lambda_context):
+    """The local stack's seed: its catalog, then its history and its trainer run."""
+    import csv
+
+    import devtools.local_stack as local_stack
+    import recommendation_trainer_schedule
+
+    for catalog in (local_stack.SEED_DIR / "ImportBucket/imports").glob("*.csv"):
+        for row in csv.DictReader(catalog.read_text().splitlines()):
+            add_product(row["sku"], on_hand=int(row["on_hand"]), name=row["name"])
+    local_stack.put_table_seed(stack)
+    ((function, path),) = local_stack.seed_events()
+    assert function == "RecommendationTrainerFunction"
+    report = recommendation_trainer_schedule.handler(json.loads(path.read_text()), lambda_context)
+    assert report["baskets"] > 250
+    return report
+
+
+def test_the_seeded_history_teaches_the_planted_pairs(seeded, lambda_context):
+    """The local stack's tour: related products and recommendations at once."""
+    mug = related(lambda_context, "MUG-1", FRESH).body["items"]
+    assert [item["sku"] for item in mug[:2]] == ["KETTLE-1", "TRAY-1"]
+    assert all(item["score"] > 0 for item in mug[:2])
+    assert skus_of(related(lambda_context, "LAMP-1", FRESH))[0] == "VASE-1"
+    assert skus_of(related(lambda_context, "TEE-S", FRESH))[0] == "TEE-M"
+    suggested = recommendations(lambda_context, "shopper-01").body["items"]
+    assert (suggested[0]["sku"], suggested[0]["because"]) == ("KETTLE-1", "MUG-1")
+    assert "MUG-1" not in [item["sku"] for item in suggested]

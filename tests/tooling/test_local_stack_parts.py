@@ -4,6 +4,7 @@ Python function stands in for the Lambda function being invoked."""
 
 import json
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -310,7 +311,7 @@ def test_the_seed_goes_to_buckets_only(stack, tmp_path, monkeypatch, capsys):
     assert "ProductsTable" not in capsys.readouterr().err  # put_table_seed's to put
     (tmp_path / "Nothing").mkdir()
     local_stack.upload_seed(stack)
-    assert "Nothing: no such bucket or table" in capsys.readouterr().err
+    assert "Nothing: no such bucket, table or function" in capsys.readouterr().err
 
 
 def test_table_seeds_are_put_as_they_are(stack, tmp_path, monkeypatch):
@@ -326,3 +327,38 @@ def test_table_seeds_are_put_as_they_are(stack, tmp_path, monkeypatch):
         TableName=stack["OrdersTable"], Key={"order_id": {"S": "seeded-1"}}
     )["Item"]
     assert stored == item
+
+
+def _scan(table: str) -> list[dict[str, Any]]:
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+    return sorted((item for page in pages for item in page["Items"]), key=json.dumps)
+
+
+def test_the_seeded_history_is_the_same_at_every_start_and_seeding_twice_changes_nothing(
+    stack,
+):
+    import runpy
+
+    import devtools.local_stack as local_stack
+
+    hour = datetime(2026, 12, 5, 9, tzinfo=UTC).timestamp()
+    table = stack["RecommendationsTable"]
+    local_stack.put_table_seed(stack, hour + 60)
+    seeded = _scan(table)
+    assert len(seeded) == 281 + 8 + 36 + 8  # baskets of orders and views, histories
+
+    local_stack.put_table_seed(stack, hour + 50 * 60)  # started again within the hour
+    assert _scan(table) == seeded
+
+    history = runpy.run_path(str(local_stack.SEED_DIR / "RecommendationsTable/history.py"))
+    stamps = {"pk", "sk", "at", "expires_at"}
+
+    def unstamped(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: unstamped(v) for k, v in value.items() if k not in stamps}
+        return [unstamped(v) for v in value] if isinstance(value, list) else value
+
+    def content(now: float) -> Any:
+        return unstamped(history["items"](now))
+
+    assert content(hour + 3 * 3600) == content(hour)  # hours later: the same history
