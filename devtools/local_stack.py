@@ -815,6 +815,7 @@ def _print_ready(
     if cache_url:
         print(f"cache tier    {cache_url}   (its log: cache-server.log)")
     print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
+    print(f"API docs      {api_url}/docs   (Swagger UI)")
     folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
     print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")
     print(f"ready in {time.monotonic() - started:.1f} s -- Ctrl-C to stop", flush=True)
