@@ -260,7 +260,7 @@ def seeded(stack, lambda_context):
     import devtools.local_stack as local_stack
     import recommendation_trainer_schedule
 
-    for catalog in (local_stack.SEED_DIR / "ImportBucket/imports").glob("*.csv"):
+    for catalog in (local_stack.SEED_DIR / "ImportBucket/imports").rglob("*.csv"):
         for row in csv.DictReader(catalog.read_text().splitlines()):
             add_product(row["sku"], on_hand=int(row["on_hand"]), name=row["name"])
     local_stack.put_table_seed(stack)
