@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.server_process import ServerProcess
+from devtools.server_process import ServerProcess, dies_with_this_process
 from devtools.template import ROOT
 
 INSTALLED_AT = ".tools/valkey/bin/valkey-server"  # by `make`, from the repository's root
@@ -93,9 +93,14 @@ class CacheServer(ServerProcess):
 
 def start(host: str, port: int, log: Path) -> CacheServer:
     """Starts the server in the background, in memory, on `host`:`port`
-    (`wait_until_serving` before using it). Its process stays in the caller's process
-    group: whatever stops the local stack's group stops it too."""
+    (`wait_until_serving` before using it). Started from the main thread, it ends with
+    this process, however that ends; it stays in the caller's process group too."""
     command = [binary(), "--port", str(port), "--bind", host, "--dir", str(log.parent)]
     with log.open("wb") as output:
-        process = subprocess.Popen([*command, *_SETTINGS], stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*command, *_SETTINGS],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=dies_with_this_process(),
+        )
     return CacheServer(process, host, port, log)

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.server_process import ServerProcess
+from devtools.server_process import ServerProcess, dies_with_this_process
 from devtools.template import ROOT
 
 HOME = ROOT / ".tools" / "dynamodb-local"
@@ -76,7 +76,8 @@ class DynamoDbLocal(ServerProcess):
 
 def start(port: int, log: Path) -> DynamoDbLocal:
     """Starts DynamoDB Local in the background (in memory, one database whatever the
-    credentials, on every address of this machine); `wait_until_serving` before using it."""
+    credentials, on every address of this machine); `wait_until_serving` before using it.
+    Started from the main thread, it ends with this process, however that ends."""
     jar = HOME / "DynamoDBLocal.jar"
     if not jar.is_file():
         raise DynamoDbLocalError(
@@ -94,5 +95,11 @@ def start(port: int, log: Path) -> DynamoDbLocal:
         str(port),
     ]
     with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=HOME, stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command,
+            cwd=HOME,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            preexec_fn=dies_with_this_process(),  # no JVM outlives its stack
+        )
     return DynamoDbLocal(process, port, log)

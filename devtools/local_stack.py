@@ -686,6 +686,7 @@ def main() -> None:
         local_aws_environment(endpoint, dynamodb_endpoint) | cache_environment(cache_url),
         handlers,
     )
+    atexit.register(functions.close)
 
     # Before the triggers: a schedule's first run finds the seeded history in place.
     _print_seed(put_table_seed(stack))
@@ -737,6 +738,8 @@ def _start_aws(
     both serving."""
     # First: the JVM starts while moto and everything else do.
     dynamodb = start_dynamodb(dynamodb_port)
+    if dynamodb:  # stopped even if moto cannot start
+        atexit.register(dynamodb.stop)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
     moto = start_aws_endpoint(host, aws_port)
     if dynamodb:

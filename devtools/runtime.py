@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import Any
 
 # A synchronous invocation's response payload limit.
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+PARENT_CHECK_SECONDS = 0.5
 
 
 def _too_large(size: int) -> dict[str, Any]:
@@ -65,9 +67,20 @@ def error_shape(error: BaseException) -> dict[str, Any]:
     }
 
 
+def exit_with_parent(parent: int) -> None:
+    """Ends this process once the one that started it has gone: a stack killed outright
+    stops no environment, and one busy in an invocation reads no end of its stdin. (The
+    kernel's parent-death signal would follow the starting thread, and the stack starts
+    environments from short-lived ones.)"""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
 def main(spec: dict[str, Any]) -> None:
     # Ctrl-C reaches the whole process group; the local stack stops its environments.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # print() and loggers writing to stdout now reach stderr
     here = Path(__file__).resolve().parent

@@ -1,10 +1,39 @@
 """A server the local stack starts in the background (DynamoDB Local, the cache
-server): waited for until it answers on its port, and stopped."""
+server): waited for until it answers on its port, stopped, and never left behind."""
 
+import ctypes
+import os
+import signal
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def dies_with_this_process() -> Callable[[], None] | None:
+    """A `preexec_fn` that has the kernel kill the child when the process starting it
+    ends, however it ends (SIGKILL included, where no cleanup of ours runs): Linux's
+    parent-death signal. The kernel sends it when the starting *thread* ends, so it is
+    given only from the main thread, which lives as long as the process; elsewhere, and
+    off Linux, None (the caller's stop() is then all there is)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+    parent = os.getpid()
+
+    def in_the_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # it ended before the signal was asked for
+            os._exit(1)
+
+    return in_the_child
 
 
 class ServerProcess:

@@ -26,6 +26,7 @@ from devtools.http_api import make_token
 from devtools.pay import SIGNATURE_HEADER, signature_header
 from devtools.template import ROOT
 from e2e.test_journeys import put_product, request, settled
+from support.processes import gone_within, running_in_group
 from support.streams import put_order_item
 from support.targets import OUTPUTS_VARIABLE, TOKEN_VARIABLE
 
@@ -364,43 +365,27 @@ def test_the_stack_runs_on_motos_dynamodb_and_stops_all_it_started(tmp_path):
         assert redis.Redis.from_url(cache).exists("stockroom:product:v1:MUG-1") == 1
         stack.process.terminate()  # as Ctrl-C or a SIGTERM stops it, nothing killed
         stack.process.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while _running_in_group(group) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert _running_in_group(group) == []  # the cache server, functions: all stopped
+        assert gone_within(10, running_in_group(group)) == []  # the cache server, functions
     finally:
         stack.stop()
-
-
-def _running_in_group(group: int) -> list[int]:
-    """The live (not zombie) processes of process group `group`, from /proc."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:  # it ended meanwhile
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads process groups from /proc")
-def test_stopping_a_stack_killed_mid_way_stops_what_it_started(tmp_path):
-    """A stack killed before it could stop its children (a stop that timed out, a
-    crash) leaves DynamoDB Local's JVM running; stop() still ends it."""
+def test_a_stack_killed_outright_leaves_nothing_running(tmp_path):
+    """SIGKILL: the stack stops nothing itself; its servers and function environments
+    end with it all the same (`make run` kill -9'd, a crash)."""
     stack = _started(tmp_path)
     group = stack.process.pid
     try:
+        started = running_in_group(group)
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in started]
+        assert any(b"DynamoDBLocal.jar" in command for command in commands)
+        assert any(b"runtime.py" in command for command in commands)
         stack.process.kill()
         stack.process.wait(timeout=10)
-        assert _running_in_group(group), "nothing outlived the stack: the test shows nothing"
+        assert gone_within(10, started) == []
     finally:
         stack.stop()
-    deadline = time.monotonic() + 10
-    while _running_in_group(group) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _running_in_group(group) == []
 
 
 def test_the_parity_report_names_dynamodb_local(local_stack):
