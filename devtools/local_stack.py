@@ -47,6 +47,7 @@ from devtools.http_api import (
     make_token,
 )
 from devtools.intrinsics import Stack, UnresolvedError
+from devtools.ports import check_free
 from devtools.template import ROOT, load_template, resources
 from devtools.workers import FunctionPool, FunctionSpec, invoke_logged
 
@@ -673,6 +674,7 @@ def main() -> None:
         print(f"[faults] {os.environ['STOCKROOM_FAULTS']} (devtools/faults.py)", file=sys.stderr)
     endpoint = f"http://127.0.0.1:{aws_port}"
     api_url = f"http://127.0.0.1:{api_port}"
+    _check_ports(host, aws_port, api_port, dynamodb_port, cache_port)
     cache = start_cache(host, cache_port)
     if cache:  # whenever this process ends, even from a failed start
         atexit.register(cache.stop)
@@ -745,6 +747,19 @@ def _start_aws(
     if dynamodb:
         dynamodb.wait_until_serving()
     return moto, dynamodb
+
+
+def _check_ports(
+    host: str, aws_port: int, api_port: int, dynamodb_port: int, cache_port: int
+) -> None:
+    """Exits naming the holder of any port the stack's servers need, before any starts
+    (DynamoDB Local listens on every address)."""
+    ports = {"STOCKROOM_AWS_PORT": (host, aws_port), "STOCKROOM_API_PORT": (host, api_port)}
+    if dynamodb_local.backend() != "moto":
+        ports["STOCKROOM_DYNAMODB_PORT"] = ("0.0.0.0", dynamodb_port)
+    if cache_server.tier() != "none":
+        ports["STOCKROOM_CACHE_PORT"] = (host, cache_port)
+    check_free(ports)
 
 
 def _start_triggers(

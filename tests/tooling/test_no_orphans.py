@@ -1,8 +1,10 @@
 """Nothing the local stack starts outlives it: its servers and function environments end
-with the process that started them, however it ends."""
+with the process that started them, however it ends, and a start that finds a port taken
+names the process that holds it and starts nothing."""
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -11,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from devtools.local_stack import free_port
+from devtools.ports import holder, is_free
 from devtools.template import ROOT
-from support.processes import alive, gone_within
+from support.processes import alive, gone_within, running_in_group
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux", reason="the parent-death signal and /proc are Linux's"
@@ -21,6 +25,49 @@ pytestmark = pytest.mark.skipif(
 
 def _command_line() -> str:
     return Path("/proc/self/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+
+
+def test_a_listening_port_is_named_with_its_process():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        listener.listen()
+        assert not is_free("127.0.0.1", port)
+        assert not is_free("0.0.0.0", port)  # DynamoDB Local's every address
+        assert holder(port) == f"pid {os.getpid()} ({_command_line()})"
+    assert is_free("127.0.0.1", port)
+    assert "no /proc/net/tcp entry" in holder(port)
+
+
+def test_a_start_that_finds_its_port_taken_names_the_holder_and_leaves_nothing(tmp_path):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        taken = listener.getsockname()[1]
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        environment |= {
+            "STOCKROOM_AWS_PORT": str(taken),
+            "STOCKROOM_API_PORT": str(free_port()),
+            "STOCKROOM_DYNAMODB_PORT": str(free_port()),
+            "STOCKROOM_CACHE_PORT": str(free_port()),
+            "STOCKROOM_LOCAL_DIR": str(tmp_path),
+        }
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "devtools.local_stack"],
+            cwd=ROOT,
+            env=environment,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        _, errors = stack.communicate(timeout=60)
+    assert stack.returncode == 1
+    assert (
+        f"port {taken} (STOCKROOM_AWS_PORT) is taken by pid {os.getpid()} ({_command_line()})"
+        in errors
+    )
+    assert running_in_group(stack.pid) == []
+    assert not (tmp_path / "dynamodb-local.log").exists()  # no JVM even started
 
 
 def _started_by_a_child(script: str, tmp_path: Path) -> tuple[subprocess.Popen[str], list[int]]:
