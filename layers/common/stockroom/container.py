@@ -8,9 +8,11 @@ connection (the shared cache's client too connects on first use); clients read
 credentials through the provider chain, which Lambda points at its container
 credentials endpoint for SnapStart functions.
 
-After a SnapStart restore, `after_restore()` undoes what every environment restored
-from one snapshot would otherwise share: the state of `random`, which draws the retry
-jitter (ids come from `uuid.uuid4()`, which reads os.urandom each time).
+Before a SnapStart snapshot, `before_snapshot()` builds every model (a function without
+SnapStart builds each on first use). After a restore, `after_restore()` undoes what
+every environment restored from one snapshot would otherwise share: the state of
+`random`, which draws the retry jitter (ids come from `uuid.uuid4()`, which reads
+os.urandom each time).
 """
 
 import random
@@ -59,9 +61,19 @@ def after_restore() -> None:
     random.seed()  # from os.urandom
 
 
+def before_snapshot() -> None:
+    """What SnapStart's snapshot should hold beyond init: every model built (they build
+    on first use otherwise, `stockroom.models`), so no restored environment builds one
+    on a request."""
+    from stockroom import models
+
+    models.build_all()
+
+
 try:  # in Lambda's managed Python runtimes; a development dependency elsewhere
-    from snapshot_restore_py import register_after_restore
+    from snapshot_restore_py import register_after_restore, register_before_snapshot
 except ModuleNotFoundError:  # pragma: no cover - only where the library is absent
     pass
 else:
+    register_before_snapshot(before_snapshot)
     register_after_restore(after_restore)

@@ -31,8 +31,25 @@ def timestamp_of(moment: datetime) -> Timestamp:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class Model(BaseModel):
+    """Every model here: its validator and serializer are built when it is first used,
+    not at import, so a function's init pays only for the models its requests use
+    (`build_all` builds them at once, for a SnapStart snapshot)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+def build_all() -> None:
+    """Every model's validator and serializer built now, not on first use."""
+    pending = list(Model.__subclasses__())
+    while pending:
+        model = pending.pop()
+        model.model_rebuild()
+        pending += model.__subclasses__()
+
+
 # ------------------------------------------------------------------------ products
-class CatalogEntry(BaseModel):
+class CatalogEntry(Model):
     """What a merchant states about a product: catalog data and units on hand. A row of
     an import file is validated by this model; the stored Product extends it."""
 
@@ -53,7 +70,7 @@ class Product(CatalogEntry):
     updated_at: Timestamp
 
 
-class ProductView(BaseModel):
+class ProductView(Model):
     """A product as the public catalog shows it."""
 
     sku: Sku
@@ -72,7 +89,7 @@ class ProductView(BaseModel):
         return cls.model_validate(product.model_dump(include=set(cls.model_fields)))
 
 
-class ProductPage(BaseModel):
+class ProductPage(Model):
     items: list[ProductView]
     next_cursor: str | None
 
@@ -95,14 +112,14 @@ class OrderStatus(StrEnum):
 HOLDING_STATUSES = frozenset({OrderStatus.CONFIRMED, OrderStatus.PAID})
 
 
-class OrderLineRequest(BaseModel):
+class OrderLineRequest(Model):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
 
 
-class PlaceOrderRequest(BaseModel):
+class PlaceOrderRequest(Model):
     """Body of POST /orders."""
 
     model_config = ConfigDict(
@@ -124,13 +141,13 @@ class PlaceOrderRequest(BaseModel):
         return items
 
 
-class OrderLine(BaseModel):
+class OrderLine(Model):
     sku: Sku
     quantity: Annotated[int, Field(ge=1, le=MAX_LINE_QUANTITY)]
     unit_price_cents: Cents
 
 
-class OrderReason(BaseModel):
+class OrderReason(Model):
     """Why an order is not (or no longer) going ahead, e.g. OUT_OF_STOCK with its SKUs."""
 
     code: str
@@ -148,7 +165,7 @@ class RefundReason(StrEnum):
     ALREADY_PAID = "ALREADY_PAID"  # another payment paid the order first
 
 
-class RefundDue(BaseModel):
+class RefundDue(Model):
     """A payment the order received but did not take: the store owes it back."""
 
     payment_id: str = Field(description="The payment event's id")
@@ -158,7 +175,7 @@ class RefundDue(BaseModel):
     received_at: Timestamp
 
 
-class Order(BaseModel):
+class Order(Model):
     order_id: str
     customer_id: str
     status: OrderStatus
@@ -190,12 +207,12 @@ class Order(BaseModel):
     )
 
 
-class OrderPage(BaseModel):
+class OrderPage(Model):
     items: list[Order]
     next_cursor: str | None
 
 
-class PaymentEvent(BaseModel):
+class PaymentEvent(Model):
     """Body of POST /payments/webhook: a payment the provider took for an order. Fields
     the provider adds later are ignored, so they never make it retry."""
 
@@ -227,7 +244,7 @@ class PaymentOutcome(StrEnum):
     ALREADY_RECORDED = "ALREADY_RECORDED"  # this event id was handled before: no new effect
 
 
-class PaymentReceipt(BaseModel):
+class PaymentReceipt(Model):
     """Answer to POST /payments/webhook."""
 
     event_id: str
@@ -235,7 +252,7 @@ class PaymentReceipt(BaseModel):
     outcome: PaymentOutcome
 
 
-class OrderPlacedMessage(BaseModel):
+class OrderPlacedMessage(Model):
     """Body of a message on the order queue: the worker loads the order by id."""
 
     order_id: str
@@ -248,7 +265,7 @@ MAX_VIEWED_SKUS = 50
 type Ranked = list[tuple[str, float]]
 
 
-class RecommendedProduct(BaseModel):
+class RecommendedProduct(Model):
     """A product suggested to a customer: its public fields and how strongly it is
     suggested (higher first; comparable within one answer only)."""
 
@@ -262,11 +279,11 @@ class RecommendedProduct(BaseModel):
     because: Sku | None = Field(default=None, exclude_if=lambda because: because is None)
 
 
-class RecommendationPage(BaseModel):
+class RecommendationPage(Model):
     items: list[RecommendedProduct]
 
 
-class ViewsRequest(BaseModel):
+class ViewsRequest(Model):
     """Body of POST /me/views: the products a signed-in customer just viewed."""
 
     model_config = ConfigDict(
@@ -278,27 +295,27 @@ class ViewsRequest(BaseModel):
     skus: Annotated[list[Sku], Field(min_length=1, max_length=MAX_VIEWED_SKUS)]
 
 
-class ViewsAccepted(BaseModel):
+class ViewsAccepted(Model):
     """Answer to POST /me/views: how many distinct SKUs the customer's views now hold."""
 
     kept: int
 
 
-class Seen(BaseModel):
+class Seen(Model):
     """A SKU in a customer's history, with when (epoch seconds) it was last viewed or bought."""
 
     sku: Sku
     at: int
 
 
-class ViewHistory(BaseModel):
+class ViewHistory(Model):
     """The products a customer viewed, newest first, each once."""
 
     views: list[Seen] = []
     version: int = 0
 
 
-class CountedOrder(BaseModel):
+class CountedOrder(Model):
     """A confirmed order the recommendations learned from, kept so that a repeated
     stream record counts once and a cancellation can take the order back."""
 
@@ -307,7 +324,7 @@ class CountedOrder(BaseModel):
     prior: list[Sku]
 
 
-class PurchaseHistory(BaseModel):
+class PurchaseHistory(Model):
     """What a customer bought (newest first, each SKU once) and the orders counted."""
 
     bought: list[Seen] = []
@@ -321,7 +338,7 @@ class BasketKind(StrEnum):
     CANCEL = "CANCEL"  # a purchase taken back: its pairs counted again, negatively
 
 
-class Basket(BaseModel):
+class Basket(Model):
     """One event for the recommendation trainer: SKUs a customer bought (or viewed)
     together, and the SKUs of their history each of them pairs with."""
 
@@ -333,24 +350,24 @@ class Basket(BaseModel):
 
 
 # -------------------------------------------------------------------------- errors
-class ErrorDetail(BaseModel):
+class ErrorDetail(Model):
     field: str
     message: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     code: str
     message: str
     details: list[ErrorDetail] = []
 
 
-class ErrorEnvelope(BaseModel):
+class ErrorEnvelope(Model):
     """The one shape of every error response our functions send."""
 
     error: ErrorBody
 
 
-class GatewayMessage(BaseModel):
+class GatewayMessage(Model):
     """What API Gateway itself answers before any function runs: 401 from the JWT
     authorizer, 404 for no route, 413 over its payload limit."""
 
@@ -364,7 +381,7 @@ class ImportStatus(StrEnum):
     FAILED = "FAILED"  # the file itself could not be read; `reason` says why
 
 
-class RejectedRow(BaseModel):
+class RejectedRow(Model):
     """One line of reports/<key>.errors.jsonl."""
 
     line: int
@@ -372,7 +389,7 @@ class RejectedRow(BaseModel):
     errors: list[ErrorDetail]
 
 
-class ImportReport(BaseModel):
+class ImportReport(Model):
     """reports/<key>.json: the outcome of importing one object."""
 
     key: str
@@ -391,7 +408,7 @@ class ImportReport(BaseModel):
     invocations: int
 
 
-class ImportCheckpoint(BaseModel):
+class ImportCheckpoint(Model):
     """Where an import that ran out of time stands; the next invocation resumes from it.
 
     `offset` counts bytes of the (decompressed) file consumed by complete lines, and
