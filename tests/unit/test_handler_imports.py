@@ -166,3 +166,10 @@ def test_each_function_creates_its_clients_at_import(function):
     prepared: Any = probe(statement, location.folder)["result"]
     assert set(prepared["clients"]) == CLIENTS_AT_INIT[function]
     assert prepared["settings"] == 1
+
+
+def test_the_feed_loads_neither_the_catalog_nor_the_shared_cache_it_never_reads():
+    modules = loaded_modules("RecommendationFeedFunction")
+    assert _loads(modules, "stockroom.recommendations")
+    assert not _loads(modules, "stockroom.catalog")
+    assert not _loads(modules, "stockroom.shared_cache")

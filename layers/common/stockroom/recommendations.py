@@ -7,6 +7,9 @@ from. So `/related` reads one row and `/recommendations` one query and at most
 HISTORY_SKUS rows, whatever the number of customers or products. Unavailable products are
 left out (the next ones take their place), and best sellers fill an answer the model
 cannot.
+
+The catalog and the shared cache tier are imported where an answer is served: the feed,
+which only learns from orders, loads neither at init.
 """
 
 import time
@@ -14,7 +17,6 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from stockroom import catalog, shared_cache
 from stockroom.cache import ReadThroughCache, TtlCache
 from stockroom.dal import recommendations as recommendations_table
 from stockroom.models import (
@@ -59,6 +61,8 @@ _MAX_CANDIDATES = 100
 def _popular_cache() -> ReadThroughCache[Ranked]:
     # Best sellers change slowly: each container reads them at most once a minute, and
     # from the shared tier where there is one.
+    from stockroom import shared_cache
+
     return ReadThroughCache([TtlCache[Ranked](60), *shared_cache.tiers(shared_cache.POPULAR)])
 
 
@@ -108,6 +112,8 @@ def _rows_cache() -> ReadThroughCache[Ranked]:
     # The trainer rewrites rows every few minutes at most: a row is kept as long as a
     # product by each container, and for SHARED_CACHE_TTL_SECONDS by the shared tier.
     # Rows are public (one per SKU); what a customer's history makes of them is not cached.
+    from stockroom import shared_cache
+
     return ReadThroughCache(
         [
             TtlCache[Ranked](get_settings().product_cache_ttl_seconds),
@@ -122,6 +128,8 @@ def _rows(skus: list[str], fresh: bool = False) -> dict[str, Ranked]:
 
 def related(sku: str, limit: int, fresh: bool = False) -> RecommendationPage:
     """Products bought (and viewed) together with `sku`; NotFoundError for an unknown SKU."""
+    from stockroom import catalog
+
     catalog.get_product(sku, fresh=fresh)
     rows = _rows([sku], fresh)
     suggestions = suggest([sku], rows, (), _popular(), _candidates(limit))
@@ -157,6 +165,8 @@ def _popular() -> Ranked:
 def _page(
     suggestions: list[Suggestion], limit: int, *, because: bool, fresh: bool
 ) -> RecommendationPage:
+    from stockroom import catalog
+
     products = catalog.find_products([s.sku for s in suggestions], fresh=fresh)
     items = []
     for suggestion in suggestions:
@@ -185,6 +195,8 @@ def record_views(customer_id: str, skus: list[str]) -> int:
     Views older than VIEW_DAYS are dropped, and the item expires VIEW_DAYS after the last
     view (TTL). SKUs new to the views teach the trainer (a VIEW basket). A SKU no product
     has is refused (UNKNOWN_SKU), as in an order."""
+    from stockroom import catalog
+
     catalog.require_products(skus, "skus[{}]", "views name")
 
     def attempt() -> int:
