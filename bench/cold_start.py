@@ -2,6 +2,7 @@
 client, and serving its first event, as Lambda's init and first invocation do, for every
 function, the boto3 floor (bench/floor.py), the framework floor (bench/framework_floor.py:
 pydantic, Powertools' validating resolver, Logger and Metrics, and no code of ours), the
+numpy floor (bench/numpy_floor.py: the boto3 floor and numpy, for the trainer), the
 FastAPI + Mangum variants (bench/fastapi) and the catalog traced as before
 (bench/traced_catalog.py: Powertools Tracer and the X-Ray SDK), against the local
 endpoints over HTTP (DynamoDB Local, moto for S3 and SQS).
@@ -73,6 +74,7 @@ print("\\n" + json.dumps({
 
 TRACED = "catalog + X-Ray Tracer"
 FRAMEWORK = "framework floor"
+NUMPY = "numpy floor"
 
 # What Lambda sets for a sampled invocation of a function with active tracing.
 TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -95,6 +97,7 @@ def variants() -> list[Variant]:
     found = [
         Variant("boto3 floor", "CatalogFunction", "bench.floor", (ROOT,), client="pass"),
         Variant(FRAMEWORK, "CatalogFunction", "bench.framework_floor", (ROOT,), client="pass"),
+        Variant(NUMPY, "CatalogFunction", "bench.numpy_floor", (ROOT,), client="pass"),
     ]
     for function in (
         "CatalogFunction",
@@ -104,6 +107,8 @@ def variants() -> list[Variant]:
         "CatalogImportFunction",
         "OrderReconcilerFunction",
         "RecommendationsFunction",
+        "RecommendationFeedFunction",
+        "RecommendationTrainerFunction",
     ):
         location = handler_location(function)
         found.append(Variant(function, function, location.module, (location.folder, layer)))
@@ -169,6 +174,14 @@ class Events:
             return sample_event("related_products")
         if function == "OrderReconcilerFunction":
             return sample_event("order_reconciler_scheduled")
+        if function == "RecommendationTrainerFunction":
+            return sample_event("recommendation_trainer_scheduled")
+        if function == "RecommendationFeedFunction":  # an order it has not learned from
+            event = sample_event("order_confirmed_stream")
+            order_id = {"S": str(uuid.uuid4())}
+            event["Records"][0]["dynamodb"]["Keys"]["order_id"] = order_id
+            event["Records"][0]["dynamodb"]["NewImage"]["order_id"] = order_id
+            return event
         if function == "OrderWorkerFunction":
             event = sample_event("order_placed_sqs")
             event["Records"] = event["Records"][:1]

@@ -125,6 +125,12 @@ def render(report: dict[str, Any], modules: list[ModuleType]) -> str:
         f"Written by `make bench` on {report['date']} in {report['seconds']} s; do not edit by "
         "hand: run `make bench` again. "
         + (
+            f"Only {', '.join(_TITLES[part] for part in report['rerun']['parts'])} measured "
+            f"on {report['date']}; every other figure is from {report['rerun']['others_from']}. "
+            if "rerun" in report
+            else ""
+        )
+        + (
             "**A quick run (`--quick`): tiny inputs, figures meaningless.**"
             if report["quick"]
             else ""

@@ -96,7 +96,7 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
 
 def test_every_target_is_reported_with_its_measurement(quick_run):
     report, _, stdout = quick_run
-    assert len(report["targets"]) == 18
+    assert len(report["targets"]) == 21
     for target in report["targets"]:
         assert isinstance(target["met"], bool)
         assert f"{target['target']}: {target['measured']:g}" in stdout
@@ -245,3 +245,21 @@ def test_l2_takes_the_hot_partition_out_of_the_binding_limits():
     assert partition["edge + L2"][0] == partition["edge + L2"][1]
     for case in ("no cache", "edge"):
         assert partition[case][1]["orders_per_s"] < partition[case][0]["orders_per_s"]
+
+
+def test_a_page_of_a_partial_run_names_where_its_other_figures_come_from():
+    """`--only`: the parts run again are named, and the date of the rest."""
+    from bench.__main__ import PARTS
+    from bench.markdown import render
+
+    report = json.loads((ROOT / "bench" / "results" / "2026-12-03.json").read_text())
+    report |= {
+        "date": "2026-12-05",
+        "rerun": {"parts": ["cold_start"], "others_from": "2026-12-03"},
+    }
+    page = render(report, [module for module, _, _ in PARTS.values()])
+    assert (
+        "Only Cold start per function measured on 2026-12-05; every other figure is from "
+        "2026-12-03." in page
+    )
+    assert_page_shows(report, page)
