@@ -209,16 +209,20 @@ def _recommendation_targets(quality: dict[str, Any]) -> list[dict[str, Any]]:
     scale = quality["at_scale"]
     trainer = function_properties("RecommendationTrainerFunction")
     return [
-        _target(
-            f"recommendations HR@10 / best implicit item-kNN ({quality['best_item_knn']})",
-            quality["hr_x_best_item_knn"],
-            recommendations.OVER_KNN,
-            "x",
-            bound="at least",
+        *(
+            _target(
+                f"recommendations HR@10 / best recency-aware baseline, {name.replace('_', ' ')} "
+                f"({quality[name]['best_recency_aware']})",
+                quality[name]["x_best_recency_aware"] or 0.0,
+                recommendations.OVER_RECENCY_AWARE,
+                "x",
+                bound="at least",
+            )
+            for name in ("leave_last_out", "time_split")
         ),
         _target(
-            "recommendations HR@10 / popularity",
-            quality["hr_x_popularity"],
+            "recommendations HR@10 / popularity, leave last out",
+            quality["leave_last_out"]["x_popularity"] or 0.0,
             recommendations.OVER_POPULARITY,
             "x",
             bound="at least",

