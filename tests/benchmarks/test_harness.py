@@ -92,6 +92,7 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
             "sequential",
             "stockroom",
             "stockroom, order shuffled",
+            "stockroom as deployed",
         }
         assert models["item-kNN (implicit)"]["settings_tried"] == 12  # 3 weightings x 4 Ks
         assert all(0 <= figures["hr_at_10"] <= 1 for figures in models.values())
