@@ -40,7 +40,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 .PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
 
 help:
-	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API) [FAULTS=...]"
+	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API) [FAULTS=...] [LIMITS=aws]"
 	@echo "make test           the full gate CI runs: lint, typecheck, coverage, cfn-lint, sam-validate, sam-build, checkov, actionlint"
 	@echo "make unit           the fast tier: unit and handler tests, in-process moto, two workers"
 	@echo "make integration    the integration tier: concurrency, moto and DynamoDB Local"
@@ -276,9 +276,10 @@ load: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 # The local stack (see docs/local-stack.md); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override
 # the ports; STOCKROOM_CACHE_TIER=none runs it without the shared cache tier.
 # FAULTS=refused-sends=0.2,lost-answers=0.1: the functions meet refused queue sends and
-# lost write answers (devtools/faults.py).
+# lost write answers (devtools/faults.py). LIMITS=aws puts DynamoDB's limits in front of
+# DynamoDB Local (docs/limits.md).
 run: venv $(DDB_LOCAL) $(STACK_CACHE) $(SWAGGER_UI)
-	$(if $(FAULTS),STOCKROOM_FAULTS="$(FAULTS)" )$(PY) -m devtools.local_stack
+	$(if $(FAULTS),STOCKROOM_FAULTS="$(FAULTS)" )$(if $(LIMITS),STOCKROOM_LIMITS=$(LIMITS) )$(PY) -m devtools.local_stack
 
 # A bearer token the local stack accepts: make token SUB=alice [SCOPES="stockroom/admin"]
 token: venv

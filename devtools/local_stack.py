@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devtools import cache_server, dynamodb_local
+from devtools import cache_server, dynamodb_limits, dynamodb_local, limits_proxy
 from devtools.http_api import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -681,6 +681,16 @@ def main() -> None:
     cache_url = cache.url if cache else None
     moto, dynamodb = _start_aws(host, aws_port, dynamodb_port)
     dynamodb_endpoint = dynamodb.endpoint if dynamodb else None
+    if dynamodb and dynamodb_limits.mode() != "none":  # AWS's limits at DynamoDB's port
+        log = local_dir() / "limits-proxy.log"
+        limits = limits_proxy.start(dynamodb_port, dynamodb.endpoint, dynamodb_limits.mode(), log)
+        atexit.register(limits.stop)
+        dynamodb_endpoint = limits.endpoint
+        print(
+            f"[limits] {dynamodb_limits.mode()}: {limits.endpoint} enforces AWS's limits in "
+            f"front of DynamoDB Local",
+            file=sys.stderr,
+        )
     use_local_endpoint(endpoint, dynamodb_endpoint)
     stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
     functions = Functions(
@@ -738,8 +748,10 @@ def _start_aws(
 ) -> "tuple[Any, dynamodb_local.DynamoDbLocal | None]":
     """moto's AWS endpoint and, unless the stack runs on moto's DynamoDB, DynamoDB Local,
     both serving."""
-    # First: the JVM starts while moto and everything else do.
-    dynamodb = start_dynamodb(dynamodb_port)
+    # First: the JVM starts while moto and everything else do; on a port of its own when
+    # the AWS limits proxy takes DynamoDB's.
+    limited = dynamodb_limits.mode() != "none"
+    dynamodb = start_dynamodb(free_port() if limited else dynamodb_port)
     if dynamodb:  # stopped even if moto cannot start
         atexit.register(dynamodb.stop)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per AWS call is noise
