@@ -8,8 +8,9 @@ Per order:
   SQS            the relay's sends (counted) + the worker's poller: 1 ReceiveMessage and
                  1 DeleteMessageBatch per batch (Lambda's event source mapping)
   DynamoDB       write and read request units of placing (counted through the orders
-                 handler) and deciding (counted through the worker); stream reads by
-                 Lambda are free
+                 handler) and deciding (counted through the worker); the orders table's
+                 index (GSI) writes, which the requests' own units leave out
+                 (`index_write_units`); stream reads by Lambda are free
 Cost per million orders = 1e6 x sum(quantity per order x price per unit).
 
 SnapStart (the API functions, `snapstart()`): caching = memory in GB x seconds a
@@ -46,6 +47,14 @@ PRICES = {
 }
 SECONDS_A_MONTH = 30 * 24 * 3600
 
+# Each index of the orders table, the write units an order spends on it (a write that adds,
+# changes or removes an index entry costs a unit there, beside the table's own;
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.ThroughputConsiderations).
+# ByCustomer projects every attribute: written when the order is placed and again when
+# its status changes. Pending: entered when placed, left when decided. Holds: only under
+# HoldMinutes, entered when confirmed and left when paid or expired (not counted here).
+ORDER_INDEX_WRITE_UNITS = {"ByCustomer": 2.0, "Pending": 2.0, "Holds": 0.0}
+
 # The cache tier and CloudFront, us-east-1 list prices (USD) in 2026, from the page
 # named above each group; not fetched at run time.
 EDGE_PRICES = {
@@ -70,6 +79,17 @@ EDGE_PRICES = {
 # What one product read from DynamoDB takes: eventually consistent (dal/items.py's
 # batch_get), up to 4 KB, half a read unit.
 DYNAMODB_READ_UNITS_PER_PRODUCT = 0.5
+
+
+def index_write_units() -> float:
+    """Write units an order spends on the orders table's indexes; every index of the
+    template's orders table must be accounted for."""
+    properties = load_template()["Resources"]["OrdersTable"]["Properties"]
+    indexes = {index["IndexName"] for index in properties.get("GlobalSecondaryIndexes", [])}
+    differ = indexes ^ set(ORDER_INDEX_WRITE_UNITS)
+    if differ:
+        raise ValueError(f"orders table indexes not priced, or priced and gone: {sorted(differ)}")
+    return sum(ORDER_INDEX_WRITE_UNITS.values())
 
 
 def _worker_batch() -> int:
@@ -128,6 +148,7 @@ def model(warm_api: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
         "lambda_gb_seconds": sum(gb_seconds.values()),
         "sqs_requests": relay_sqs + 2 / _worker_batch(),
         "dynamodb_write_units": placing["write_units"] + deciding["write_units"],
+        "dynamodb_index_write_units": index_write_units(),
         "dynamodb_read_units": placing["read_units"] + deciding["read_units"],
     }
     dollars = {
@@ -138,6 +159,8 @@ def model(warm_api: dict[str, Any], worker: dict[str, Any]) -> dict[str, Any]:
         * 1e6,
         "SQS": per_order["sqs_requests"] * PRICES["sqs_per_million_requests"],
         "DynamoDB writes": per_order["dynamodb_write_units"]
+        * PRICES["dynamodb_per_million_write_units"],
+        "DynamoDB index writes": per_order["dynamodb_index_write_units"]
         * PRICES["dynamodb_per_million_write_units"],
         "DynamoDB reads": per_order["dynamodb_read_units"]
         * PRICES["dynamodb_per_million_read_units"],
