@@ -24,6 +24,9 @@ reading their orders back (GET /orders/{id}: 1 API request, 1 invocation, 1 read
 Durations are measured against moto, whose calls are slower than DynamoDB's for writes
 and faster for the network round trip, so treat the Lambda line as an estimate.
 
+A sale day (`sale_day()`, template.yaml's SaleDay): the warm throughput raised above a
+new on-demand table's (4,000 write, 12,000 read units a second), charged once.
+
 The cache tier (`cache_tier()`, template.yaml's CacheTier) and CloudFront
 (`cloudfront()`) are priced from list prices and stated assumptions alone, nothing
 measured: what the tier costs idle, and how many lookups a month it must serve for the
@@ -54,6 +57,13 @@ SECONDS_A_MONTH = 30 * 24 * 3600
 # its status changes. Pending: entered when placed, left when decided. Holds: only under
 # HoldMinutes, entered when confirmed and left when paid or expired (not counted here).
 ORDER_INDEX_WRITE_UNITS = {"ByCustomer": 2.0, "Pending": 2.0, "Holds": 0.0}
+
+# Warm throughput (SaleDay): what a new on-demand table or index takes at once, and the
+# price of raising it. AWS charges raising it, once; the price is not verified here and
+# is ASSUMED equal to an hour of the same provisioned capacity (us-east-1, $0.00065 per
+# write and $0.00013 per read unit-hour): check https://aws.amazon.com/dynamodb/pricing/.
+NEW_TABLE_WARM_UNITS = {"WriteUnitsPerSecond": 4000, "ReadUnitsPerSecond": 12000}
+WARM_PRICE_PER_UNIT_ASSUMED = {"WriteUnitsPerSecond": 0.00065, "ReadUnitsPerSecond": 0.00013}
 
 # The cache tier and CloudFront, us-east-1 list prices (USD) in 2026, from the page
 # named above each group; not fetched at run time.
@@ -90,6 +100,32 @@ def index_write_units() -> float:
     if differ:
         raise ValueError(f"orders table indexes not priced, or priced and gone: {sorted(differ)}")
     return sum(ORDER_INDEX_WRITE_UNITS.values())
+
+
+def sale_day() -> dict[str, Any]:
+    """What SaleDay=Enabled raises (each table's and index's warm throughput, above a new
+    table's) and what that costs once, at the assumed price."""
+    from devtools.intrinsics import Stack
+
+    stack = Stack("sale", "us-east-1", parameter_overrides={"SaleDay": "Enabled"})
+    raised: dict[str, dict[str, int]] = {}
+    for name, table in resources("AWS::DynamoDB::Table").items():
+        properties = stack.resolve(table["Properties"])
+        parts = [(name, properties)] + [
+            (f"{name}/{index['IndexName']}", index)
+            for index in properties.get("GlobalSecondaryIndexes", [])
+        ]
+        for part, holder in parts:
+            warm = holder.get("WarmThroughput") or {}
+            units = {k: max(0, int(v) - NEW_TABLE_WARM_UNITS[k]) for k, v in warm.items()}
+            if any(units.values()):
+                raised[part] = units
+    usd = sum(
+        units * WARM_PRICE_PER_UNIT_ASSUMED[kind]
+        for part in raised.values()
+        for kind, units in part.items()
+    )
+    return {"units_raised": raised, "usd_once_assumed_price": round(usd, 2)}
 
 
 def _worker_batch() -> int:
