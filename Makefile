@@ -64,7 +64,7 @@ help:
 	@echo "make template       regenerate template.yaml's generated part (log groups, errors alarms, dashboard)"
 	@echo "make cold-start     cold import of each handler"
 	@echo "make bench          every benchmark; refreshes docs/performance.md"
-	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick]"
+	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick] [LIMITS=aws]"
 	@echo "make audit          known vulnerabilities in the pinned dependencies (online)"
 	@echo "make deploy ENV=..  deploy what sam-build built"
 	@echo "make stack-outputs ENV=..   a deployed stack's outputs as JSON"
@@ -269,9 +269,10 @@ bench: venv $(DDB_LOCAL) $(STACK_CACHE)
 	$(PY) -m bench
 
 # The order path under load through the local stack (Locust, headless): the spread and
-# flash-sale scenarios, each until every order is decided; make load ARGS="--quick"
+# flash-sale scenarios, each until every order is decided; make load ARGS="--quick".
+# LIMITS=aws (or aws-new-table): both worker designs under DynamoDB's limits (docs/limits.md).
 load: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
-	$(PY) -m bench.load $(ARGS)
+	$(if $(LIMITS),$(PY) -m bench.aws_limits --limits $(LIMITS),$(PY) -m bench.load) $(ARGS)
 
 # The local stack (see docs/local-stack.md); STOCKROOM_AWS_PORT / STOCKROOM_API_PORT override
 # the ports; STOCKROOM_CACHE_TIER=none runs it without the shared cache tier.

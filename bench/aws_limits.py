@@ -1,0 +1,288 @@
+"""`make load LIMITS=aws`: both worker designs side by side under DynamoDB's own limits
+(devtools/dynamodb_limits.py, enforced by the local stack's proxy in front of DynamoDB
+Local): the hot-SKU sale, its queue filled with the worker paused and then drained, and
+the spread load, each with group commit and with the per-order baseline
+(bench/per_order_worker.py). Through bench/load.py's scenarios and invariants; the
+proxy's own counts (conflicts, throttles, hold times, its overhead) beside them.
+
+Reported per design and scenario: decided orders a second (the sale: its drain rate),
+p99 from an order sent (the sale: from the worker's resume) until decided, conflicts and
+throttles per 1,000 orders, requests refused and sent again, transactions an order, the
+hold time of a transaction by its item count, oversold units and stuck orders (both 0).
+
+    python -m bench.aws_limits [--limits aws|aws-new-table] [--scenarios a,b]
+                               [--quick] [--json FILE] [--page FILE] [--from-json FILE]
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import load
+from devtools import dynamodb_limits, limits_proxy
+from devtools.template import ROOT
+
+RESULTS = ROOT / "bench" / "results" / "limits.json"
+PAGE = ROOT / "docs" / "limits-measured.md"
+WORKERS = ("group", "per-order")
+
+# The hot-SKU sale at a quarter of the sale day's size (5,000 orders for 1,250 units, its
+# 4:1 ratio): under the limits the per-order design defers contended orders to the
+# queue's redelivery (180 s a round), so the full size would hold a shared 2-core machine
+# for most of an hour. An order undecided 15 minutes after the drain began counts stuck.
+SCENARIOS = [
+    load.Scenario(
+        "flash-5k", 1, 1250, 50, 100, (1, 1), (1, 1), 2000, 600,
+        decide_seconds=900, backlog=True,
+    ),
+    load.Scenario(
+        "spread", 1000, 1_000_000, 40, 10_000, (1, 5), (1, 3), 500, 300,
+        steps=(10, 20, 30, 40), step_seconds=20,
+    ),
+]  # fmt: skip
+QUICK = [
+    load.Scenario("flash-5k", 1, 40, 8, 20, (1, 1), (1, 1), 100, 120, backlog=True),
+]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else 0.0
+
+
+def until_decided(records: list[dict[str, Any]], items: dict[str, Any], backlog: bool) -> float:
+    """p99 seconds from an order sent until its decision was written; for a backlog,
+    from the worker's resume (the first decision) instead."""
+    decided = {
+        order_id: load._epoch(item["updated_at"]["S"])
+        for order_id, item in items.items()
+        if item["status"]["S"] != "PENDING"
+    }
+    if backlog:
+        start = min(decided.values(), default=0.0)
+        return round(percentile([t - start for t in decided.values()], 0.99), 2)
+    sent = {r["order_id"]: r["sent_at"] for r in records if "sent_at" in r}
+    return round(percentile([t - sent[o] for o, t in decided.items() if o in sent], 0.99), 2)
+
+
+def proxy_figures(before: dict[str, Any], after: dict[str, Any], orders: int) -> dict[str, Any]:
+    """The proxy's counts over one scenario, per 1,000 orders, and hold times."""
+
+    def delta(kind: str) -> dict[str, int]:
+        return {k: v - before[kind].get(k, 0) for k, v in after[kind].items()}
+
+    outcomes, requests = delta("outcomes"), delta("requests")
+    per_k = 1000 / max(orders, 1)
+    conflicts = outcomes.get("TransactionConflict", 0) + outcomes.get(
+        "TransactionConflictException", 0
+    )
+    throttles = (
+        sum(n for kind, n in outcomes.items() if "Throttl" in kind or "Throughput" in kind)
+        + outcomes.get("UnprocessedItems", 0)
+        + outcomes.get("UnprocessedKeys", 0)
+    )
+    holds = {
+        items: seconds[len(before["holds"].get(items, [])) :]
+        for items, seconds in after["holds"].items()
+    }
+    return {
+        "conflicts_per_1000_orders": round(conflicts * per_k, 1),
+        "throttles_per_1000_orders": round(throttles * per_k, 1),
+        "refused_and_retried": sum(outcomes.values()),
+        "refusals": outcomes,
+        "transactions_attempted_per_order": round(
+            requests.get("TransactWriteItems", 0) / max(orders, 1), 3
+        ),
+        "hold_ms": {
+            items: {
+                "transactions": len(seconds),
+                "p50": round(1000 * percentile(seconds, 0.5), 1),
+                "p99": round(1000 * percentile(seconds, 0.99), 1),
+            }
+            for items, seconds in sorted(holds.items(), key=lambda kv: int(kv[0]))
+            if seconds
+        },
+        "proxy_overhead": after["overhead"],
+    }
+
+
+def run_design(worker: str, scenarios: list[load.Scenario], work: Path) -> list[dict[str, Any]]:
+    """The scenarios in turn on one stack running `worker`'s design behind the proxy."""
+    setup = load.StackSetup(worker=worker)
+    stack, outputs = load._start_stack(work, setup)
+    results = []
+    try:
+        for scenario in scenarios:
+            folder = work / f"{worker}-{scenario.name}"
+            before = limits_proxy.statistics(stack.dynamodb_endpoint)
+            result = load.run_scenario(scenario, stack, outputs, folder)
+            after = limits_proxy.statistics(stack.dynamodb_endpoint)
+            records = [
+                json.loads(line)
+                for line in (folder / f"{scenario.name}-orders.jsonl").read_text().splitlines()
+            ]
+            placed = [r["order_id"] for r in records if "order_id" in r]
+            dynamodb = _client(stack)
+            items = load._items(dynamodb, outputs["OrdersTableName"], "order_id", placed)
+            results.append(
+                {
+                    "worker": worker,
+                    "limits": dynamodb_limits.mode(),
+                    "measured": time.strftime("%Y-%m-%d"),
+                    **{k: v for k, v in result.items() if k != "steps"},
+                    "decided_per_second_by_design": result.get(
+                        "drained_per_second", result["decided_per_second"]
+                    ),
+                    "until_decided_p99_s": until_decided(records, items, scenario.backlog),
+                    **proxy_figures(before, after, len(placed)),
+                }
+            )
+    finally:
+        stack.stop()
+    return results
+
+
+def _client(stack: Any) -> Any:
+    import boto3
+
+    return boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint)
+
+
+ROWS = [
+    ("orders placed", "orders_placed"),
+    ("decided orders/s (the sale: drained from a full queue)", "decided_per_second_by_design"),
+    ("p99 until decided, s (the sale: from the worker's resume)", "until_decided_p99_s"),
+    ("conflicts per 1,000 orders", "conflicts_per_1000_orders"),
+    ("throttles per 1,000 orders", "throttles_per_1000_orders"),
+    ("requests refused, each sent again", "refused_and_retried"),
+    ("transactions attempted an order", "transactions_attempted_per_order"),
+    ("worker invocations", "worker_invocations"),
+    ("units oversold (0)", "units_oversold"),
+    ("orders stuck PENDING (0)", "orders_stuck_pending"),
+    ("5xx and connection errors (0)", "errors"),
+]
+
+
+def table(results: list[dict[str, Any]]) -> list[str]:
+    """Each scenario's designs side by side, and the hold times."""
+    heads = [f"{r['scenario']['name']}, {r['worker']}" for r in results]
+    lines = [f"| | {' | '.join(heads)} |", "|---" * (len(heads) + 1) + "|"]
+    for label, key in ROWS:
+        lines.append(f"| {label} | {' | '.join(_cell(r.get(key)) for r in results)} |")
+    # Item counts seen at least 5 times (a p99 of fewer says little).
+    holds = sorted(
+        {int(n) for r in results for n, h in r["hold_ms"].items() if h["transactions"] >= 5}
+    )
+    for n in holds:
+        cells = [
+            f"{h['p50']} / {h['p99']} ({h['transactions']})"
+            if (h := r["hold_ms"].get(str(n)))
+            else "-"
+            for r in results
+        ]
+        lines.append(
+            f"| hold of a {n}-item transaction, ms p50 / p99 (count) | {' | '.join(cells)} |"
+        )
+    overhead = [r["proxy_overhead"] for r in results]
+    lines.append(
+        "| the proxy's own time a request, ms mean / p99 | "
+        + " | ".join(f"{o.get('mean_ms', '-')} / {o.get('p99_ms', '-')}" for o in overhead)
+        + " |"
+    )
+    return lines
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "0"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "-" if value is None else str(value)
+
+
+def ratio(results: list[dict[str, Any]], scenario: str) -> float | None:
+    """Group commit's decided orders a second over the per-order design's, in `scenario`."""
+    rate = {
+        r["worker"]: r["decided_per_second_by_design"]
+        for r in results
+        if r["scenario"]["name"] == scenario
+    }
+    if rate.get("group") and rate.get("per-order"):
+        return round(float(rate["group"]) / float(rate["per-order"]), 1)
+    return None
+
+
+def page(results: list[dict[str, Any]]) -> str:
+    limits = ", ".join(sorted({r["limits"] for r in results}))
+    measured = ", ".join(sorted({r["measured"] for r in results}))
+    sale = ratio(results, "flash-5k")
+    return "\n".join(
+        [
+            "# Both worker designs under DynamoDB's limits (measured)",
+            "",
+            "Generated by `make load LIMITS=aws` (`python -m bench.aws_limits`); do not edit",
+            f"by hand. Limits mode `{limits}`, measured {measured} on this project's 2-core VM;",
+            "what the mode enforces and why: [limits.md](limits.md).",
+            "",
+            *table(results),
+            "",
+            (
+                f"On the hot SKU, group commit decides {sale}x as many orders a second as the "
+                "per-order design (the target: at least 5x). "
+                if sale
+                else ""
+            )
+            + "Each design runs as deployed, its retries unchanged: a contended order that "
+            "outlasts its attempts (`stockroom/retry.py`) goes back to the queue and returns "
+            "after its visibility timeout (180 s), which is where the per-order design's p99 "
+            "comes from; a group that loses is read and allotted again within its batch. "
+            "The sale is a quarter of the sale day's (5,000 orders for 1,250 units), so that "
+            "the per-order design's redeliveries end within the run; 'stuck' counts an order "
+            "still PENDING 15 minutes after the drain began.",
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make load LIMITS=aws", description=__doc__)
+    parser.add_argument("--limits", default="aws", choices=dynamodb_limits.MODES[1:])
+    parser.add_argument("--quick", action="store_true", help="a small sale (a check)")
+    parser.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    parser.add_argument("--workers", default=",".join(WORKERS))
+    parser.add_argument("--json", type=Path, help=f"default (a full run): {RESULTS}")
+    parser.add_argument("--page", type=Path, help=f"default (a full run): {PAGE}")
+    parser.add_argument("--from-json", type=Path, help="render saved results; run nothing")
+    arguments = parser.parse_args(argv)
+    if not arguments.quick:
+        arguments.json = arguments.json or RESULTS
+        arguments.page = arguments.page or PAGE
+    if arguments.from_json:
+        results = json.loads(arguments.from_json.read_text())
+    else:
+        os.environ[dynamodb_limits.VARIABLE] = arguments.limits
+        wanted = arguments.scenarios.split(",")
+        scenarios = [s for s in (QUICK if arguments.quick else SCENARIOS) if s.name in wanted]
+        results = []
+        with tempfile.TemporaryDirectory() as folder:
+            for worker in arguments.workers.split(","):
+                results += run_design(worker, scenarios, Path(folder))
+        results.sort(key=lambda r: (r["scenario"]["name"], r["worker"]))
+        if arguments.json:
+            arguments.json.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(table(results)))
+    if arguments.page:
+        arguments.page.write_text(page(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
