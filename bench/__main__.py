@@ -349,6 +349,9 @@ def main() -> None:
     args.docs.write_text(render(report, [module for module, _, _ in PARTS.values()]))
     # The scale model's own page, beside it (docs/scaling.md).
     (args.docs.parent / "scaling.md").write_text(scale_model.page(results["scale_model"]))
+    (args.docs.parent / "scaling-reads.md").write_text(
+        scale_model.read_page(results["scale_model"])
+    )
 
 
 if __name__ == "__main__":

@@ -156,7 +156,9 @@ def test_the_committed_scaling_page_is_the_models_own():
     (and the make load figures it cites), none typed in."""
     from bench import scale_model
 
-    assert (ROOT / "docs" / "scaling.md").read_text() == scale_model.page(scale_model.run())
+    model = scale_model.run()
+    assert (ROOT / "docs" / "scaling.md").read_text() == scale_model.page(model)
+    assert (ROOT / "docs" / "scaling-reads.md").read_text() == scale_model.read_page(model)
 
 
 def test_the_scale_model_names_what_binds_each_case(quick_run):
