@@ -16,7 +16,7 @@ from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.models import Order, OrderReason, OrderStatus, Product, timestamp_of, utc_now
-from stockroom.observability import count, logger
+from stockroom.observability import count, logger, measure
 from stockroom.retry import with_retries
 from stockroom.settings import get_settings
 
@@ -224,6 +224,7 @@ def _confirm_in_groups(
     (that group's undecided orders and every later group's)."""
     groups = _groups(allotted, limits)
     for position, group in enumerate(groups):
+        measure("WorkerGroupSize", len(group))
         result = stock.reserve_group(group, now, limits, hold_expiry(now))
         for order_id in result.confirmed:
             outcomes[order_id] = Decision.CONFIRMED

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 import order_worker
 from stockroom import container
 from stockroom.models import OrderPlacedMessage
-from stockroom.observability import logger, metrics
+from stockroom.observability import logger, measure, metrics
 
 container.prepare(
     "dynamodb", settings=["products_table_name", "orders_table_name", "allowances_table_name"]
@@ -35,6 +35,7 @@ def decide_batch(
     """Every record's order id (None: unreadable) and outcome, by message id, its batch's
     orders decided together; a second record for an order already in the batch is
     SKIPPED."""
+    measure("WorkerBatchSize", len(records))
     outcomes: dict[str, tuple[str | None, order_worker.Outcome]] = {}
     order_of: dict[str, str] = {}
     for record in records:

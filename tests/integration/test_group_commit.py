@@ -4,6 +4,7 @@ all lines or none, never oversold, one effect per order, cancels and changed cou
 handled; and within a batch, an order is never rejected for a SKU while a later order is
 confirmed with as many units of it."""
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -414,3 +415,15 @@ def test_grouped_decisions_are_emitted_as_metrics(stack, lambda_context, capsys)
     totals = metric_totals(out, "OrdersConfirmed", "OrdersRejected", "DuplicatesSkipped")
     # The repeated record is decided once: its second copy is skipped without a metric.
     assert totals == {"OrdersConfirmed": 2, "OrdersRejected": 1, "DuplicatesSkipped": 0}
+    # Sizes: the batch's four records; one group of the two orders that fit the stock.
+    assert metric_totals(out, "WorkerBatchSize", "WorkerGroupSize") == {
+        "WorkerBatchSize": 4,
+        "WorkerGroupSize": 2,
+    }
+    units = {
+        m["Name"]: m["Unit"]
+        for line in out.splitlines()
+        if "_aws" in line
+        for m in json.loads(line)["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    }
+    assert units["WorkerBatchSize"] == units["WorkerGroupSize"] == "None"  # not summed

@@ -21,3 +21,9 @@ metrics = Metrics()
 def count(name: str, value: int = 1) -> None:
     if value:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def measure(name: str, value: float) -> None:
+    """One value of a distribution (a size, not a count to add up): CloudWatch's
+    statistics (average, percentiles) and Prometheus's histograms describe them."""
+    metrics.add_metric(name=name, unit=MetricUnit.NoUnit, value=value)
