@@ -48,8 +48,10 @@ from devtools.http_api import (
 )
 from devtools.intrinsics import Stack, UnresolvedError
 from devtools.ports import check_free
+from devtools.metrics import FUNCTION_ENVIRONMENT as METRICS_ENVIRONMENT
+from devtools.metrics import StackMetrics
 from devtools.template import ROOT, load_template, resources
-from devtools.workers import FunctionPool, FunctionSpec, invoke_logged
+from devtools.workers import FunctionPool, FunctionSpec, Observer, invoke_logged
 
 SEED_DIR = ROOT / "seed"
 STATE_FILE = "stack.json"
@@ -90,11 +92,11 @@ parity with AWS:
                 with none (devtools/moto_sqs.py: the same answers, faster); a
                 stack's data lives in memory until Ctrl-C; functions can import what the
                 dev venv holds (Lambda: the runtime's boto3 and the layers)
-  ignored       IAM (every call is allowed), X-Ray, CloudWatch metrics, alarms and the
-                dashboard, log groups, API throttling and access logs, the CloudFront edge
-                cache (no EdgeUrl output; the API's Cache-Control is as deployed), aliases
-                and deployment preferences (the latest code serves), lifecycle rules,
-                memory limits{ttl}"""
+  ignored       IAM (every call is allowed), X-Ray, CloudWatch (its metrics are served
+                as Prometheus's on MetricsUrl; alarms: make monitor), log groups, API
+                throttling and access logs, the CloudFront edge cache (no EdgeUrl output;
+                the API's Cache-Control is as deployed), aliases and deployment
+                preferences (the latest code serves), lifecycle rules, memory limits{ttl}"""
 
 _DYNAMODB_LOCAL = """DynamoDB Local 1.25.1 (AWS's emulator): concurrent requests, DynamoDB's
                 conditions, transactions (ClientRequestToken honoured) and streams; TTL
@@ -272,14 +274,18 @@ class Functions:
     """Every function of the template, each with its pool of execution environments."""
 
     def __init__(
-        self, stack: Stack, aws: dict[str, str], handlers: dict[str, str] | None = None
+        self,
+        stack: Stack,
+        aws: dict[str, str],
+        handlers: dict[str, str] | None = None,
+        observe: Observer | None = None,
     ) -> None:
         """`handlers`: functions run with another handler than the template's
-        (`handler_overrides`)."""
+        (`handler_overrides`); `observe`: told of every invocation (the metrics)."""
         handlers = handlers or {}
         self.pools = {
             function: FunctionPool(
-                FunctionSpec.from_template(function, stack, aws, handlers.get(function))
+                FunctionSpec.from_template(function, stack, aws, handlers.get(function)), observe
             )
             for function in resources("AWS::Serverless::Function")
         }
@@ -634,6 +640,7 @@ def start_in_background(
         "STOCKROOM_API_PORT": str(api_port),
         "STOCKROOM_DYNAMODB_PORT": str(dynamodb_port),
         "STOCKROOM_CACHE_PORT": str(free_port()),
+        "STOCKROOM_METRICS_PORT": str(free_port()),
         "STOCKROOM_LOCAL_DIR": str(local_dir),
         **(environment or {}),
     }
@@ -664,6 +671,7 @@ def main() -> None:
     api_port = int(os.environ.get("STOCKROOM_API_PORT", "3000"))
     dynamodb_port = int(os.environ.get("STOCKROOM_DYNAMODB_PORT", "8000"))
     cache_port = int(os.environ.get("STOCKROOM_CACHE_PORT", "6380"))
+    metrics_port = int(os.environ.get("STOCKROOM_METRICS_PORT", "9464"))
     handlers = handler_overrides()
     for function, handler in handlers.items():
         print(f"[handler] {function} runs {handler}, not the template's", file=sys.stderr)
@@ -693,10 +701,15 @@ def main() -> None:
         )
     use_local_endpoint(endpoint, dynamodb_endpoint)
     stack = provision(parameter_overrides=authorizer_parameters() | parameter_overrides())
+    metrics = StackMetrics(stack)
+    metrics_server = metrics.serve(host, metrics_port)
     functions = Functions(
         stack,
-        local_aws_environment(endpoint, dynamodb_endpoint) | cache_environment(cache_url),
+        local_aws_environment(endpoint, dynamodb_endpoint)
+        | cache_environment(cache_url)
+        | METRICS_ENVIRONMENT,
         handlers,
+        metrics.observe,
     )
     atexit.register(functions.close)
 
@@ -713,7 +726,9 @@ def main() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     warming = functions.warm()  # after the API is up: a first request needs no other process
 
+    metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     outputs = local_outputs(stack, api_url, endpoint, dynamodb_endpoint, cache_url)
+    outputs["MetricsUrl"] = metrics_url
     (local_dir() / OUTPUTS_FILE).write_text(json.dumps(outputs, indent=2) + "\n")
     save_state(stack, endpoint, dynamodb_endpoint, cache_url)
     write_sam_env_vars(
@@ -725,7 +740,9 @@ def main() -> None:
     deadline = time.monotonic() + WARM_SECONDS
     for thread in warming:
         thread.join(max(0.0, deadline - time.monotonic()))
-    _print_ready(started, dynamodb is not None, endpoint, dynamodb_endpoint, api_url, cache_url)
+    _print_ready(
+        started, dynamodb is not None, endpoint, dynamodb_endpoint, api_url, cache_url, metrics_url
+    )
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
@@ -734,6 +751,8 @@ def main() -> None:
     finally:
         stop.set()
         server.shutdown()
+        metrics_server.shutdown()
+        metrics_server.server_close()
         functions.close()
         moto.shutdown()
         if dynamodb:
@@ -837,6 +856,7 @@ def _print_ready(
     dynamodb_endpoint: str | None,
     api_url: str,
     cache_url: str | None,
+    metrics_url: str = "",
 ) -> None:
     print(parity(local_dynamodb, cache_url is not None))
     print(f"AWS endpoint  {endpoint}")
@@ -846,6 +866,8 @@ def _print_ready(
         print(f"cache tier    {cache_url}   (its log: cache-server.log)")
     print(f"HTTP API      {api_url}   (token: make token SUB=alice)")
     print(f"API docs      {api_url}/docs   (Swagger UI)")
+    if metrics_url:
+        print(f"metrics       {metrics_url}   (Prometheus: make monitor)")
     folder = local_dir().relative_to(ROOT) if local_dir().is_relative_to(ROOT) else local_dir()
     print(f"outputs       {folder}/{OUTPUTS_FILE}   sam local: {folder}/{SAM_ENV_VARS_FILE}")
     print(f"ready in {time.monotonic() - started:.1f} s -- Ctrl-C to stop", flush=True)

@@ -10,11 +10,14 @@ baseline, STOCKROOM_HANDLER_OVERRIDES).
 The spec names the handler, the folders and the limits. The handler module is imported
 once (Lambda's init); then each line on stdin is one invocation (an event and a request
 id), answered by one line on the original stdout: {"result": ...} or {"error": {...}} in
-Lambda's error shape. Anything the function prints goes to stderr, so it cannot corrupt
-the answers.
+Lambda's error shape, with "emf" (the embedded metric format documents the invocation
+printed, which CloudWatch would have read from its log) and "cold" (the environment's
+first invocation). Anything else the function prints goes to stderr, so it cannot
+corrupt the answers.
 """
 
 import importlib
+import io
 import json
 import os
 import signal
@@ -58,6 +61,55 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+class EmfTap(io.TextIOBase):
+    """sys.stdout for the function: each whole line that is an embedded metric format
+    document (a JSON object with "_aws") is kept for the answer; any other line goes on
+    to `stream`. Lines are put together per thread (print() writes a line's newline
+    apart), so threads printing at once cannot splice one line into another."""
+
+    def __init__(self, stream: io.TextIOBase | Any) -> None:
+        self.stream = stream
+        self.documents: list[dict[str, Any]] = []
+        self._partial: dict[int, str] = {}
+        self._lock = threading.Lock()  # a function's threads print too
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        thread = threading.get_ident()
+        with self._lock:
+            *lines, rest = (self._partial.pop(thread, "") + text).split("\n")
+            if rest:
+                self._partial[thread] = rest
+            for line in lines:
+                document = _emf(line)
+                if document is None:
+                    self.stream.write(line + "\n")
+                else:
+                    self.documents.append(document)
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def take(self) -> list[dict[str, Any]]:
+        """The documents printed since the last call."""
+        with self._lock:
+            taken, self.documents = self.documents, []
+        return taken
+
+
+def _emf(line: str) -> dict[str, Any] | None:
+    if '"_aws"' not in line:
+        return None
+    try:
+        document = json.loads(line)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) and "_aws" in document else None
+
+
 def error_shape(error: BaseException) -> dict[str, Any]:
     """An unhandled exception as Lambda reports it."""
     return {
@@ -83,6 +135,8 @@ def main(spec: dict[str, Any]) -> None:
     threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
     answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # print() and loggers writing to stdout now reach stderr
+    tap = EmfTap(sys.stdout)  # before the handler's loggers take sys.stdout
+    sys.stdout = tap
     here = Path(__file__).resolve().parent
     sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != here]
     sys.path[:0] = [spec["code"], *spec["layers"]]
@@ -100,6 +154,7 @@ def main(spec: dict[str, Any]) -> None:
         init_error = None
     answers.write(json.dumps({"ready": init_error is None}) + "\n")
     answers.flush()
+    cold = True
     for line in sys.stdin:
         request = json.loads(line)
         answer: dict[str, Any]
@@ -116,13 +171,15 @@ def main(spec: dict[str, Any]) -> None:
                 traceback.print_exc()
                 answer = {"error": error_shape(error)}
             cpu_seconds = time.process_time() - cpu_before
+        observed = {"emf": tap.take(), "cold": cold}
+        cold = False
         try:
-            reply = json.dumps(answer)
+            reply = json.dumps(answer | observed)
             if len(reply) > MAX_RESPONSE_BYTES:
-                reply = json.dumps({"error": _too_large(len(reply))})
+                reply = json.dumps({"error": _too_large(len(reply))} | observed)
         except (TypeError, ValueError) as error:  # Lambda's Runtime.MarshalError
             reply = json.dumps(
-                {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}}
+                {"error": {**error_shape(error), "errorType": "Runtime.MarshalError"}} | observed
             )
         if save_counts:
             save_counts(cpu_seconds if init_error is None else 0.0)

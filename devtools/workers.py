@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -218,13 +219,32 @@ def _runtime_spec(spec: FunctionSpec) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation did, for an observer (the local stack's metrics): the
+    runtime's answer (its result or error, the EMF documents printed, whether it was
+    the environment's first), how long it ran, and whether it first waited for an
+    environment at the pool's limit (where Lambda would have throttled it)."""
+
+    function: str
+    event: Any
+    answer: dict[str, Any]
+    seconds: float
+    throttled: bool
+
+
+type Observer = Callable[[Invocation], None]
+
+
 class FunctionPool:
     """A function's execution environments: reused when idle, added under concurrent
     invocations up to `max_environments` (then invocations wait, as throttled ones
-    would be retried), replaced after a timeout, a crash or a code change."""
+    would be retried), replaced after a timeout, a crash or a code change. `observe`
+    is told of each invocation."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, observe: Observer | None = None) -> None:
         self.spec = spec
+        self.observe = observe
         self._idle: list[_Environment] = []
         self._count = 0
         self._generation = 0
@@ -236,11 +256,15 @@ class FunctionPool:
 
     def invoke(self, event: Any) -> Any:
         """The function's result; raises FunctionError for an error or a timeout."""
-        environment = self._acquire()
+        environment, throttled = self._acquire()
+        started = time.perf_counter()
         try:
             answer = environment.invoke(event, self.spec.timeout)
         finally:
             self._release(environment)
+        if self.observe:
+            seconds = time.perf_counter() - started
+            self.observe(Invocation(self.spec.function, event, answer, seconds, throttled))
         if "error" in answer:
             raise FunctionError(answer["error"])
         return answer.get("result")
@@ -271,24 +295,27 @@ class FunctionPool:
     def close(self) -> None:
         self.reload()
 
-    def _acquire(self) -> _Environment:
+    def _acquire(self) -> tuple[_Environment, bool]:
+        """An environment, and whether the pool's limit made the invocation wait."""
         dead = []
+        throttled = False
         with self._changed:
             while True:
                 while not self._idle and self._count >= self.spec.max_environments:
+                    throttled = True
                     self._changed.wait()
                 if not self._idle:
                     break
                 environment = self._idle.pop()
                 if environment.alive():
-                    return environment
+                    return environment, throttled
                 dead.append(environment)  # ended from outside while idle: replace it
                 self._count -= 1
             self._count += 1
             generation = self._generation
         for environment in dead:
             environment.stop()
-        return self._start(generation)
+        return self._start(generation), throttled
 
     def _start(self, generation: int) -> _Environment:
         try:
