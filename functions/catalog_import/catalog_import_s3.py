@@ -25,7 +25,7 @@ S3_REQUEST_ID = 'Records[0].responseElements."x-amz-request-id"'
 
 # The upload's S3 request id, which S3's own logs and CloudTrail also carry.
 @logger.inject_lambda_context(correlation_id_path=S3_REQUEST_ID)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
     # An interrupted invocation's in-progress marker lapses at its deadline.

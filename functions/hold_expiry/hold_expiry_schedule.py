@@ -20,7 +20,7 @@ _MARGIN_SECONDS = 10
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     left = context.get_remaining_time_in_millis() / 1000 - _MARGIN_SECONDS
     expired = hold_expiry.expire_due_holds(datetime.now(UTC), time.monotonic() + left)

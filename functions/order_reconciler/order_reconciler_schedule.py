@@ -15,7 +15,7 @@ container.prepare("dynamodb", "sqs", settings=["orders_table_name", "order_queue
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stuck = order_reconciler.requeue_stuck_orders(
         datetime.now(UTC), get_settings().stuck_order_seconds

@@ -48,7 +48,7 @@ def relayed(outcomes: dict[str, Exception | None], record: DynamoDBRecord) -> No
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     outcomes = relay_batch(event.get("Records", []))
 

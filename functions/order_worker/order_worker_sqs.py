@@ -81,7 +81,7 @@ def grouped_outcome(
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     outcomes = decide_batch(event.get("Records", []))
 

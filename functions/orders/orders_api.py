@@ -124,7 +124,7 @@ def list_orders(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Lets an idempotency record left by a timed-out invocation expire with it.
     orders.idempotency_config().register_lambda_context(context)

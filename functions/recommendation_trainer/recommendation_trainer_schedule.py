@@ -14,7 +14,7 @@ container.prepare("dynamodb", "s3", settings=["recommendations_table_name", "mod
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # A scheduled event's detail is empty; {"full": true} solves every SKU again.
     full = bool(event.get("full")) if isinstance(event, dict) else False

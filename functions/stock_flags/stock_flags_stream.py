@@ -50,7 +50,7 @@ def image_of(record: dict[str, Any]) -> tuple[str, Item | None]:
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     records = event.get("Records", [])
     flagged, cleared = stock_flags.apply_changes(change_of(r) for r in records if crosses_zero(r))

@@ -325,3 +325,12 @@ def test_every_function_keeps_its_failures_and_is_bounded_by_its_source():
             assert "ReservedConcurrentExecutions" in properties  # ImportReservedConcurrency
         else:  # a schedule: a failed run is redone by the next one
             assert kind == "Schedule", (function, kind)
+
+
+def test_every_handler_counts_its_cold_starts():
+    """Powertools' ColdStart metric (function_name and service dimensions): the one
+    cold-start figure CloudWatch has, drawn by the dashboards (devtools/dashboards.py)."""
+    handlers = [p for p in product_sources() if "@metrics.log_metrics" in p.read_text()]
+    assert len(handlers) == len(resources("AWS::Serverless::Function"))
+    for path in handlers:
+        assert "@metrics.log_metrics(capture_cold_start_metric=True)" in path.read_text(), path
