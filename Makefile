@@ -40,7 +40,7 @@ PROMTOOL := .tools/prometheus/bin/promtool
 STACK_CACHE := $(if $(filter none,$(STOCKROOM_CACHE_TIER)),,$(CACHE_SERVER))
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint promtool audit deploy stack-outputs openapi template cold-start bench clean prometheus monitor alert-rules
+.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint promtool audit deploy stack-outputs openapi template cold-start bench clean prometheus monitor alert-rules dashboards
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API) [FAULTS=...] [LIMITS=aws]"
@@ -63,6 +63,7 @@ help:
 	@echo "make monitor        Prometheus scraping the running local stack, with the alarms' rules"
 	@echo "make alert-rules    regenerate the Prometheus rules (and their tests) from the template's alarms"
 	@echo "make prometheus     Prometheus and promtool (Debian's package) into .tools/prometheus"
+	@echo "make dashboards     regenerate the Grafana dashboards (Prometheus and CloudWatch) from one definition"
 	@echo "make token SUB=..   a bearer token the local stack accepts [SCOPES=stockroom/admin]"
 	@echo "make pay ORDER=..   a signed payment of the order's total to the local stack's webhook [AMOUNT=cents]"
 	@echo "make invoke FUNCTION=.. EVENT=..   one function, once, against the running stack or a fresh one"
@@ -255,6 +256,11 @@ promtool: $(PROMTOOL)
 
 alert-rules: venv
 	$(PY) -m devtools.alert_rules
+
+# The Grafana dashboards, one on Prometheus (local) and one on CloudWatch (deployed), from
+# one definition (devtools/dashboards.py); a test fails when they are stale.
+dashboards: venv
+	$(PY) -m devtools.dashboards
 
 # Prometheus scraping the running local stack (make run), with the alarms' rules.
 monitor: venv $(PROMETHEUS)

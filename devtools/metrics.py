@@ -93,8 +93,10 @@ def emitted_names() -> set[str]:
     """Every series name the local stack's /metrics can carry, as Prometheus names it:
     what a dashboard panel or an alerting rule may query."""
     histograms = _HISTOGRAMS | product_measures()
+    cold_starts = any("capture_cold_start_metric=True" in p.read_text() for p in product_sources())
     return (
         (set(STACK_METRICS) - _HISTOGRAMS)
+        | ({"ColdStart_total"} if cold_starts else set())  # Powertools' own, per function
         | {f"{name}_total" for name in product_counts()}
         | {f"{name}{suffix}" for name in histograms for suffix in _HISTOGRAM}
     )

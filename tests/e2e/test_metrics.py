@@ -18,7 +18,7 @@ type Series = dict[Key, float]
 
 
 def scrape(target: Target) -> Series:
-    with urllib.request.urlopen(target.outputs["MetricsUrl"], timeout=10) as response:
+    with urllib.request.urlopen(target.outputs["MetricsUrl"], timeout=30) as response:
         text = response.read().decode()
     series: Series = {}
     for family in text_string_to_metric_families(text):
@@ -77,6 +77,8 @@ def test_one_orders_journey_is_counted_exactly(target: Target) -> None:
         labels = {"function": function}
         cold = value(after, "stockroom_function_cold_starts_total", **labels)
         assert 1 <= cold <= value(after, "stockroom_function_invocations_total", **labels)
+        # Powertools' own count agrees (its EMF, with the function's name as a label).
+        assert value(after, "ColdStart_total", function_name=function, **SERVICE) == cold
 
 
 def _quiet(target: Target, done: Any = lambda series: True) -> Series:

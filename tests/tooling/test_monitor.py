@@ -1,5 +1,6 @@
 """`make monitor` (devtools/monitor.py): a real Prometheus scraping a /metrics served
-here, with the rules that mirror the template's alarms loaded and evaluated."""
+here, with the rules that mirror the template's alarms loaded and evaluated, and the
+Grafana dashboard's queries (devtools/dashboards.py) accepted."""
 
 import time
 from collections.abc import Callable
@@ -8,6 +9,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from devtools.dashboards import build
 from devtools.local_stack import free_port
 from devtools.monitor import start
 from devtools.template import resources
@@ -31,6 +33,9 @@ def test_prometheus_scrapes_the_stack_and_fires_the_alarms_twin(tmp_path: Path):
         rules = prometheus.rules()
         assert {rule["name"] for rule in rules} == set(resources("AWS::CloudWatch::Alarm"))
         assert all(rule["health"] != "err" for rule in rules)
+        for panel in build("prometheus")["panels"]:  # every panel's query, valid PromQL
+            for target in panel["targets"]:
+                prometheus.query(target["expr"])  # a parse error is an HTTP 400
         scraped = eventually(lambda: prometheus.query("stockroom_queue_messages"), bool)
         assert scraped[0]["metric"]["queue"] == "OrderDeadLetterQueue"
 
