@@ -40,7 +40,7 @@ PROMTOOL := .tools/prometheus/bin/promtool
 STACK_CACHE := $(if $(filter none,$(STOCKROOM_CACHE_TIER)),,$(CACHE_SERVER))
 export AWS_DEFAULT_REGION ?= eu-west-1
 
-.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint promtool audit deploy stack-outputs openapi template cold-start bench clean prometheus monitor alert-rules dashboards
+.PHONY: help lock venv dynamodb-local cache-server swagger-ui chromium load run token pay invoke redrive test lint typecheck unit integration e2e devtools-tests bench-harness mutation coverage cfn-lint sam-validate sam-build checkov actionlint promtool audit deploy stack-outputs openapi template cold-start bench clean prometheus monitor alert-rules dashboards profile
 
 help:
 	@echo "make run            the local stack (DynamoDB Local + moto, every function, the API) [FAULTS=...] [LIMITS=aws]"
@@ -71,6 +71,7 @@ help:
 	@echo "make openapi        regenerate docs/openapi.json"
 	@echo "make template       regenerate template.yaml's generated part (log groups, errors alarms, dashboard)"
 	@echo "make cold-start     cold import of each handler"
+	@echo "make profile FUNCTION=.. EVENT=..   one function under pyinstrument, cold then N warm [N=20]"
 	@echo "make bench          every benchmark; refreshes docs/performance.md"
 	@echo "make load           the order path under load through the local stack (Locust) [ARGS=--quick] [LIMITS=aws]"
 	@echo "make audit          known vulnerabilities in the pinned dependencies (online)"
@@ -336,6 +337,12 @@ pay: venv
 # the running local stack or a fresh embedded one: make invoke FUNCTION=CatalogFunction EVENT=events/get_product.json
 invoke: venv $(DDB_LOCAL)
 	@$(PY) -m devtools.invoke "$(or $(FUNCTION),$(error set FUNCTION=<logical id>))" "$(or $(EVENT),$(error set EVENT=<event file>))"
+
+# One function under pyinstrument, once cold and N times warm, against the running local
+# stack or a fresh one; HTML call trees in .local/profiles/ (see docs/monitoring.md):
+# make profile FUNCTION=OrderWorkerFunction EVENT=events/order_placed_sqs.json [N=20]
+profile: venv $(DDB_LOCAL)
+	@$(PY) -m devtools.profile "$(or $(FUNCTION),$(error set FUNCTION=<logical id>))" "$(or $(EVENT),$(error set EVENT=<event file>))" $(N)
 
 # Moves a dead-letter queue's messages back to their queue once the cause is fixed:
 # make redrive [QUEUE=<dlq url>]   (default: the local stack's order DLQ)

@@ -966,6 +966,13 @@ def _parser() -> argparse.ArgumentParser:
         help="DynamoDB backends to run each scenario on, side by side: dynamodb-local,moto",
     )
     parser.add_argument(
+        "--profile-worker",
+        type=Path,
+        metavar="FOLDER",
+        help="profile the order worker's environments (pyinstrument) into FOLDER: "
+        "OrderWorkerFunction-<pid>-{cold,warm}.html",
+    )
+    parser.add_argument(
         "--scenarios",
         help="which to run, in order: spread, flash, flash-20k and sale-rules (full size "
         "only), import, import-100k (full size only), import-under-load; by default all but "
@@ -978,6 +985,9 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
     """The wanted scenarios, in order, on a fresh stack for each backend, worker design
     and orders API (with or without the sold-out fast path)."""
     results = []
+    if arguments.profile_worker:  # read by the stack's environments (devtools/runtime.py)
+        os.environ["STOCKROOM_PROFILE"] = str(arguments.profile_worker.resolve())
+        os.environ["STOCKROOM_PROFILE_FUNCTION"] = "OrderWorkerFunction"
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         scenarios = {s.name: s for s in (QUICK if arguments.quick else FULL)}

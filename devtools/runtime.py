@@ -145,6 +145,7 @@ def main(spec: dict[str, Any]) -> None:
     save_counts = _count_requests(Path(counts_folder), spec["function"]) if counts_folder else None
     if os.environ.get("STOCKROOM_FAULTS"):  # devtools/faults.py, by path: devtools is off it
         _module_at(here / "faults.py").install(os.environ["STOCKROOM_FAULTS"])
+    profile = _Profile.wanted(spec["function"])
     try:
         handler = getattr(importlib.import_module(spec["module"]), spec["attribute"])
     except Exception as error:  # Lambda's Runtime.ImportModuleError, reported per request
@@ -183,8 +184,63 @@ def main(spec: dict[str, Any]) -> None:
             )
         if save_counts:
             save_counts(cpu_seconds if init_error is None else 0.0)
+        if profile:
+            profile.invoked()
         answers.write(reply + "\n")
         answers.flush()
+    if profile:
+        profile.save()
+
+
+class _Profile:
+    """The environment under pyinstrument, for `make profile` and `make load`'s
+    --profile-worker: STOCKROOM_PROFILE names a folder, STOCKROOM_PROFILE_FUNCTION the
+    function. The init and the first invocation are the cold profile; the later ones add
+    up to the warm profile, written to <folder>/<function>-<pid>-{cold,warm}.{html,txt}
+    at the end of input and at most every SAVE_SECONDS meanwhile (a load run's
+    environments are killed, not ended)."""
+
+    SAVE_SECONDS = 10.0
+
+    @classmethod
+    def wanted(cls, function: str) -> "_Profile | None":
+        folder = os.environ.get("STOCKROOM_PROFILE")
+        if not folder or os.environ.get("STOCKROOM_PROFILE_FUNCTION") != function:
+            return None
+        return cls(Path(folder) / f"{function}-{os.getpid()}")
+
+    def __init__(self, prefix: Path) -> None:
+        from pyinstrument import Profiler
+
+        self.prefix = prefix
+        self.warm = Profiler(interval=0.0005, async_mode="disabled")
+        self.profiler = Profiler(interval=0.0005, async_mode="disabled")
+        self.profiler.start()  # the init, then the first invocation: cold
+        self.cold = True
+        self.saved = time.monotonic()
+
+    def invoked(self) -> None:
+        self.profiler.stop()
+        if self.cold:
+            self._write(self.profiler, "cold")
+            self.cold, self.profiler = False, self.warm
+        elif time.monotonic() - self.saved > self.SAVE_SECONDS:
+            self.save()
+        self.profiler.start()
+
+    def save(self) -> None:
+        if self.profiler.is_running:
+            self.profiler.stop()
+        if not self.cold and self.warm.last_session:
+            self._write(self.warm, "warm")
+        self.saved = time.monotonic()
+
+    def _write(self, profiler: Any, kind: str) -> None:
+        self.prefix.parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{self.prefix}-{kind}.html").write_text(profiler.output_html())
+        Path(f"{self.prefix}-{kind}.txt").write_text(
+            profiler.output_text(unicode=True, color=False, show_all=False)
+        )
 
 
 def _module_at(path: Path) -> Any:

@@ -30,7 +30,8 @@ DEFAULT_MAX_ENVIRONMENTS = int(os.environ.get("STOCKROOM_MAX_ENVIRONMENTS", "8")
 # variables come from the local endpoint (`local_stack.local_aws_environment`).
 # STOCKROOM_REQUEST_COUNTS: a folder where each environment counts its AWS requests
 # (devtools/runtime.py; `make load` reads them); STOCKROOM_COUNT_READS_OF: the table
-# whose keys read it counts one by one.
+# whose keys read it counts one by one. STOCKROOM_PROFILE(_FUNCTION): a folder where the
+# environments of one function write their profiles (devtools/runtime.py).
 _INHERITED = (
     "PATH",
     "HOME",
@@ -42,6 +43,8 @@ _INHERITED = (
     "STOCKROOM_REQUEST_COUNTS",
     "STOCKROOM_COUNT_READS_OF",
     "STOCKROOM_FAULTS",  # devtools/faults.py
+    "STOCKROOM_PROFILE",
+    "STOCKROOM_PROFILE_FUNCTION",
 )
 
 
