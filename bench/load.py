@@ -51,6 +51,7 @@ from typing import Any
 from bench import sale_reads
 
 # import_table, table and targets: bench/markdown.py renders them through this module.
+from bench.load_charts import QueueSampler, ScenarioCharts, locust_history
 from bench.load_report import cache_of, fast_path_of, report
 from bench.load_report import import_table as import_table
 from bench.load_report import table as table
@@ -63,6 +64,7 @@ LOCUST = ROOT / ".tools" / "locust" / "bin" / "locust"
 # and shown in docs/load.md; docs/performance.md links there.
 RESULTS = ROOT / "bench" / "results" / "load.json"
 PAGE = ROOT / "docs" / "load.md"
+CHARTS = ROOT / ".local" / "load-report"  # each scenario's charts over time (HTML, SVG)
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
 REQUEST_COUNTS = "request-counts"  # in the stack's folder: each environment's AWS requests
 DECIDE_SECONDS = 300  # every order decided within this (or `decide_seconds`), or it is stuck
@@ -260,10 +262,15 @@ def _locust_stats(prefix: Path) -> tuple[dict[str, dict[str, str]], list[dict[st
 
 
 def run_scenario(
-    scenario: Scenario, stack: Any, outputs: dict[str, str], work: Path
+    scenario: Scenario,
+    stack: Any,
+    outputs: dict[str, str],
+    work: Path,
+    charts: Path | None = None,
 ) -> dict[str, Any]:
     """One scenario through the stack. Until every order is decided it waits for the
-    order queue to empty, then reads the orders still PENDING. (Reading every placed
+    order queue to empty, then reads the orders still PENDING. With `charts`, writes
+    its charts over time there (bench/load_charts.py). (Reading every placed
     order each half second instead, as this harness once did, drained 4,000 orders at
     116-129 per second against 111-113 this way, side by side: it was not what held the
     drain back.)"""
@@ -283,6 +290,7 @@ def run_scenario(
     worker_paused = _worker_paused(scenario.backlog)
     requests_before = request_counts(stack)
     worker_before = request_counts(stack, ("OrderWorkerFunction",))
+    sampler = QueueSampler(stack.endpoint, outputs["OrderQueueUrl"]).start()
     started = time.monotonic()
     _run_locust(scenario, stack.api, files, work)
     placing_seconds = time.monotonic() - started
@@ -297,9 +305,14 @@ def run_scenario(
     items, pending = _wait_until_decided(dynamodb, orders_table, placed, deadline)
     decided_seconds = time.monotonic() - started
     drain_seconds = time.monotonic() - resumed
+    queue = sampler.stop()
     rules = _sale_rules(scenario, outputs, dynamodb, placed, payer) if payer else {}
     items |= rules.pop("items", {})
     stats, failures = _locust_stats(files.prefix)
+    if charts:
+        history = locust_history(files.prefix, sampler.started)
+        page = ScenarioCharts(scenario.name, history, queue).write(charts)
+        print(f"[load] {scenario.name}: charts in {page}", file=sys.stderr)
     read_figures = reads.after(stats, placing_seconds) if reads else {}
     requests = request_counts(stack) - requests_before
     worker = request_counts(stack, ("OrderWorkerFunction",)) - worker_before
@@ -577,6 +590,7 @@ def _run_locust(scenario: Scenario, api: str, files: _ScenarioFiles, work: Path)
             "10",
             "--csv",
             str(files.prefix),
+            "--csv-full-history",
             "--only-summary",
             "--loglevel",
             "ERROR",
@@ -966,6 +980,12 @@ def _parser() -> argparse.ArgumentParser:
         help="DynamoDB backends to run each scenario on, side by side: dynamodb-local,moto",
     )
     parser.add_argument(
+        "--charts",
+        type=Path,
+        default=CHARTS,
+        help="where each scenario's charts over time go (<scenario>.html, SVG beside it)",
+    )
+    parser.add_argument(
         "--profile-worker",
         type=Path,
         metavar="FOLDER",
@@ -1020,7 +1040,11 @@ def _run(parser: argparse.ArgumentParser, arguments: argparse.Namespace) -> list
                         running = need
                         stack, outputs = _start_stack(work, setup, need)
                     if name in scenarios:
-                        found = [run_scenario(scenarios[name], stack, outputs, scenario_dir)]
+                        found = [
+                            run_scenario(
+                                scenarios[name], stack, outputs, scenario_dir, arguments.charts
+                            )
+                        ]
                     else:
                         job = imports[name]
                         during = scenarios[job.during] if job.during else None
