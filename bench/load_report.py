@@ -49,8 +49,32 @@ def page(results: list[dict[str, Any]], measured: str) -> str:
             *_step_tables(orders),
             *(import_table(imports) if imports else []),
             "",
+            *_charts(),
         ]
     )
+
+
+CHARTS = Path(__file__).resolve().parents[1] / "docs" / "images" / "load"
+
+
+def _charts() -> list[str]:
+    """The flash sale drawn over time, from the charts kept in docs/images/load/ (a run of
+    `make load ARGS="--quick --scenarios flash --charts docs/images/load"`)."""
+    drawn = [CHARTS / f"flash-{chart}.svg" for chart in ("throughput", "latency", "queue")]
+    if not all(path.exists() for path in drawn):
+        return []
+    return [
+        "## The flash sale over time",
+        "",
+        "Drawn by `make load` (`bench/load_charts.py`, each scenario's page in",
+        "`.local/load-report/`) in a run of the flash sale at its quick size (one SKU of",
+        "40 units, 16 customers, the worker paused while they order, then resumed):",
+        "requests per second, the latency percentiles of every request, and the order",
+        "queue filling while the worker waits and draining once it runs.",
+        "",
+        *[f"![{path.stem}](images/load/{path.name})" for path in drawn],
+        "",
+    ]
 
 
 PRODUCT_TTL = 5  # ProductCacheTtlSeconds, the template's default the runs use
