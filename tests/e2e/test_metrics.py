@@ -98,7 +98,7 @@ def _quiet(target: Target, done: Any = lambda series: True) -> Series:
         ]
         if done(series) and not any(in_flight):
             break
-        time.sleep(0.2)
+        time.sleep(1)  # a scrape reads the queues, streams and orders table
     time.sleep(0.5)  # anything else set going, ended
     return scrape(target)
 
