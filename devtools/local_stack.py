@@ -47,9 +47,9 @@ from devtools.http_api import (
     make_token,
 )
 from devtools.intrinsics import Stack, UnresolvedError
-from devtools.ports import check_free
 from devtools.metrics import FUNCTION_ENVIRONMENT as METRICS_ENVIRONMENT
 from devtools.metrics import StackMetrics
+from devtools.ports import check_free
 from devtools.template import ROOT, load_template, resources
 from devtools.workers import FunctionPool, FunctionSpec, Observer, invoke_logged
 
