@@ -1,6 +1,6 @@
 """The local API's /docs: Swagger UI's page and assets, and the OpenAPI document with
 its servers entry pointing at the API that serves it (the page in a browser:
-tests/e2e/test_api_docs.py)."""
+tests/e2e/test_api_docs_in_browser.py)."""
 
 import json
 
