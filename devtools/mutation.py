@@ -49,7 +49,8 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                 "retry_safe_writes",
                 "request_shapes",
             )
-        ],
+        ]
+        + ["tests/unit/test_retry.py"],
     ),
     "import": (
         ["stockroom/dal/products.py", "functions/catalog_import/catalog_import.py"],
