@@ -11,6 +11,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.jmespath_utils import query
 
+import catalog_import
 import import_files
 import order_worker
 from catalog_import_s3 import S3_REQUEST_ID
@@ -76,7 +77,16 @@ def test_good_rows_are_imported_and_every_bad_row_is_reported_with_its_line(stac
     assert products_table.get_product("SKU-1").unit_price_cents == 250  # type: ignore[union-attr]
     assert stock("SKU-5") == (0, 0, 0)
     assert products_table.get_product("SKU-2") is None
-    assert summary["duration_ms"] >= 0 and summary["started_at"] <= summary["finished_at"]
+    assert summary["started_at"] <= summary["finished_at"]
+    assert summary["duration_ms"] == catalog_import._milliseconds_between(
+        summary["started_at"], summary["finished_at"]
+    )
+
+
+def test_a_reports_duration_is_the_milliseconds_from_start_to_finish():
+    start, finish = "2026-12-05T23:59:59.250000Z", "2026-12-06T00:00:01.500999Z"
+    assert catalog_import._milliseconds_between(start, finish) == 2250
+    assert catalog_import._milliseconds_between(start, start) == 0
 
 
 def test_unknown_columns_are_ignored_and_listed_and_column_order_is_free(stack):
