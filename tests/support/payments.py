@@ -20,10 +20,11 @@ def webhook_secret(stack: Any) -> str:
     return value
 
 
-def sign(secret: str, body: str, timestamp: int | None = None) -> str:
-    """t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">."""
+def sign(secret: str, body: str | bytes, timestamp: int | None = None) -> str:
+    """t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">; a str body as UTF-8."""
     signed_at = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{signed_at}.{body}".encode(), hashlib.sha256).hexdigest()
+    raw = body.encode() if isinstance(body, str) else body
+    digest = hmac.new(secret.encode(), f"{signed_at}.".encode() + raw, hashlib.sha256).hexdigest()
     return f"t={signed_at},v1={digest}"
 
 
