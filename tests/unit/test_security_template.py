@@ -1,6 +1,6 @@
 """What template.yaml, edge-waf.yaml and samconfig.toml promise in docs/security.md:
-browser origins named per environment, a rate rule at the edge, admin routes that the
-authorizer guards, and merchants' uploads kept apart."""
+browser origins named per environment, a rate rule and a body size rule at the edge,
+admin routes that the authorizer guards, and merchants' uploads kept apart."""
 
 import re
 import shlex
@@ -86,6 +86,36 @@ def test_the_edge_web_acl_blocks_an_ip_over_its_rate():
     rate = rule["Statement"]["RateBasedStatement"]
     assert rate["AggregateKeyType"] == "IP"
     assert rate["Limit"] == {"Ref": "RequestsPerIpPer5Minutes"}
+
+
+# WAF inspects this much of a body at a CloudFront distribution unless the web ACL's
+# AssociationConfig raises it, for a fee per request (AWS WAF API reference, Body).
+WAF_BODY_INSPECTION_BYTES = 16 * 1024
+
+
+def test_the_edge_web_acl_refuses_a_body_past_what_waf_inspects_with_the_apis_413():
+    from stockroom.http_rules import MAX_BODY_BYTES
+    from stockroom.models import ErrorEnvelope
+
+    acl = _edge_waf()["Resources"]["EdgeWebAcl"]["Properties"]
+    assert "AssociationConfig" not in acl  # so WAF sees the first 16 KB of a body
+    (rule,) = [rule for rule in acl["Rules"] if "SizeConstraintStatement" in rule["Statement"]]
+    size = rule["Statement"]["SizeConstraintStatement"]
+    # Past the inspection limit the body matches (oversize MATCH), whatever its size:
+    # a body of 6 to 10 MB, which API Gateway takes and Lambda refuses, stops here.
+    assert size["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    assert (size["ComparisonOperator"], size["Size"]) == ("GT", WAF_BODY_INSPECTION_BYTES)
+    assert size["Size"] <= MAX_BODY_BYTES  # never admits what the API would refuse
+    block = rule["Action"]["Block"]["CustomResponse"]
+    assert block["ResponseCode"] == 413
+    body = acl["CustomResponseBodies"][block["CustomResponseBodyKey"]]
+    assert body["ContentType"] == "APPLICATION_JSON"
+    error = ErrorEnvelope.model_validate_json(body["Content"]).error
+    assert (error.code, [detail.field for detail in error.details]) == (
+        "PAYLOAD_TOO_LARGE",
+        ["body"],
+    )
+    assert str(WAF_BODY_INSPECTION_BYTES) in error.message
 
 
 # ------------------------------------------------------------------------ admin
