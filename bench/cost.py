@@ -59,8 +59,11 @@ SECONDS_A_MONTH = 30 * 24 * 3600
 ORDER_INDEX_WRITE_UNITS = {"ByCustomer": 2.0, "Pending": 2.0, "Holds": 0.0}
 
 # Warm throughput (SaleDay): what a new on-demand table or index takes at once, and the
-# price of raising it. AWS charges raising it, once; the price is not verified here and
-# is ASSUMED equal to an hour of the same provisioned capacity (us-east-1, $0.00065 per
+# price of raising it. AWS documents that the default warm throughput is free and that
+# raising it is charged, pointing to its pricing page for the price
+# (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/warm-throughput.html);
+# no per-unit price was found in the published material searched (2026-12-05), so it is
+# ASSUMED equal to an hour of the same provisioned capacity (us-east-1, $0.00065 per
 # write and $0.00013 per read unit-hour): check https://aws.amazon.com/dynamodb/pricing/.
 NEW_TABLE_WARM_UNITS = {"WriteUnitsPerSecond": 4000, "ReadUnitsPerSecond": 12000}
 WARM_PRICE_PER_UNIT_ASSUMED = {"WriteUnitsPerSecond": 0.00065, "ReadUnitsPerSecond": 0.00013}
