@@ -21,7 +21,7 @@ from devtools.limits_proxy import ProxyServer, serve
 from devtools.local_stack import free_port
 from stockroom.errors import RetryLaterError
 from support.catalog_data import add_product
-from support.dynamodb_local import TABLE_VARIABLES
+from support.dynamodb_local import TABLE_VARIABLES, create_table
 from support.orders import stored_pending_order
 
 ORDERS = 24
@@ -45,25 +45,31 @@ def started(backend: str, limits: Limits | None = None) -> tuple[ProxyServer, st
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
+def stopped(server: ProxyServer) -> None:
+    server.shutdown()
+    server.server_close()  # its listening socket too
+
+
 @pytest.fixture(scope="module")
 def proxy(backend) -> Iterator[ProxyServer]:
-    """DynamoDB Local behind the proxy (AWS's limits), the template's tables in it, boto3
-    and the layer pointed at the proxy."""
-    from devtools.provision import provision
+    """DynamoDB Local behind the proxy (AWS's limits), the tables the order worker
+    decides with in it (the template's keys, created on DynamoDB Local itself: the
+    template's other tables and indexes are not what these tests meet, and creating them
+    was most of the setup), boto3 and the layer pointed at the proxy."""
     from stockroom import container
 
     server, endpoint = started(backend)
+    local = boto3.client("dynamodb", endpoint_url=backend)
     with pytest.MonkeyPatch.context() as environment:
         for variable in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"):
             environment.setenv(variable, endpoint)
-        stack = provision(types={"AWS::DynamoDB::Table"})
         for logical_id, variable in TABLE_VARIABLES.items():
-            environment.setenv(variable, stack.refs[logical_id])
+            environment.setenv(variable, create_table(local, logical_id)["TableName"])
         container.reset()
         try:
             yield server
         finally:
-            server.shutdown()
+            stopped(server)
             container.reset()
 
 
@@ -137,7 +143,7 @@ def test_a_hot_key_past_its_write_units_is_throttled_in_awss_shape(backend):
             client.put_item(TableName="hot-keys", Item={"k": {"S": "hot"}})
         client.put_item(TableName="hot-keys", Item={"k": {"S": "cold"}})  # its own key
     finally:
-        server.shutdown()
+        stopped(server)
     assert hot.value.response["ThrottlingReasons"] == [
         {"reason": "TableWriteKeyRangeThroughputExceeded"}
     ]
