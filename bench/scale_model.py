@@ -7,12 +7,12 @@ source; every figure of our own is named as measured here or assumed.
 
   .venv/bin/python -m bench.scale_model [--json] [--page docs/scaling.md]
 
-Three kinds of figure, said plainly on the page: AWS's published limits (each with its
-source); what is measured here (the worker's batches, `bench/worker_batch.py`; hold times
-and rates under DynamoDB's limits, `make load LIMITS=aws`, bench/results/limits.json); and
-assumptions AWS does not publish, each labelled, with the figure measured here beside it.
-The model is arithmetic, not a queueing simulation: each limit gives a ceiling in orders
-a second, and the lowest one binds.
+Four kinds of figure. PUBLISHED: AWS's limits, each with its source. MEASURED here: the
+worker's batches (`bench/worker_batch.py`) and, under DynamoDB's limits, hold times and
+rates (`make load LIMITS=aws`, bench/results/limits*.json). ASSUMED: what AWS does not
+publish, each labelled, with the figure measured here beside it. MODELLED: every ceiling
+in orders a second, arithmetic on the other three (not a queueing simulation); the
+lowest binds.
 """
 
 import argparse
