@@ -309,8 +309,9 @@ def page(results: list[dict[str, Any]]) -> str:
             "after its visibility timeout (180 s), which is where the per-order design's p99 "
             "comes from; a group that loses is read and allotted again within its batch. "
             "Both scenarios fill the queue with the worker paused, then drain it: decided "
-            "orders a second are the drain's, p99 until decided is from the worker's resume. "
-            + sizes(results),
+            "orders a second are the drain's, p99 until decided is from the worker's resume; "
+            "'stuck' counts an order still PENDING when the drain's limit ended it (the "
+            "sale: an hour; the spread load: 5 minutes). " + sizes(results),
             "",
         ]
     )
