@@ -61,6 +61,7 @@ def _cost(report: dict[str, Any]) -> list[str]:
         "Lambda compute": "lambda_gb_seconds",
         "SQS": "sqs_requests",
         "DynamoDB writes": "dynamodb_write_units",
+        "DynamoDB index writes": "dynamodb_index_write_units",
         "DynamoDB reads": "dynamodb_read_units",
     }
     for item, dollars in model["usd_per_million_orders"].items():
