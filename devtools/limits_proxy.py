@@ -20,13 +20,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from devtools.dynamodb_limits import Admission, Enforcer, Json, KeySchema, Limits, Refusal
-from devtools.server_process import ServerProcess
+from devtools.server_process import HttpServerProcess
 from devtools.template import ROOT
 
 STATISTICS_PATH = "/limits"
@@ -192,28 +191,13 @@ class LimitsProxyError(RuntimeError):
     pass
 
 
-@dataclass
-class LimitsProxy(ServerProcess):
+class LimitsProxy(HttpServerProcess):
     """The proxy in a process of its own, on `port`."""
 
     label = "the AWS limits proxy"
     error = LimitsProxyError
     start_seconds = 15
-
-    process: "subprocess.Popen[bytes]"
-    port: int
-    log: Path
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def answers(self) -> bool:
-        try:
-            urllib.request.urlopen(self.endpoint + STATISTICS_PATH, timeout=1).close()
-        except OSError:
-            return False
-        return True
+    probe_path = STATISTICS_PATH
 
 
 def start(port: int, backend_url: str, mode: str, log: Path) -> LimitsProxy:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from devtools import server_process
 from devtools.alert_rules import RULES
 from devtools.http_api import local_dir
 from devtools.local_stack import OUTPUTS_FILE
@@ -73,12 +74,7 @@ class Prometheus:
         return [rule for group in groups for rule in group["rules"]]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        server_process.stop(self.process)
 
 
 def executable() -> str:

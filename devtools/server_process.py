@@ -8,7 +8,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -67,9 +70,39 @@ class ServerProcess:
         raise self.error(f"{self.label} did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
-        self.process.terminate()
+        stop(self.process)
+
+
+@dataclass
+class HttpServerProcess(ServerProcess):
+    """A server answering HTTP on 127.0.0.1:`port`: serving once a GET of its
+    `probe_path` gets any answer at all (an error status included)."""
+
+    probe_path: ClassVar[str] = ""
+
+    process: "subprocess.Popen[bytes]"
+    port: int
+    log: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def answers(self) -> bool:
         try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+            urllib.request.urlopen(self.endpoint + self.probe_path, timeout=1).close()
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
+
+
+def stop(process: "subprocess.Popen[bytes]") -> None:
+    """Ends `process`: asked to (SIGTERM), then made to if it has not within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
