@@ -48,16 +48,20 @@ def _request(function: str, body: str | bytes, secret: str) -> tuple[Callable[..
     return handler, event
 
 
-@pytest.fixture(params=["orders", "recommendations", "payment_webhook"])
-def send(request, stack, lambda_context) -> Callable[[str | bytes], HttpResult]:
-    """POSTs a raw body to each function that reads one (the webhook's signed)."""
+def _sender(function: str, stack, lambda_context) -> Callable[[str | bytes], HttpResult]:
     secret = webhook_secret(stack)
 
     def post(body: str | bytes) -> HttpResult:
-        handler, event = _request(request.param, body, secret)
+        handler, event = _request(function, body, secret)
         return parse_response(handler(event, lambda_context))
 
     return post
+
+
+@pytest.fixture(params=["orders", "recommendations", "payment_webhook"])
+def send(request, stack, lambda_context) -> Callable[[str | bytes], HttpResult]:
+    """POSTs a raw body to each function that reads one (the webhook's signed)."""
+    return _sender(request.param, stack, lambda_context)
 
 
 # What Python's json module takes and JSON has not, or cannot turn into a value:
@@ -86,13 +90,7 @@ def test_a_base64_body_that_is_not_utf8_is_400(stack, lambda_context):
 @pytest.fixture(params=["orders", "recommendations", "payment_webhook", "catalog"])
 def send_any(request, stack, lambda_context) -> Callable[[str | bytes], HttpResult]:
     """Sends a raw body to each API function, whether its route reads one or not."""
-    secret = webhook_secret(stack)
-
-    def post(body: str | bytes) -> HttpResult:
-        handler, event = _request(request.param, body, secret)
-        return parse_response(handler(event, lambda_context))
-
-    return post
+    return _sender(request.param, stack, lambda_context)
 
 
 # 2 MB of 200,000 keys no model has: decoded and validated, each key was a problem listed
