@@ -81,17 +81,23 @@ def _limits(products: Iterable[Product]) -> stock.Limits:
     return {p.sku: p.max_per_customer for p in products if p.max_per_customer is not None}
 
 
-def _reject(order_id: str, reason: OrderReason) -> Decision:
-    """PENDING -> REJECTED with the reason and its SKUs; nothing was reserved."""
-    rejected_at = utc_now()
+def _reject(order_id: str, reason: OrderReason, rejected_at: str | None = None) -> Decision:
+    """PENDING -> REJECTED with the reason and its SKUs; nothing was reserved.
+    `rejected_at` is that of an earlier attempt, if any: it is how this write recognises
+    that attempt's effect."""
+    at = rejected_at or utc_now()
     rejected = with_retries(
         lambda: orders_table.set_status(
-            order_id, OrderStatus.PENDING, OrderStatus.REJECTED, rejected_at, reason
+            order_id, OrderStatus.PENDING, OrderStatus.REJECTED, at, reason
         ),
         f"reject order {order_id}",
     )
     if not rejected:
         return _skipped(order_id, "changed while rejecting")
+    return _rejected_as(order_id, reason)
+
+
+def _rejected_as(order_id: str, reason: OrderReason) -> Decision:
     count("OrdersRejected")
     logger.info("order rejected", order_id=order_id, reason=reason.code, skus=reason.skus)
     return Decision.REJECTED
@@ -242,18 +248,38 @@ def _confirm_in_groups(
 
 
 def _reject_all(rejections: dict[str, OrderReason], outcomes: dict[str, Outcome]) -> None:
-    """REJECTED for each order with its reason, side by side (independent items)."""
-    if not rejections:
+    """REJECTED for each order with its reason: a transaction for up to 100 of them (a
+    request for many: the worker's CPU in a sale went to a request a rejected order);
+    those a transaction did not move, one by one, side by side (independent items)."""
+    rejected_at = utc_now()
+    left = dict(rejections)
+    pending = list(rejections.items())
+    for start in range(0, len(pending), stock.MAX_TRANSACTION_ITEMS):
+        chunk = dict(pending[start : start + stock.MAX_TRANSACTION_ITEMS])
+        if len(chunk) < 2:
+            break
+        try:
+            moved = orders_table.set_statuses(
+                chunk, OrderStatus.PENDING, OrderStatus.REJECTED, rejected_at
+            )
+        except Exception:  # decided one by one below, each error its own
+            logger.exception("rejecting orders together failed; rejecting one by one")
+            moved = False
+        if moved:
+            for order_id, reason in chunk.items():
+                outcomes[order_id] = _rejected_as(order_id, reason)
+                del left[order_id]
+    if not left:
         return
-    with ThreadPoolExecutor(min(_REJECT_CONCURRENCY, len(rejections))) as pool:
-        decided = pool.map(lambda item: _rejected(*item), rejections.items())
-        for order_id, outcome in zip(rejections, decided, strict=True):
+    with ThreadPoolExecutor(min(_REJECT_CONCURRENCY, len(left))) as pool:
+        decided = pool.map(lambda item: _rejected(item[0], item[1], rejected_at), left.items())
+        for order_id, outcome in zip(left, decided, strict=True):
             outcomes[order_id] = outcome
 
 
-def _rejected(order_id: str, reason: OrderReason) -> Outcome:
+def _rejected(order_id: str, reason: OrderReason, rejected_at: str) -> Outcome:
     try:
-        return _reject(order_id, reason)
+        return _reject(order_id, reason, rejected_at)
     except Exception as error:  # reported for this order alone: its message comes back
         return error
 

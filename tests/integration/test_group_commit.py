@@ -50,11 +50,15 @@ def test_a_hot_skus_batch_is_reserved_in_one_transaction_in_queue_order(stack, t
     assert [outcomes[o.order_id] for o in orders] == [Decision.CONFIRMED] * 6 + [
         Decision.REJECTED
     ] * 4
-    assert len(transactions) == 1
-    (transaction,) = transactions
+    # One transaction reserves for the six, one rejects the four.
+    transaction, rejecting = transactions
     counters = [item for item in transaction if "sku" in item["Update"]["Key"]]
     assert len(counters) == 1  # the SKU's counter once, for the six orders
     assert counters[0]["Update"]["ExpressionAttributeValues"][":quantity"] == {"N": "6"}
+    assert [item["Update"]["Key"]["order_id"]["S"] for item in rejecting] == [
+        o.order_id for o in orders[6:]
+    ]
+    assert {status_of(o) for o in orders[6:]} == {OrderStatus.REJECTED}
     product = products_table.get_product("HOT")
     assert product is not None and (product.available, product.reserved) == (0, 6)
     assert_stock_adds_up("HOT")
@@ -399,6 +403,86 @@ def test_a_group_whose_answer_was_lost_confirms_each_order_once(stack):
     product = products_table.get_product("HOT")
     assert product is not None and (product.available, product.reserved) == (2, 3)
     assert_stock_adds_up("HOT")
+
+
+# ------------------------------------------------------------------- rejections
+def test_a_sold_out_batch_is_rejected_in_one_request_naming_the_sku(stack, transactions):
+    add_product("HOT", on_hand=0)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(30)]
+
+    updates: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        updates.append(params["Key"]["order_id"]["S"])
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", record)
+    try:
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", record)
+
+    assert set(outcomes.values()) == {Decision.REJECTED}
+    assert [len(t) for t in transactions] == [30] and updates == []
+    for order in orders:
+        stored = get_order(Caller(customer_id=order.customer_id), order.order_id)
+        assert stored.status is OrderStatus.REJECTED
+        assert stored.reason is not None and stored.reason.skus == ["HOT"]
+    assert_stock_adds_up("HOT")
+
+
+def test_an_order_cancelled_before_the_rejections_are_written_is_left_out(stack):
+    add_product("HOT", on_hand=0)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(4)]
+
+    outcomes = _decided_after(
+        lambda: cancel_order(Caller(customer_id="c2"), orders[2].order_id), orders
+    )
+
+    # The transaction fails its condition on the cancelled order: the others are
+    # rejected one by one, the cancelled one stays cancelled.
+    assert [outcomes[o.order_id] for o in orders] == [Decision.REJECTED] * 2 + [
+        Decision.SKIPPED,
+        Decision.REJECTED,
+    ]
+    assert [status_of(o) for o in orders] == [OrderStatus.REJECTED] * 2 + [
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+    ]
+
+
+@pytest.mark.parametrize("refusal", ["TransactionConflict", "ThrottlingException"])
+def test_a_refused_rejection_transaction_rejects_one_by_one(stack, refusal):
+    add_product("HOT", on_hand=0)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(5)]
+
+    def refuse(body: dict[str, Any]) -> dict[str, Any] | None:
+        if refusal == "ThrottlingException":
+            return {"Error": {"Code": refusal, "Message": "injected"}}
+        return cancelled_transaction(body, refusal)
+
+    with dynamodb_failures(refuse) as injected:
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
+
+    assert injected  # every transaction refused: none of the orders moved by one
+    assert set(outcomes.values()) == {Decision.REJECTED}
+    assert {status_of(o) for o in orders} == {OrderStatus.REJECTED}
+
+
+def test_a_rejection_transaction_whose_answer_was_lost_rejects_each_order_once(stack, capsys):
+    add_product("HOT", on_hand=0)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
+    metrics.clear_metrics()  # what earlier tests counted outside a handler
+    capsys.readouterr()
+
+    with answers_lost("TransactWriteItems") as lost:
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
+    metrics.flush_metrics()
+
+    assert lost.lost == 1
+    assert set(outcomes.values()) == {Decision.REJECTED}
+    assert {status_of(o) for o in orders} == {OrderStatus.REJECTED}
+    assert metric_totals(capsys.readouterr().out, "OrdersRejected") == {"OrdersRejected": 3}
 
 
 def test_grouped_decisions_are_emitted_as_metrics(stack, lambda_context, capsys):

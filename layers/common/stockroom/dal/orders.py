@@ -8,6 +8,7 @@ against our own write. Each such failure reads the item as it stands
 (ReturnValuesOnConditionCheckFailure) and counts as success when it is our write.
 """
 
+import uuid
 import zlib
 from collections.abc import Mapping
 from typing import Any, cast
@@ -186,6 +187,36 @@ def set_status(
         failure = retry.failure_of(error)
         if failure is not None:
             raise failure from error
+        raise
+    return True
+
+
+def set_statuses(
+    reasons: Mapping[str, OrderReason],
+    expected: OrderStatus,
+    target: OrderStatus,
+    now: str,
+) -> bool:
+    """expected -> target for every order of `reasons`, each with its reason, in one
+    transaction (at most 100 orders): True when every order moved; False when none did,
+    because one was not in `expected` or the transaction was refused (a conflict,
+    throttling past botocore's retries). The caller then moves them one by one with
+    `set_status` and the same `now`, which tells each order's case apart (a write of ours
+    whose answer was lost included). One request where one an order costs a request each,
+    at twice the write units an order."""
+    transaction: list[Any] = [
+        {"Update": status_update(order_id, expected, target, now, reason)}
+        for order_id, reason in reasons.items()
+    ]
+    try:
+        aws.dynamodb().transact_write_items(
+            TransactItems=transaction, ClientRequestToken=str(uuid.uuid4())
+        )
+    except ClientError as error:
+        if aws.error_code(error) == "TransactionCanceledException":
+            return False
+        if retry.failure_of(error) is not None:
+            return False
         raise
     return True
 
