@@ -8,6 +8,7 @@ which the scale model (bench/scale_model.py) stretches to a Lambda environment's
 of a vCPU.
 
   .venv/bin/python -m bench.worker_batch [--rounds N] [--latency-ms MS] [--dynamodb moto]
+      [--profile FOLDER]
 
 `--latency-ms` (default 5) is added to each DynamoDB request before it is sent, as the
 network round trip to DynamoDB is (single-digit milliseconds in a region): what a batch
@@ -16,13 +17,14 @@ server (`--dynamodb moto`) answers one at a time, which no client-side concurren
 beat.
 """
 
+import contextlib
 import json
 import os
 import random
 import statistics
 import time
 from collections.abc import Callable
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 from bench.cli import emit, harness_parser
@@ -36,10 +38,16 @@ BATCH = 10
 SPREAD_SKUS = 300
 
 
-def run(rounds: int, latencies_ms: list[float], dynamodb: str | None = None) -> dict[str, Any]:
-    """The figures at each latency; the last latency's are the summary's own."""
+def run(
+    rounds: int,
+    latencies_ms: list[float],
+    dynamodb: str | None = None,
+    profiles: Path | None = None,
+) -> dict[str, Any]:
+    """The figures at each latency; the last latency's are the summary's own. With
+    `profiles`, each design's full batches are profiled (pyinstrument) into that folder."""
     with aws_endpoint(dynamodb=dynamodb) as endpoints:
-        by_latency = _measure(rounds, latencies_ms)
+        by_latency = _measure(rounds, latencies_ms, profiles)
     return by_latency[-1] | {
         "backend": endpoints.backend,
         "by_latency": [
@@ -49,10 +57,10 @@ def run(rounds: int, latencies_ms: list[float], dynamodb: str | None = None) -> 
     }
 
 
-def _measure(rounds: int, latencies_ms: list[float]) -> list[dict[str, Any]]:
+def _measure(rounds: int, latencies_ms: list[float], profiles: Path | None) -> list[dict[str, Any]]:
     bench = _WorkerBench(rounds)
     found = [bench.measure(latency_ms) for latency_ms in latencies_ms]
-    found[-1]["full_batches"] = bench.measure_full_batches(latencies_ms[-1])
+    found[-1]["full_batches"] = bench.measure_full_batches(latencies_ms[-1], profiles)
     return found
 
 
@@ -234,45 +242,75 @@ class _WorkerBench:
             ]
         return self.placed(prefix, lines)[0]
 
-    def measure_full_batches(self, latency_ms: float) -> dict[str, Any]:
-        """Each design deciding full batches of each traffic: wall and CPU time a batch."""
+    def measure_full_batches(
+        self, latency_ms: float, profiles: Path | None = None
+    ) -> dict[str, Any]:
+        """Each design deciding full batches of each traffic, a batch of each in turn:
+        wall and CPU time a batch. For the sale's batches, also the deployed handler
+        writing its rejections one by one, as it did before it wrote them together."""
         figures: dict[str, Any] = {"batch": self.full_size, "latency_ms": latency_ms}
         context = _context("OrderWorkerFunction")
         for traffic in ("flash", "spread"):
-            figures[traffic] = {}
-            for design, worker in (
-                ("group", self.order_worker),
-                ("per_order", self.per_order_worker),
-            ):
-                figures[traffic][design] = self.measure_full_batch(
-                    traffic, design, worker, latency_ms, context
-                )
+            designs = ["group", "per_order"] + (
+                ["group_rejecting_alone"] if traffic == "flash" else []
+            )
+            walls: dict[str, list[float]] = {design: [] for design in designs}
+            cpus: dict[str, list[float]] = {design: [] for design in designs}
+            usage: dict[str, dict[str, Any]] = {}
+            profilers = {design: _profiler(profiles) for design in designs}
+            for round_number in range(self.rounds):
+                for design in designs:
+                    event = self.full_batch(traffic, f"FULL-{traffic}-{design}-{round_number}")
+                    with profilers[design]:
+                        wall, cpu = self.decide_full_batch(design, event, latency_ms, context)
+                    walls[design].append(wall)
+                    cpus[design].append(cpu)
+                    usage[design] = self.usage.per(self.full_size)
+            if profiles:
+                for design, profiler in profilers.items():
+                    page = profiles / f"{traffic}-{design}.html"
+                    page.write_text(profiler.output_html())
+            figures[traffic] = {
+                design: {
+                    "median_s": statistics.median(walls[design]),
+                    "cpu_s": statistics.median(cpus[design]),
+                    "per_order": usage[design],
+                }
+                for design in designs
+            }
         return figures
 
-    def measure_full_batch(
-        self,
-        traffic: str,
-        design: str,
-        worker: ModuleType,
-        latency_ms: float,
-        context: LocalContext,
-    ) -> dict[str, Any]:
-        walls, cpus = [], []
-        for round_number in range(self.rounds):
-            event = self.full_batch(traffic, f"FULL-{traffic}-{design}-{round_number}")
-            set_dynamodb_latency(latency_ms)
-            self.usage.clear()
+    def decide_full_batch(
+        self, design: str, event: dict[str, Any], latency_ms: float, context: LocalContext
+    ) -> tuple[float, float]:
+        """Wall and CPU seconds of `design` deciding the batch."""
+        from stockroom.dal import orders as orders_table
+
+        worker = self.per_order_worker if design == "per_order" else self.order_worker
+        together = orders_table.set_statuses
+        if design == "group_rejecting_alone":  # no transaction takes them: one by one
+            orders_table.set_statuses = lambda *_: False
+        set_dynamodb_latency(latency_ms)
+        self.usage.clear()
+        try:
             started, cpu = time.perf_counter(), time.process_time()
             response = worker.handler(event, context)
-            walls.append(time.perf_counter() - started)
-            cpus.append(time.process_time() - cpu)
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        finally:
             set_dynamodb_latency(0)
-            assert response["batchItemFailures"] == [], response
-        return {
-            "median_s": statistics.median(walls),
-            "cpu_s": statistics.median(cpus),
-            "per_order": self.usage.per(self.full_size),
-        }
+            orders_table.set_statuses = together
+        assert response["batchItemFailures"] == [], response
+        return wall, cpu
+
+
+def _profiler(folder: Path | None) -> Any:
+    """A pyinstrument profiler to run a design's batches under, or nothing to."""
+    if folder is None:
+        return contextlib.nullcontext()
+    from pyinstrument import Profiler
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return Profiler(interval=0.0005)
 
 
 def _context(function: str) -> LocalContext:
@@ -306,16 +344,15 @@ def print_table(summary: dict[str, Any], out: Callable[[str], None] = print) -> 
         "(flash: one SKU, a quarter in stock; spread: 3 lines each, ample stock)"
     )
     out(
-        "{:<8} {:<10} {:>8} {:>7} {:>10}  {}".format(
+        "{:<8} {:<22} {:>8} {:>7} {:>10}  {}".format(
             "traffic", "design", "wall ms", "CPU ms", "CPU/order", "calls per order"
         )
     )
     for traffic in ("flash", "spread"):
-        for design in ("group", "per_order"):
-            row = full[traffic][design]
+        for design, row in full[traffic].items():
             calls = ", ".join(f"{name} {n:g}" for name, n in row["per_order"]["calls"].items())
             out(
-                f"{traffic:<8} {design:<10} {row['median_s'] * 1000:>8.1f} "
+                f"{traffic:<8} {design:<22} {row['median_s'] * 1000:>8.1f} "
                 f"{row['cpu_s'] * 1000:>7.1f} {row['cpu_s'] * 1000 / full['batch']:>10.2f}  {calls}"
             )
 
@@ -331,8 +368,13 @@ def main() -> None:
         help="each a run; the last one's figures are the summary's",
     )
     parser.add_argument("--dynamodb", choices=("dynamodb-local", "moto"), help="the backend")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="profile each design's full batches (pyinstrument): FOLDER/<traffic>-<design>.html",
+    )
     args = parser.parse_args()
-    emit(run(args.rounds, args.latency_ms, args.dynamodb), args.json, print_table)
+    emit(run(args.rounds, args.latency_ms, args.dynamodb, args.profile), args.json, print_table)
 
 
 if __name__ == "__main__":

@@ -64,9 +64,11 @@ def test_every_part_ran_and_served_what_it_measures(quick_run):
     # Together: the batch's orders and counters read once each, one transaction for all.
     assert worker["group"]["per_order"]["calls"] == {"BatchGetItem": 0.2, "TransactWriteItems": 0.1}
     assert worker["relay"]["per_order"]["calls"] == {"SendMessageBatch": 0.1}
-    # A sale's full batch: 25 of 100 fit, confirmed in one transaction; 75 rejected.
+    # A sale's full batch: 25 of 100 fit, confirmed in one transaction; 75 rejected, in
+    # another (or, as before, a request each).
     sale = worker["full_batches"]["flash"]
-    assert sale["group"]["per_order"]["calls"] == {
+    assert sale["group"]["per_order"]["calls"] == {"BatchGetItem": 0.02, "TransactWriteItems": 0.02}
+    assert sale["group_rejecting_alone"]["per_order"]["calls"] == {
         "BatchGetItem": 0.02,
         "TransactWriteItems": 0.01,
         "UpdateItem": 0.75,
