@@ -964,8 +964,9 @@ def _limits_mode_section(model: dict[str, Any]) -> list[str]:
         "MODELLED: the limits mode's own ceilings, one item (the conflict formula, its "
         "callers, h(n) fitted above) and one key's 1,000 WCU/s. MEASURED: the rest "
         "(reservations: the order path's TransactWriteItems; won: less those cancelled). "
-        "Past a sell-out group commit rejects without a transaction (orders a won tx "
-        "over 99). Below the model: the item does not bind (per-order: a contended "
+        "Past a sell-out group commit rejected without a transaction in these runs "
+        "(orders a won tx over 99; rejections have since been written in one). "
+        "Below the model: the item does not bind (per-order: a contended "
         "order's 180 s redelivery; group: CPU).",
         "",
         "| run | orders (decided) | reservations won / sent | orders a won tx | hold ms "
