@@ -59,7 +59,7 @@ CHARTS = Path(__file__).resolve().parents[1] / "docs" / "images" / "load"
 
 def _charts() -> list[str]:
     """The flash sale drawn over time, from the charts kept in docs/images/load/ (a run of
-    `make load ARGS="--quick --scenarios flash --charts docs/images/load"`)."""
+    `make load ARGS="--scenarios flash --fast-path off --charts docs/images/load"`)."""
     drawn = [CHARTS / f"flash-{chart}.svg" for chart in ("throughput", "latency", "queue")]
     if not all(path.exists() for path in drawn):
         return []
@@ -67,10 +67,11 @@ def _charts() -> list[str]:
         "## The flash sale over time",
         "",
         "Drawn by `make load` (`bench/load_charts.py`, each scenario's page in",
-        "`.local/load-report/`) in a run of the flash sale at its quick size (one SKU of",
-        "40 units, 16 customers, the worker paused while they order, then resumed):",
-        "requests per second, the latency percentiles of every request, and the order",
-        "queue filling while the worker waits and draining once it runs.",
+        "`.local/load-report/`) in a run of the flash sale at full size (2,048 orders for",
+        'one SKU of 500 units, the sold-out fast path off: `make load ARGS="--scenarios',
+        'flash --fast-path off --charts docs/images/load"`): requests per second and the',
+        "latency percentiles of every request, from Locust's history, and the order",
+        "queue's depth, sampled every second until every order is decided.",
         "",
         *[f"![{path.stem}](images/load/{path.name})" for path in drawn],
         "",
