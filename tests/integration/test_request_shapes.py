@@ -42,18 +42,23 @@ def sent(operation: str) -> Iterator[list[dict[str, Any]]]:
 
 def test_every_transaction_carries_a_retry_token_of_its_own(stack):
     add_product("SKU-A", on_hand=10)
+    add_product("SKU-Z", on_hand=0)
     batches = [[place(f"c{n}", {"SKU-A": 1}) for n in range(size)] for size in (3, 1)]
+    sold_out = [place(f"z{n}", {"SKU-Z": 1}) for n in range(2)]
     alone = place("alice", {"SKU-A": 2})
 
     with sent("TransactWriteItems") as transactions:
         for batch in batches:
             outcomes = order_worker.decide_orders([order.order_id for order in batch])
             assert set(outcomes.values()) == {Decision.CONFIRMED}
+        outcomes = order_worker.decide_orders([order.order_id for order in sold_out])
+        assert set(outcomes.values()) == {Decision.REJECTED}
         assert order_worker.decide_order(alone.order_id) is Decision.CONFIRMED
         cancel_order(Caller(customer_id="alice", scopes=frozenset()), alone.order_id)
 
-    # Two groups' transactions (three orders, one), the reservation alone, the release.
-    assert [len(body["TransactItems"]) for body in transactions] == [4, 2, 2, 2]
+    # Two groups' transactions (three orders, one), the two rejections together, the
+    # reservation alone, the release.
+    assert [len(body["TransactItems"]) for body in transactions] == [4, 2, 2, 2, 2]
     tokens = [body.get("ClientRequestToken") for body in transactions]
     assert all(isinstance(token, str) and 1 <= len(token) <= 36 for token in tokens), tokens
     assert len(set(tokens)) == len(tokens)
