@@ -250,7 +250,9 @@ def _confirm_in_groups(
 def _reject_all(rejections: dict[str, OrderReason], outcomes: dict[str, Outcome]) -> None:
     """REJECTED for each order with its reason: a transaction for up to 100 of them (a
     request for many: the worker's CPU in a sale went to a request a rejected order);
-    those a transaction did not move, one by one, side by side (independent items)."""
+    those a transaction did not move, one by one, side by side (independent items). A
+    transaction throttled past botocore's retries leaves its orders PENDING, each with
+    that RetryLaterError: their messages come back later."""
     rejected_at = utc_now()
     left = dict(rejections)
     pending = list(rejections.items())
@@ -262,6 +264,11 @@ def _reject_all(rejections: dict[str, OrderReason], outcomes: dict[str, Outcome]
             moved = orders_table.set_statuses(
                 chunk, OrderStatus.PENDING, OrderStatus.REJECTED, rejected_at
             )
+        except RetryLaterError as error:  # one by one would meet the same throttling
+            for order_id in chunk:
+                outcomes[order_id] = error
+                del left[order_id]
+            continue
         except Exception:  # decided one by one below, each error its own
             logger.exception("rejecting orders together failed; rejecting one by one")
             moved = False

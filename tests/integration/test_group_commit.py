@@ -451,22 +451,44 @@ def test_an_order_cancelled_before_the_rejections_are_written_is_left_out(stack)
     ]
 
 
-@pytest.mark.parametrize("refusal", ["TransactionConflict", "ThrottlingException"])
-def test_a_refused_rejection_transaction_rejects_one_by_one(stack, refusal):
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        pytest.param(
+            lambda body: cancelled_transaction(body, "TransactionConflict"), id="conflict"
+        ),
+        pytest.param(
+            lambda _: {"Error": {"Code": "ValidationException", "Message": "injected"}},
+            id="unexpected-error",
+        ),
+    ],
+)
+def test_a_refused_rejection_transaction_rejects_one_by_one(
+    stack, refusal: Callable[[dict[str, Any]], dict[str, Any]]
+):
     add_product("HOT", on_hand=0)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(5)]
 
-    def refuse(body: dict[str, Any]) -> dict[str, Any] | None:
-        if refusal == "ThrottlingException":
-            return {"Error": {"Code": refusal, "Message": "injected"}}
-        return cancelled_transaction(body, refusal)
-
-    with dynamodb_failures(refuse) as injected:
+    with dynamodb_failures(refusal) as injected:
         outcomes = order_worker.decide_orders([o.order_id for o in orders])
 
-    assert injected  # every transaction refused: none of the orders moved by one
+    assert len(injected) == 1  # every order then moved by its own write
     assert set(outcomes.values()) == {Decision.REJECTED}
     assert {status_of(o) for o in orders} == {OrderStatus.REJECTED}
+
+
+def test_a_rejection_transaction_throttled_past_botocores_retries_leaves_its_orders(stack):
+    add_product("HOT", on_hand=0)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(5)]
+
+    with dynamodb_refusals(lambda _: "ThrottlingException", "TransactWriteItems") as sent:
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
+
+    # botocore's attempts, then no write an order (they would meet the same partition):
+    # each message comes back later.
+    assert len(sent) == stockroom_aws.BOTOCORE_ATTEMPTS
+    assert all(isinstance(outcomes[o.order_id], RetryLaterError) for o in orders)
+    assert {status_of(o) for o in orders} == {OrderStatus.PENDING}
 
 
 def test_a_rejection_transaction_whose_answer_was_lost_rejects_each_order_once(stack, capsys):

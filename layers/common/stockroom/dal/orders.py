@@ -199,11 +199,12 @@ def set_statuses(
 ) -> bool:
     """expected -> target for every order of `reasons`, each with its reason, in one
     transaction (at most 100 orders): True when every order moved; False when none did,
-    because one was not in `expected` or the transaction was refused (a conflict,
-    throttling past botocore's retries). The caller then moves them one by one with
-    `set_status` and the same `now`, which tells each order's case apart (a write of ours
-    whose answer was lost included). One request where one an order costs a request each,
-    at twice the write units an order."""
+    because the transaction was cancelled (an order not in `expected`, a conflict, a
+    throttled item). The caller then moves them one by one with `set_status` and the
+    same `now`, which tells each order's case apart (a write of ours whose answer was
+    lost included). RetryLaterError when the request was throttled past botocore's
+    retries: one by one would meet the same partition. One request where one an order
+    costs a request each, at twice the write units an order."""
     transaction: list[Any] = [
         {"Update": status_update(order_id, expected, target, now, reason)}
         for order_id, reason in reasons.items()
@@ -215,8 +216,11 @@ def set_statuses(
     except ClientError as error:
         if aws.error_code(error) == "TransactionCanceledException":
             return False
-        if retry.failure_of(error) is not None:
+        failure = retry.failure_of(error)
+        if isinstance(failure, retry.TransientWriteError):
             return False
+        if failure is not None:
+            raise failure from error
         raise
     return True
 
