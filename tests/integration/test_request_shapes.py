@@ -100,3 +100,22 @@ def test_an_idempotency_records_key_is_the_caller_and_the_key_alone(stack, lambd
         digest = hashlib.md5(parts.encode()).hexdigest()
         assert record["id"]["S"].endswith(f"#{digest}"), record["id"]
         assert "validation" in record
+
+
+def test_the_worker_reads_what_it_allots_from_with_consistent_reads(stack):
+    # An eventually consistent read may miss a second of reservations: the worker would
+    # allot units already taken, and its transactions would be cancelled round after round.
+    add_product("SKU-A", on_hand=10, max_per_customer=2)
+    batch = [place(f"c{n}", {"SKU-A": 1}) for n in range(3)]
+
+    with sent("BatchGetItem") as reads:
+        outcomes = order_worker.decide_orders([order.order_id for order in batch])
+
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    tables = {
+        table: spec["ConsistentRead"]
+        for body in reads
+        for table, spec in body["RequestItems"].items()
+    }
+    assert len(tables) == 3  # the orders, the products' counters, the allowances
+    assert set(tables.values()) == {True}
