@@ -18,10 +18,11 @@ from catalog_import_s3 import S3_REQUEST_ID
 from import_bucket import SourceMissingError
 from order_worker import Decision
 from stockroom import aws as stockroom_aws
-from stockroom import container
+from stockroom import container, retry
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.models import ImportCheckpoint, OrderStatus
+from stockroom.observability import metrics
 from stockroom.settings import get_settings
 from support.catalog_data import add_product
 from support.context import FakeLambdaContext
@@ -42,6 +43,7 @@ from support.imports import (
     upload,
 )
 from support.orders import assert_stock_adds_up, dynamodb_refusals, place, status_of
+from support.worker import metric_totals
 
 
 def test_good_rows_are_imported_and_every_bad_row_is_reported_with_its_line(stack):
@@ -66,6 +68,8 @@ def test_good_rows_are_imported_and_every_bad_row_is_reported_with_its_line(stac
         "imported": 2,
         "rejected": 4,
     }
+    # Beside the report, under the upload's own key (docs/catalog-import.md).
+    assert summary["errors_key"] == "reports/imports/acme/mixed.csv.errors.jsonl"
     assert [(e["line"], e["sku"], sorted(p["field"] for p in e["errors"])) for e in errors] == [
         (3, "SKU-2", ["name"]),
         (4, "bad sku!", ["sku"]),
@@ -339,16 +343,24 @@ def test_the_last_row_for_a_sku_wins_in_one_write(stack):
     assert report("imports/acme/repeat.csv")[0]["imported"] == 53
 
 
-def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(stack):
+def test_a_row_superseded_by_a_refused_row_still_takes_effect_and_is_counted(stack, capsys):
     add_product("SKU-1", on_hand=10)
     confirm("alice", {"SKU-1": 3})
-    body = csv_bytes([row("SKU-1", on_hand=5), row("SKU-1", on_hand=1), row("SKU-2", 2)])
+    body = csv_bytes(
+        [row("SKU-1", on_hand=5), row("SKU-1", on_hand=1), row("SKU-2", 2), row("SKU-3", -1)]
+    )
+    metrics.clear_metrics()  # what earlier steps counted outside a handler
+    capsys.readouterr()
 
     invoke(upload("imports/acme/restated.csv", body))
 
+    # The refused row counted once, as rejected, as the invalid one is.
+    counted = metric_totals(capsys.readouterr().out, "RowsImported", "RowsRejected")
+    assert counted == {"RowsImported": 2, "RowsRejected": 2}
+
     summary, errors = report("imports/acme/restated.csv")
-    assert (summary["imported"], summary["rejected"]) == (2, 1)
-    assert [error["line"] for error in errors] == [3]
+    assert (summary["imported"], summary["rejected"]) == (2, 2)
+    assert [error["line"] for error in errors] == [3, 5]
     assert stock("SKU-1") == (5, 3, 2)  # line 2 applied, line 3 refused, as line by line
     assert_stock_adds_up("SKU-1")
 
@@ -492,7 +504,9 @@ def test_a_missing_object_gets_a_failed_report_naming_its_key(stack):
 
     assert outcome[0]["outcome"] == "FAILED"
     assert f"s3://{bucket()}/{key} does not exist" in outcome[0]["detail"]
-    assert f"{key} does not exist" in report(key)[0]["reason"]
+    summary = report(key)[0]
+    assert f"{key} does not exist" in summary["reason"]
+    assert (summary["status"], summary["rows"], summary["invocations"]) == ("FAILED", 0, 1)
 
 
 def test_a_missing_bucket_fails_the_invocation_with_an_error_naming_the_key(stack):
@@ -528,10 +542,28 @@ def test_persistent_throttling_fails_the_invocation_for_lambda_to_retry_and_repo
     assert len(answered) == stockroom_aws.BOTOCORE_ATTEMPTS
     # Counted as deferred, which the alarm that rolls deployments back leaves out.
     assert '"ImportsDeferred":[1.0]' in capsys.readouterr().out
-    assert "interrupted" in report("imports/acme/throttled.csv")[0]["reason"]
+    reason = report("imports/acme/throttled.csv")[0]["reason"]
+    assert reason.startswith("interrupted after line 0 (RetryLaterError: ")
+    assert reason.endswith(
+        "; the import is retried, and its event goes to the import DLQ if retries fail"
+    )
     # Lambda's retry of the same event imports the file.
     assert invoke(event)[0]["outcome"] == "SUCCEEDED"
     assert stock("SKU-2") == (10, 0, 10)
+
+
+def test_a_sku_contended_past_the_retries_is_named_in_the_interruption(stack):
+    event = upload("imports/acme/contended.csv", csv_bytes([row("SKU-1"), row("SKU-2")]))
+
+    def conflict(body):
+        return "TransactionConflictException" if sku_written(body) == "SKU-2" else None
+
+    with dynamodb_refusals(conflict, "UpdateItem") as answered, pytest.raises(RetryLaterError):
+        invoke(event)
+
+    assert len(answered) == retry.ATTEMPTS  # botocore does not retry a conflict; we do
+    reason = report("imports/acme/contended.csv")[0]["reason"]
+    assert "import of SKU SKU-2: still contended after 5 attempts" in reason
 
 
 def test_throttled_writes_are_retried_within_the_invocation(stack):
