@@ -2,7 +2,9 @@
 bad files reported as such, reservations kept, duplicates harmless, long files continued."""
 
 import gzip
+import re
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote_plus
@@ -279,7 +281,7 @@ def test_an_unreadable_file_gets_a_failed_report_with_its_reason(stack, key, bod
 
     summary, errors = report(key)
     assert summary["status"] == "FAILED"
-    assert reason in summary["reason"]
+    assert re.search(rf"\b{re.escape(reason)}\b", summary["reason"]), summary["reason"]
     assert (summary["imported"], errors) == (0, [])
 
 
@@ -520,7 +522,14 @@ def test_a_missing_bucket_fails_the_invocation_with_an_error_naming_the_key(stac
 
 
 def test_a_key_outside_imports_or_of_another_type_is_skipped(stack):
-    assert invoke(upload("imports/acme/catalog.xlsx", b"PK"))[0]["outcome"] == "SKIPPED"
+    assert invoke(upload("imports/acme/catalog.xlsx", b"PK")) == [
+        {
+            "key": "imports/acme/catalog.xlsx",
+            "outcome": "SKIPPED",
+            "detail": "imports are read from imports/<merchant>/ with names ending in "
+            ".csv, .csv.gz, .jsonl, .jsonl.gz",
+        }
+    ]
     assert invoke(upload("elsewhere/catalog.csv", csv_bytes([row("SKU-1")])))[0]["outcome"] == (
         "SKIPPED"
     )
@@ -630,6 +639,42 @@ def test_the_next_chunk_is_parsed_while_a_chunk_is_written(stack, monkeypatch):
     assert all(stock(f"SKU-{n}")[0] == n for n in range(25))
 
 
+def test_a_chunks_writes_go_side_by_side_up_to_the_configured_concurrency(stack, monkeypatch):
+    monkeypatch.setenv("IMPORT_WRITE_CONCURRENCY", "3")
+    container.reset()
+    table = get_settings().require("products_table_name")
+    lock = threading.Lock()
+    in_flight = [0]
+    most: list[int] = []
+    writing = threading.local()  # a product write on this thread (not the idempotency's)
+
+    def enter(params: dict[str, Any], **_: Any) -> None:
+        writing.product = params["TableName"] == table
+        if writing.product:
+            with lock:
+                in_flight[0] += 1
+                most.append(in_flight[0])
+            time.sleep(0.05)  # long enough for the pool's other threads to arrive
+
+    def leave(**_: Any) -> None:
+        if writing.product:
+            with lock:
+                in_flight[0] -= 1
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.UpdateItem", enter)
+    events.register("after-call.dynamodb.UpdateItem", leave)
+    try:
+        rows = [row(f"SKU-{n}", on_hand=n) for n in range(12)]
+        outcome = invoke(upload("imports/acme/wide.csv", csv_bytes(rows)))
+    finally:
+        events.unregister("provide-client-params.dynamodb.UpdateItem", enter)
+        events.unregister("after-call.dynamodb.UpdateItem", leave)
+
+    assert outcome == [{"key": "imports/acme/wide.csv", "outcome": "SUCCEEDED"}]
+    assert max(most) == 3  # side by side, and never more than configured
+
+
 # ------------------------------------------------------------------ continuation
 @pytest.fixture
 def short_deadline(monkeypatch):
@@ -642,7 +687,7 @@ def short_deadline(monkeypatch):
 
 
 def test_a_file_continues_from_its_checkpoint_without_skipping_or_repeating_rows(
-    stack, short_deadline
+    stack, short_deadline, capsys
 ):
     rows = [row(f"SKU-{n}", on_hand=n) for n in range(95)]
     for bad in (14, 15, 61):
@@ -655,6 +700,8 @@ def test_a_file_continues_from_its_checkpoint_without_skipping_or_repeating_rows
 
     assert [o["outcome"] for o in outcomes] == ["CONTINUED"] * 9 + ["PARTIAL"]
     assert outcomes[0]["detail"] == "after line 11"  # header and ten rows
+    counted = metric_totals(capsys.readouterr().out, "ImportsContinued")
+    assert counted == {"ImportsContinued": 9}
     summary, errors = report("imports/acme/long.csv")
     assert (summary["rows"], summary["imported"], summary["rejected"]) == (95, 92, 3)
     assert summary["invocations"] == 10
@@ -721,6 +768,49 @@ def test_an_import_whose_file_is_overwritten_stops_and_the_new_upload_is_importe
     assert (summary["rows"], summary["imported"]) == (1, 1)
     assert stock("SKU-X") == (7, 0, 7)
     assert products_table.get_product("SKU-10") is None
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome", "detail"),
+    [
+        (
+            lambda s3, key: s3.put_object(Bucket=bucket(), Key=key, Body=b"sku\n"),
+            "SKIPPED",
+            "s3://{bucket}/{key} was overwritten during its import",
+        ),
+        (
+            lambda s3, key: s3.delete_object(Bucket=bucket(), Key=key),
+            "FAILED",
+            "s3://{bucket}/{key} was deleted during its import; rows before line 1 were imported",
+        ),
+    ],
+    ids=["overwritten", "deleted"],
+)
+def test_an_upload_changed_before_its_first_read_is_not_imported(stack, change, outcome, detail):
+    key = "imports/acme/changing.csv"
+    event = upload(key, csv_bytes([row("SKU-1")]))
+    s3 = boto3.client("s3")
+    changed: list[str] = []
+
+    def change_first(params: dict[str, Any], **_: Any) -> None:
+        if params["Key"] == key and not changed:  # after the importer noted its version
+            changed.append(key)
+            change(s3, key)
+
+    events = stockroom_aws.s3().meta.events
+    events.register("provide-client-params.s3.GetObject", change_first)
+    try:
+        (result,) = invoke(event)
+    finally:
+        events.unregister("provide-client-params.s3.GetObject", change_first)
+
+    assert changed == [key]
+    assert result == {
+        "key": key,
+        "outcome": outcome,
+        "detail": detail.format(bucket=bucket(), key=key),
+    }
+    assert products_table.get_product("SKU-1") is None
 
 
 def test_the_importer_correlates_its_logs_by_the_uploads_s3_request_id():
