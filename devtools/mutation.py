@@ -57,6 +57,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
         [
             f"{_INTEGRATION}catalog_import.py",
             f"{_INTEGRATION}retry_safe_writes.py",
+            f"{_INTEGRATION}request_shapes.py",  # the worker's consistent reads of products
             "tests/api/test_catalog_api.py",  # the products table's listing
         ],
     ),

@@ -16,7 +16,9 @@ import orders_api
 from order_worker import Decision
 from orders import cancel_order
 from stockroom import aws as stockroom_aws
+from stockroom import catalog
 from stockroom.identity import Caller
+from stockroom.settings import get_settings
 from support.catalog_data import add_product
 from support.events import http_event, parse_response
 from support.lost_answers import answers_lost
@@ -102,20 +104,33 @@ def test_an_idempotency_records_key_is_the_caller_and_the_key_alone(stack, lambd
         assert "validation" in record
 
 
-def test_the_worker_reads_what_it_allots_from_with_consistent_reads(stack):
+def test_the_worker_reads_consistently_what_it_allots_from_and_the_catalog_does_not(stack):
     # An eventually consistent read may miss a second of reservations: the worker would
     # allot units already taken, and its transactions would be cancelled round after round.
+    # The catalog's reads (pages, the door's checks) may be a second old, at half the
+    # read units.
     add_product("SKU-A", on_hand=10, max_per_customer=2)
     batch = [place(f"c{n}", {"SKU-A": 1}) for n in range(3)]
 
     with sent("BatchGetItem") as reads:
         outcomes = order_worker.decide_orders([order.order_id for order in batch])
+    with sent("BatchGetItem") as catalog_reads:
+        assert set(catalog.find_products(["SKU-A"], fresh=True)) == {"SKU-A"}
 
     assert set(outcomes.values()) == {Decision.CONFIRMED}
-    tables = {
-        table: spec["ConsistentRead"]
-        for body in reads
+    assert len(consistency(reads)) == 3  # the orders, the products' counters, the allowances
+    assert set(consistency(reads).values()) == {True}
+    assert consistency(catalog_reads) == {products_table_name(): False}
+
+
+def consistency(bodies: list[dict[str, Any]]) -> dict[str, bool]:
+    """Each table a BatchGetItem request read, and whether it asked for consistency."""
+    return {
+        table: spec.get("ConsistentRead", False)
+        for body in bodies
         for table, spec in body["RequestItems"].items()
     }
-    assert len(tables) == 3  # the orders, the products' counters, the allowances
-    assert set(tables.values()) == {True}
+
+
+def products_table_name() -> str:
+    return str(get_settings().require("products_table_name"))
