@@ -46,6 +46,7 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
                 "group_commit",
                 "stock_boundaries",
                 "order_cancel",
+                "holds",
                 "retry_safe_writes",
                 "request_shapes",
             )

@@ -11,6 +11,7 @@ import order_worker_sqs
 import orders_api
 from orders import cancel_order
 from stockroom import aws as stockroom_aws
+from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import ConflictError
 from stockroom.identity import Caller
@@ -77,6 +78,10 @@ def test_cancelling_a_confirmed_order_returns_its_reserved_units(stack, lambda_c
 
     assert result.status == 200
     assert result.body["status"] == "CANCELLED"
+    assert result.body["reason"] == {"code": "CANCELLED_BY_CUSTOMER", "skus": None}
+    stored = orders_table.get_order(order.order_id)  # the reason written with the release
+    assert stored is not None and stored.reason is not None
+    assert (stored.reason.code, stored.reason.skus) == ("CANCELLED_BY_CUSTOMER", None)
     assert (stock("SKU-A"), stock("SKU-B")) == ((5, 5, 0), (3, 3, 0))
     assert_stock_adds_up("SKU-A", "SKU-B")
 

@@ -8,11 +8,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 import order_worker
 import order_worker_sqs
 from order_worker import Decision
+from stockroom import aws as stockroom_aws
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
@@ -164,6 +166,46 @@ def test_persistent_contention_is_reported_for_later_and_nothing_is_half_applied
     assert failed_ids(event, lambda_context) == []
     assert status_of(order) is OrderStatus.CONFIRMED
     assert_stock_adds_up("SKU-A", "SKU-B")
+
+
+def test_an_order_decided_alone_is_rejected_naming_the_skus_short_of_stock(stack):
+    add_product("SKU-A", on_hand=5)
+    add_product("SKU-B", on_hand=1)
+    add_product("SKU-C", on_hand=0)
+    order = place("alice", {"SKU-A": 3, "SKU-B": 2, "SKU-C": 1})
+
+    assert order_worker.decide_order(order.order_id) is Decision.REJECTED
+
+    stored = orders_table.get_order(order.order_id)
+    assert stored is not None and stored.reason is not None
+    assert (stored.reason.code, stored.reason.skus) == ("OUT_OF_STOCK", ["SKU-B", "SKU-C"])
+    assert_stock_adds_up("SKU-A", "SKU-B", "SKU-C")
+
+
+def test_an_order_alone_throttled_past_botocores_retries_is_left_for_later(stack):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+
+    throttled = dynamodb_refusals(lambda _: "ThrottlingException", "TransactWriteItems")
+    with throttled as sent, pytest.raises(RetryLaterError):
+        order_worker.decide_order(order.order_id)
+
+    assert len(sent) == stockroom_aws.BOTOCORE_ATTEMPTS  # and not sent again by ours
+    assert status_of(order) is OrderStatus.PENDING
+    assert products_table.get_product("SKU-A").reserved == 0  # type: ignore[union-attr]
+
+
+def test_a_transaction_cancelled_for_no_reason_the_worker_knows_fails_with_its_error(stack):
+    # Not a failed condition, not contention: the error itself, for the message to be
+    # retried and then kept in the DLQ, never taken for a stock shortage.
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+
+    refused = dynamodb_failures(lambda body: cancelled_transaction(body, "ValidationError"))
+    with refused, pytest.raises(ClientError, match="ValidationError"):
+        order_worker.decide_order(order.order_id)
+
+    assert status_of(order) is OrderStatus.PENDING
 
 
 def test_sam_generated_sqs_event_is_accepted_and_its_bad_record_reported(stack, lambda_context):

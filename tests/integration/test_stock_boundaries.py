@@ -85,7 +85,11 @@ def test_a_cancel_releases_exactly_when_the_counter_holds_the_orders_units(
         assert status_of(order) is OrderStatus.CANCELLED
         expected = (10 - reserved + 3, reserved - 3)
     else:
-        with pytest.raises(stock.StockCountersCorruptError):
+        corrupt = (
+            f"order {order.order_id} holds more units than are reserved or counted: "
+            "not enough stock for SKU-A"
+        )
+        with pytest.raises(stock.StockCountersCorruptError, match=f"^{corrupt}$"):
             cancel_order(alice, order.order_id)
         assert status_of(order) is OrderStatus.CONFIRMED
         expected = (10 - reserved, reserved)
