@@ -19,7 +19,7 @@ from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.models import OrderStatus
-from stockroom.observability import logger
+from stockroom.observability import logger, metrics
 from support.catalog_data import add_product
 from support.events import load_event
 from support.orders import (
@@ -154,7 +154,7 @@ def test_persistent_contention_is_reported_for_later_and_nothing_is_half_applied
     event = sqs_event(message_for(order))
 
     with dynamodb_failures(lambda body: cancelled_transaction(body, reason)):
-        with pytest.raises(RetryLaterError):
+        with pytest.raises(RetryLaterError, match=f"^reserve order {order.order_id}: still"):
             order_worker.decide_order(order.order_id)
         assert failed_ids(event, lambda_context) == record_ids(event)
 
@@ -180,6 +180,20 @@ def test_an_order_decided_alone_is_rejected_naming_the_skus_short_of_stock(stack
     assert stored is not None and stored.reason is not None
     assert (stored.reason.code, stored.reason.skus) == ("OUT_OF_STOCK", ["SKU-B", "SKU-C"])
     assert_stock_adds_up("SKU-A", "SKU-B", "SKU-C")
+
+
+def test_an_order_confirmed_alone_is_counted(stack, capsys):
+    add_product("SKU-A", on_hand=5)
+    order = place("alice", {"SKU-A": 2})
+    metrics.clear_metrics()  # what earlier steps counted outside a handler
+    capsys.readouterr()
+
+    assert order_worker.decide_order(order.order_id) is Decision.CONFIRMED
+    metrics.flush_metrics()
+
+    assert metric_totals(capsys.readouterr().out, *DECISION_METRICS) == dict.fromkeys(
+        DECISION_METRICS, 0
+    ) | {"OrdersConfirmed": 1}
 
 
 def test_an_order_alone_throttled_past_botocores_retries_is_left_for_later(stack):
