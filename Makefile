@@ -133,10 +133,11 @@ bench-harness: venv $(DDB_LOCAL) $(LOCUST) $(STACK_CACHE)
 	$(PYTEST) tests/benchmarks
 
 # mutmut over the modules that decide correctness, each against the tests that reach it
-# (docs/testing.md, "Mutation testing"); about an hour on 2 cores, so scheduled in CI
+# (docs/testing.md, "Mutation testing"); hours on 2 cores, so scheduled in CI
 # (.github/workflows/mutation.yml), not part of `make test`. GROUPS=outbox,import,stock
+# WORKERS=2 (mutants tested side by side)
 mutation: venv
-	$(PY) -m devtools.mutation $(if $(GROUPS),--groups $(GROUPS))
+	$(PY) -m devtools.mutation $(if $(GROUPS),--groups $(GROUPS)) $(if $(WORKERS),--workers $(WORKERS))
 
 # Every tier, with the product's coverage reported and held to its floor (pyproject.toml):
 # the in-process, integration and tooling tiers on two workers, then the tiers that start
