@@ -126,10 +126,12 @@ def test_a_mixed_batch_reports_exactly_the_records_that_failed(stack, lambda_con
 
 
 @pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError"])
-def test_a_transient_cancellation_is_retried_and_then_succeeds(stack, reason):
+def test_a_transient_cancellation_is_retried_and_then_succeeds(stack, reason, capsys):
     add_product("SKU-A", on_hand=5)
     order = place("alice", {"SKU-A": 2})
     remaining = [2]
+    metrics.clear_metrics()  # what earlier steps counted outside a handler
+    capsys.readouterr()
 
     def twice(body):
         if remaining[0]:
@@ -139,8 +141,10 @@ def test_a_transient_cancellation_is_retried_and_then_succeeds(stack, reason):
 
     with dynamodb_failures(twice) as injected:
         assert order_worker.decide_order(order.order_id) is Decision.CONFIRMED
+    metrics.flush_metrics()
 
     assert len(injected) == 2
+    assert metric_totals(capsys.readouterr().out, "ConflictsRetried") == {"ConflictsRetried": 2}
     assert_stock_adds_up("SKU-A")
 
 
