@@ -38,7 +38,7 @@ from support.orders import (
     sqs_event,
     status_of,
 )
-from support.worker import metric_totals
+from support.worker import LogLines, metric_totals
 
 
 def test_a_hot_skus_batch_is_reserved_in_one_transaction_in_queue_order(stack, transactions):
@@ -94,9 +94,10 @@ def test_an_order_of_several_lines_is_confirmed_whole_or_rejected_whole(stack):
     assert_stock_adds_up("A", "B")
 
 
-def test_an_order_cancelled_before_its_groups_transaction_is_left_out(stack):
+def test_an_order_cancelled_before_its_groups_transaction_is_left_out(stack, monkeypatch):
     add_product("HOT", on_hand=3)
     orders = [place(f"c{n}", {"HOT": 1}) for n in range(3)]
+    log = LogLines(monkeypatch)
 
     # The customer cancels between the worker's read and its write.
     outcomes = _decided_after(
@@ -109,6 +110,9 @@ def test_an_order_cancelled_before_its_groups_transaction_is_left_out(stack):
         Decision.CONFIRMED,
     ]
     assert status_of(orders[0]) is OrderStatus.CANCELLED
+    assert log.about("order already decided; message skipped") == [
+        {"order_id": orders[0].order_id, "status": "changed while reserving"}
+    ]
     product = products_table.get_product("HOT")
     assert product is not None and (product.available, product.reserved) == (1, 2)
     assert_stock_adds_up("HOT")

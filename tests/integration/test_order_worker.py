@@ -34,6 +34,7 @@ from support.orders import (
 )
 from support.worker import (
     DECISION_METRICS,
+    LogLines,
     conflicts_once,
     metric_totals,
     mixed_batch,
@@ -184,6 +185,28 @@ def test_an_order_decided_alone_is_rejected_naming_the_skus_short_of_stock(stack
     assert stored is not None and stored.reason is not None
     assert (stored.reason.code, stored.reason.skus) == ("OUT_OF_STOCK", ["SKU-B", "SKU-C"])
     assert_stock_adds_up("SKU-A", "SKU-B", "SKU-C")
+
+
+def test_the_log_names_each_order_skipped_or_rejected_and_why(stack, monkeypatch):
+    add_product("SKU-A", on_hand=1)
+    done = place("alice", {"SKU-A": 1})
+    assert order_worker.decide_order(done.order_id) is Decision.CONFIRMED
+    alone, grouped = place("bob", {"SKU-A": 1}), place("carol", {"SKU-A": 1})
+    log = LogLines(monkeypatch)
+
+    assert order_worker.decide_order(done.order_id) is Decision.SKIPPED
+    assert order_worker.decide_order(alone.order_id) is Decision.REJECTED
+    assert order_worker.decide_orders([done.order_id, grouped.order_id]) == {
+        done.order_id: Decision.SKIPPED,
+        grouped.order_id: Decision.REJECTED,
+    }
+
+    skipped = {"order_id": done.order_id, "status": OrderStatus.CONFIRMED}
+    assert log.about("order already decided; message skipped") == [skipped, skipped]
+    assert log.about("order rejected") == [
+        {"order_id": order.order_id, "reason": "OUT_OF_STOCK", "skus": ["SKU-A"]}
+        for order in (alone, grouped)
+    ]
 
 
 def test_an_order_confirmed_alone_is_counted(stack, capsys):

@@ -94,3 +94,19 @@ def metric_totals(output: str, *names: str) -> dict[str, float]:
             value = blob.get(name, 0)
             totals[name] += sum(value) if isinstance(value, list) else value
     return totals
+
+
+class LogLines:
+    """The worker's `logger.info` lines, as (message, fields), for a test to read."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        from stockroom.observability import logger
+
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+        monkeypatch.setattr(
+            logger, "info", lambda message, **fields: self.lines.append((message, fields))
+        )
+
+    def about(self, message: str) -> list[dict[str, Any]]:
+        """The fields of every line that said `message`."""
+        return [fields for said, fields in self.lines if said == message]
