@@ -37,8 +37,9 @@ from support.orders import (
     place,
     sqs_event,
     status_of,
+    stored_pending_order,
 )
-from support.worker import LogLines, metric_totals
+from support.worker import LogLines, first_sent, metric_totals
 
 
 def test_a_hot_skus_batch_is_reserved_in_one_transaction_in_queue_order(stack, transactions):
@@ -137,19 +138,8 @@ def test_a_counter_moved_by_another_batch_is_read_again_and_nothing_is_oversold(
 def _decided_after(meanwhile: Callable[[], object], orders: list[Order]) -> dict[str, Any]:
     """The orders decided as a batch, `meanwhile` done once just before the batch's first
     transaction is sent (after its reads)."""
-    done: list[bool] = []
-
-    def first_time(**_: Any) -> None:
-        if not done:  # `meanwhile` may send transactions of its own: once only
-            done.append(True)
-            meanwhile()
-
-    events = stockroom_aws.dynamodb().meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", first_time)
-    try:
+    with first_sent("TransactWriteItems", meanwhile):
         return order_worker.decide_orders([o.order_id for o in orders])
-    finally:
-        events.unregister("before-call.dynamodb.TransactWriteItems", first_time)
 
 
 def test_a_conflicted_group_is_sent_again(stack, transactions):
@@ -164,6 +154,28 @@ def test_a_conflicted_group_is_sent_again(stack, transactions):
 
     assert len(injected) == 1
     assert set(outcomes.values()) == {Decision.CONFIRMED}
+    assert_stock_adds_up("HOT")
+
+
+def test_a_group_refused_as_conflicting_is_sent_again_and_counted(stack, capsys):
+    add_product("HOT", on_hand=5)
+    orders = [place(f"c{n}", {"HOT": 1}) for n in range(5)]
+    metrics.clear_metrics()  # what earlier steps counted outside a handler
+    capsys.readouterr()
+    refusals = [1]
+
+    def once(_: dict[str, Any]) -> str | None:
+        if refusals and refusals.pop():
+            return "TransactionConflictException"  # an error, not a cancellation
+        return None
+
+    with dynamodb_refusals(once, "TransactWriteItems") as refused:
+        outcomes = order_worker.decide_orders([o.order_id for o in orders])
+    metrics.flush_metrics()
+
+    assert len(refused) == 1
+    assert set(outcomes.values()) == {Decision.CONFIRMED}
+    assert metric_totals(capsys.readouterr().out, "ConflictsRetried") == {"ConflictsRetried": 1}
     assert_stock_adds_up("HOT")
 
 
@@ -201,10 +213,39 @@ def test_an_unknown_order_fails_alone_and_a_repeated_one_is_decided_once(stack, 
     assert_stock_adds_up("HOT")
 
 
+def test_an_unknown_orders_failure_names_it_alone_and_in_a_batch(stack):
+    add_product("HOT", on_hand=5)
+    order = place("c1", {"HOT": 1})
+    said = "no order with id 'no-such-order'"  # what the failed record's log line says
+
+    outcomes = order_worker.decide_orders([order.order_id, "no-such-order"])
+
+    assert isinstance(outcomes["no-such-order"], order_worker.UnknownOrderError)
+    assert str(outcomes["no-such-order"]) == said
+    with pytest.raises(order_worker.UnknownOrderError) as alone:
+        order_worker.decide_order("no-such-order")
+    assert str(alone.value) == said
+
+
 # ---------------------------------------------------------------- per-customer limits
 def reason_of(order: Order) -> tuple[str, list[str] | None] | None:
     stored = get_order(Caller(customer_id=order.customer_id), order.order_id)
     return (stored.reason.code, stored.reason.skus) if stored.reason else None
+
+
+def test_an_order_for_a_sku_gone_from_the_catalog_is_rejected_without_a_group_try(
+    stack, transactions
+):
+    add_product("HOT", on_hand=5)
+    gone = stored_pending_order("c0", "GONE")  # its product deleted since it was placed
+    kept = place("c1", {"HOT": 1})
+
+    outcomes = order_worker.decide_orders([gone.order_id, kept.order_id])
+
+    assert outcomes == {gone.order_id: Decision.REJECTED, kept.order_id: Decision.CONFIRMED}
+    assert reason_of(gone) == ("OUT_OF_STOCK", ["GONE"])
+    assert [len(items) for items in transactions] == [2]  # one group: HOT's counter, kept
+    assert_stock_adds_up("HOT")
 
 
 def test_a_customers_orders_in_one_group_take_one_allowance_item_up_to_the_limit(

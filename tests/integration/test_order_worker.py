@@ -14,10 +14,12 @@ from pydantic import ValidationError
 import order_worker
 import order_worker_sqs
 from order_worker import Decision
+from orders import cancel_order
 from stockroom import aws as stockroom_aws
 from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
+from stockroom.identity import Caller
 from stockroom.models import OrderStatus
 from stockroom.observability import logger, metrics
 from support.catalog_data import add_product
@@ -36,6 +38,7 @@ from support.worker import (
     DECISION_METRICS,
     LogLines,
     conflicts_once,
+    first_sent,
     metric_totals,
     mixed_batch,
     reported,
@@ -207,6 +210,30 @@ def test_the_log_names_each_order_skipped_or_rejected_and_why(stack, monkeypatch
         {"order_id": order.order_id, "reason": "OUT_OF_STOCK", "skus": ["SKU-A"]}
         for order in (alone, grouped)
     ]
+
+
+def test_an_order_cancelled_while_decided_alone_is_skipped_and_says_when(stack, monkeypatch):
+    add_product("SKU-A", on_hand=1)
+    fits, short = place("alice", {"SKU-A": 1}), place("bob", {"SKU-A": 2})
+    log = LogLines(monkeypatch)
+
+    def cancel(order):
+        return lambda: cancel_order(Caller(customer_id=order.customer_id), order.order_id)
+
+    # Each cancelled between the worker's reads and its write: a reservation, a rejection.
+    with first_sent("TransactWriteItems", cancel(fits)):
+        assert order_worker.decide_order(fits.order_id) is Decision.SKIPPED
+    with first_sent("UpdateItem", cancel(short)):
+        assert order_worker.decide_order(short.order_id) is Decision.SKIPPED
+
+    assert log.about("order already decided; message skipped") == [
+        {"order_id": fits.order_id, "status": "changed while reserving"},
+        {"order_id": short.order_id, "status": "changed while rejecting"},
+    ]
+    assert {status_of(fits), status_of(short)} == {OrderStatus.CANCELLED}
+    product = products_table.get_product("SKU-A")
+    assert product is not None and product.reserved == 0
+    assert_stock_adds_up("SKU-A")
 
 
 def test_an_order_confirmed_alone_is_counted(stack, capsys):

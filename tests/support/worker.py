@@ -2,6 +2,8 @@
 every way a record can fail, and the metrics an invocation emitted."""
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,3 +112,24 @@ class LogLines:
     def about(self, message: str) -> list[dict[str, Any]]:
         """The fields of every line that said `message`."""
         return [fields for said, fields in self.lines if said == message]
+
+
+@contextmanager
+def first_sent(operation: str, meanwhile: Callable[[], object]) -> Iterator[None]:
+    """`meanwhile` done once, just before the first DynamoDB `operation` request is sent
+    (so after the reads that precede it)."""
+    from stockroom import aws as stockroom_aws
+
+    done: list[bool] = []
+
+    def first_time(**_: Any) -> None:
+        if not done:  # `meanwhile` may send requests of its own: once only
+            done.append(True)
+            meanwhile()
+
+    events = stockroom_aws.dynamodb().meta.events
+    events.register(f"before-call.dynamodb.{operation}", first_time)
+    try:
+        yield
+    finally:
+        events.unregister(f"before-call.dynamodb.{operation}", first_time)

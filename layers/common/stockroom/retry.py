@@ -84,7 +84,7 @@ def with_retries[T](write: Callable[[], T], what: str) -> T:
                 "retrying a contended write", what=what, attempt=attempt + 1, error=str(error)
             )
             pause(attempt)
-    raise AssertionError("unreachable")  # the loop returns or raises
+    raise AssertionError("unreachable")  # the loop returns or raises  # pragma: no mutate
 
 
 def pause(attempt: int) -> None:

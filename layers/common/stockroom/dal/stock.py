@@ -38,10 +38,13 @@ class OrderStatusChangedError(Exception):
     """The order was no longer in the status the movement expected: someone else
     (a duplicate delivery, the worker, a cancel) decided it first."""
 
+    def __init__(self) -> None:
+        super().__init__("the order changed status before the transaction")  # pragma: no mutate
+
 
 class InsufficientStockError(Exception):
     def __init__(self, skus: list[str]) -> None:
-        super().__init__(f"not enough stock for {', '.join(skus)}")
+        super().__init__(f"not enough stock for {', '.join(skus)}")  # pragma: no mutate
         self.skus = skus
 
 
@@ -50,7 +53,7 @@ class LimitExceededError(Exception):
     per-customer limits."""
 
     def __init__(self, skus: list[str]) -> None:
-        super().__init__(f"over the per-customer limit of {', '.join(skus)}")
+        super().__init__(f"over the per-customer limit of {', '.join(skus)}")  # pragma: no mutate
         self.skus = skus
 
 
@@ -98,13 +101,12 @@ MAX_TRANSACTION_ITEMS = 100
 
 @dataclass(frozen=True)
 class GroupOutcome:
-    """What one group transaction did: confirmed every order, or none of them."""
+    """What one group transaction did: confirmed every order, or none of them. Nothing
+    confirmed, changed or transient: another transaction moved a counter or an allowance
+    the group counted on, and the worker reads them again."""
 
     confirmed: list[str] = field(default_factory=list)  # its orders, all reserved
     changed: list[str] = field(default_factory=list)  # no longer PENDING: decided elsewhere
-    short: list[str] = field(default_factory=list)  # SKUs whose counter no longer covered it
-    # (customer, SKU) allowances another transaction moved past what the group fits.
-    over_limit: list[allowances.Key] = field(default_factory=list)
     transient: bool = False  # a conflict or throttling: the same group may succeed later
 
 
@@ -171,8 +173,7 @@ def reserve_group(
         code = aws.error_code(error)
         if code != "TransactionCanceledException" or len(cancellation) != len(transaction):
             raise
-        counters = cancellation[: len(totals)]
-        allowance_reasons = cancellation[len(totals) : len(totals) + len(held)]
+        moved = cancellation[: len(totals) + len(held)]  # the counters', the allowances'
         statuses = cancellation[len(totals) + len(held) :]
         failed = [
             (order_id, reason)
@@ -186,12 +187,8 @@ def reserve_group(
             return GroupOutcome(confirmed=ids)  # our own transaction, resent: it took effect
         if failed:
             return GroupOutcome(changed=[order_id for order_id, _ in failed])
-        short = _failed_conditions(totals, [str(r.get("Code")) for r in counters])
-        if short:
-            return GroupOutcome(short=short)
-        over_limit = _failed_conditions(held, [str(r.get("Code")) for r in allowance_reasons])
-        if over_limit:
-            return GroupOutcome(over_limit=over_limit)
+        if any(reason.get("Code") == "ConditionalCheckFailed" for reason in moved):
+            return GroupOutcome()  # another transaction moved a counter or an allowance
         if retry.contended([str(reason.get("Code")) for reason in cancellation]):
             return GroupOutcome(transient=True)
         raise
@@ -319,7 +316,7 @@ def _cancellation_cause(
     if order_reason == "ConditionalCheckFailed":
         if is_own_transition(cancellation[-1].get("Item"), target, now):
             return None
-        return OrderStatusChangedError("the order changed status before the transaction")
+        return OrderStatusChangedError()
     transient = retry.contended(reasons)
     if transient is not None:
         return transient
