@@ -88,7 +88,7 @@ def reserve(order: Order, now: str, limits: Limits, hold_expires_at: str | None 
         OrderStatus.CONFIRMED,
         now,
         None,
-        direction=-1,
+        reserving=True,
         allowance_updates=takes,
         limited_skus=[line.sku for line in limited],
         hold_expires_at=hold_expires_at,
@@ -138,7 +138,7 @@ def reserve_group(
                 key = (order.customer_id, line.sku)
                 held[key] = held.get(key, 0) + line.quantity
     transaction: list[Any] = [
-        {"Update": _counter_update(sku, quantity, direction=-1, now=now)}
+        {"Update": _counter_update(sku, quantity, reserving=True, now=now)}
         for sku, quantity in totals.items()
     ]
     transaction += [
@@ -169,7 +169,7 @@ def reserve_group(
             return GroupOutcome(transient=True)
         if failure is not None:
             raise failure from error
-        cancellation = error.response.get("CancellationReasons", [])
+        cancellation = error.response.get("CancellationReasons") or []
         code = aws.error_code(error)
         if code != "TransactionCanceledException" or len(cancellation) != len(transaction):
             raise
@@ -195,10 +195,10 @@ def reserve_group(
     return GroupOutcome(confirmed=ids)
 
 
-def _counter_update(sku: str, quantity: int, direction: int, now: str) -> Any:
-    """Moves `quantity` units of `sku` from available to reserved (direction -1) or back
-    (+1), on the condition that the side they leave holds them."""
-    guarded = "available" if direction < 0 else "reserved"
+def _counter_update(sku: str, quantity: int, reserving: bool, now: str) -> Any:
+    """Moves `quantity` units of `sku` from available to reserved (reserving) or back, on
+    the condition that the side they leave holds them."""
+    guarded, delta = ("available", -quantity) if reserving else ("reserved", quantity)
     return {
         "TableName": get_settings().require("products_table_name"),
         "Key": {"sku": {"S": sku}},
@@ -207,7 +207,7 @@ def _counter_update(sku: str, quantity: int, direction: int, now: str) -> Any:
         ),
         "ConditionExpression": f"{guarded} >= :quantity",
         "ExpressionAttributeValues": {
-            ":delta": {"N": str(direction * quantity)},
+            ":delta": {"N": str(delta)},
             ":quantity": {"N": str(quantity)},
             ":now": {"S": now},
         },
@@ -232,7 +232,7 @@ def release(
             target,
             now,
             reason,
-            direction=1,
+            reserving=False,
             allowance_updates=[
                 allowances.give_back((order.customer_id, line.sku), line.quantity)
                 for line in counted
@@ -251,19 +251,19 @@ def _move_stock(
     target: OrderStatus,
     now: str,
     reason: OrderReason | None,
-    direction: int,
+    reserving: bool,
     allowance_updates: Sequence[Any],
     limited_skus: list[str],
     hold_expires_at: str | None = None,
 ) -> None:
-    """direction -1 reserves (available -> reserved); +1 releases (reserved -> available).
+    """Reserves (available -> reserved) or releases (reserved -> available) the order's units.
     `allowance_updates` move the customer's allowances of `limited_skus`, in that order;
     a reservation stores `limited_skus` on the order."""
     transaction: list[Any] = [
-        {"Update": _counter_update(line.sku, line.quantity, direction, now)} for line in order.items
+        {"Update": _counter_update(line.sku, line.quantity, reserving, now)} for line in order.items
     ]
     transaction += [{"Update": update} for update in allowance_updates]
-    stored = limited_skus if direction < 0 else None
+    stored = limited_skus if reserving else None
     transaction.append(
         {
             "Update": status_update(
@@ -306,8 +306,8 @@ def _cancellation_cause(
         return error
     # One reason per transaction item, in order: the lines' products, the allowances,
     # then the order.
-    cancellation = error.response.get("CancellationReasons", [])
-    reasons = [reason.get("Code", "None") for reason in cancellation]
+    cancellation = error.response.get("CancellationReasons") or []
+    reasons = [str(reason.get("Code")) for reason in cancellation]
     if len(reasons) != len(lines) + len(limited_skus) + 1:
         return error
     line_reasons = reasons[: len(lines)]
