@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -20,7 +21,7 @@ from stockroom.dal import orders as orders_table
 from stockroom.dal import products as products_table
 from stockroom.errors import RetryLaterError
 from stockroom.identity import Caller
-from stockroom.models import OrderStatus
+from stockroom.models import Order, OrderStatus
 from stockroom.observability import logger, metrics
 from support.catalog_data import add_product
 from support.events import load_event
@@ -176,6 +177,19 @@ def test_persistent_contention_is_reported_for_later_and_nothing_is_half_applied
     assert_stock_adds_up("SKU-A", "SKU-B")
 
 
+def test_persistent_contention_on_a_rejection_is_reported_for_later(stack):
+    add_product("SKU-A", on_hand=0)
+    order = place("alice", {"SKU-A": 1})
+
+    contended = dynamodb_refusals(lambda _: "TransactionConflictException", "UpdateItem")
+    still = f"^reject order {order.order_id}: still contended"
+    with contended, pytest.raises(RetryLaterError, match=still):
+        order_worker.decide_order(order.order_id)
+
+    assert status_of(order) is OrderStatus.PENDING
+    assert order_worker.decide_order(order.order_id) is Decision.REJECTED
+
+
 def test_an_order_decided_alone_is_rejected_naming_the_skus_short_of_stock(stack):
     add_product("SKU-A", on_hand=5)
     add_product("SKU-B", on_hand=1)
@@ -194,21 +208,23 @@ def test_the_log_names_each_order_skipped_or_rejected_and_why(stack, monkeypatch
     add_product("SKU-A", on_hand=1)
     done = place("alice", {"SKU-A": 1})
     assert order_worker.decide_order(done.order_id) is Decision.CONFIRMED
-    alone, grouped = place("bob", {"SKU-A": 1}), place("carol", {"SKU-A": 1})
+    alone = place("bob", {"SKU-A": 1})
+    grouped = [place(customer, {"SKU-A": 1}) for customer in ("carol", "dave")]
     log = LogLines(monkeypatch)
 
     assert order_worker.decide_order(done.order_id) is Decision.SKIPPED
     assert order_worker.decide_order(alone.order_id) is Decision.REJECTED
-    assert order_worker.decide_orders([done.order_id, grouped.order_id]) == {
+    # Rejected together, in one transaction.
+    assert order_worker.decide_orders([done.order_id, *(o.order_id for o in grouped)]) == {
         done.order_id: Decision.SKIPPED,
-        grouped.order_id: Decision.REJECTED,
+        **{o.order_id: Decision.REJECTED for o in grouped},
     }
 
     skipped = {"order_id": done.order_id, "status": OrderStatus.CONFIRMED}
     assert log.about("order already decided; message skipped") == [skipped, skipped]
     assert log.about("order rejected") == [
         {"order_id": order.order_id, "reason": "OUT_OF_STOCK", "skus": ["SKU-A"]}
-        for order in (alone, grouped)
+        for order in (alone, *grouped)
     ]
 
 
@@ -217,7 +233,7 @@ def test_an_order_cancelled_while_decided_alone_is_skipped_and_says_when(stack, 
     fits, short = place("alice", {"SKU-A": 1}), place("bob", {"SKU-A": 2})
     log = LogLines(monkeypatch)
 
-    def cancel(order):
+    def cancel(order: Order) -> Callable[[], object]:
         return lambda: cancel_order(Caller(customer_id=order.customer_id), order.order_id)
 
     # Each cancelled between the worker's reads and its write: a reservation, a rejection.
