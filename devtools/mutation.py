@@ -15,6 +15,7 @@ the kill ratio and every surviving mutant (.mutation/report.txt).
 """
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -110,13 +111,17 @@ def _mutmut_settings(sources: list[str], mutated: list[str], tests: list[str]) -
         # Log lines say what happened; they decide nothing (their mutants would be noise).
         "do_not_mutate_patterns = ['^\\s*logger\\.']\n"
         "use_git_change_detection = false\n"
+        # A hung mutant stops at 4x its tests' measured time, not mutmut's default 30x.
+        "timeout_multiplier = 2.0\n"
     )
 
 
 def run(work: Path, workers: int) -> str:
     """Runs mutmut in `work`; returns `mutmut results --all true`."""
     mutmut = [sys.executable, "-m", "mutmut"]
-    subprocess.call([*mutmut, "run", "--max-children", str(workers)], cwd=work)
+    # Property tests draw a quarter of their examples (tests/support/examples.py).
+    env = {**os.environ, "STOCKROOM_MUTATION": "1"}
+    subprocess.call([*mutmut, "run", "--max-children", str(workers)], cwd=work, env=env)
     results = subprocess.run(
         [*mutmut, "results", "--all", "true"],
         cwd=work,

@@ -25,6 +25,7 @@ from stockroom.identity import Caller
 from stockroom.models import Order, OrderStatus
 from stockroom.observability import metrics
 from support.catalog_data import add_product
+from support.examples import examples
 from support.lost_answers import answers_lost
 from support.orders import (
     allowance,
@@ -389,7 +390,9 @@ batches = st.lists(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(40),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(stock=st.lists(st.integers(0, 8), min_size=3, max_size=3), batch=batches, data=st.data())
 def test_any_grouped_batch_keeps_every_invariant(stack, stock, batch, data):

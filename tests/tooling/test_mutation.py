@@ -5,6 +5,7 @@ import json
 import tomllib
 
 from devtools import fastest_first, mutation
+from support.examples import examples
 
 
 def test_the_copy_has_each_mutated_function_module_at_its_top_alone(tmp_path):
@@ -24,6 +25,7 @@ def test_the_copy_has_each_mutated_function_module_at_its_top_alone(tmp_path):
     assert settings["pytest_add_cli_args_test_selection"][0] == (
         "tests/integration/test_order_outbox.py"
     )
+    assert settings["timeout_multiplier"] == 2.0
 
 
 def test_the_summary_counts_killed_and_timed_out_mutants_and_lists_the_rest():
@@ -68,3 +70,12 @@ def test_the_copys_pytest_loads_the_fastest_first_plugin(tmp_path):
 
     assert "devtools.fastest_first" in settings["pytest_add_cli_args"]
     assert (work / "devtools" / "fastest_first.py").is_file()
+
+
+def test_property_tests_draw_a_quarter_of_their_examples_under_mutation(monkeypatch):
+    monkeypatch.delenv("STOCKROOM_MUTATION", raising=False)
+    assert examples(40) == 40
+
+    monkeypatch.setenv("STOCKROOM_MUTATION", "1")
+
+    assert (examples(40), examples(3)) == (10, 1)
